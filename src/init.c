@@ -1,0 +1,385 @@
+/* init.c — PID 1 boot sequence: early mounts, the console, oom_score_adj,
+ * the genesis lines, kernel modules, /persist (bounded, through
+ * src/state/mount.h), the state database (state_boot), then the supervisor
+ * on the image's scan directory, then the final sequence (pid1.c).
+ *
+ * Genesis lines, in this order, on the console:
+ *   bay0: starting (VERSION)
+ *   bay0: mounted proc/sys/dev
+ *   bay0: persist mount attempt (DEVICE)
+ *   bay0: persist mounted (...)  |  bay0: persist timeout -> dirty boot (...)
+ *   bay0: state db open/migrate (...)
+ *   bay0: init complete (...)
+ *
+ * Kernel command line (bay0.KEY=VALUE): persist=DEV (fallback device),
+ * persist_label=LABEL, persist_timeout_ms=N, modules_timeout_ms=N,
+ * shutdown_timeout_ms=N, panic=reboot|halt|shell.
+ * `bay0 init` options (tests, containers): --scandir DIR --rundir DIR
+ * --logdir DIR --cmdline STRING (instead of /proc/cmdline).
+ *
+ * Must never: exit as the machine's PID 1, wait on a device or the state
+ * database without a deadline, or name the persist path (src/state/ does).
+ */
+#include "init.h"
+
+#include "log.h"
+#include "modules.h"
+#include "pid1.h"
+#include "state/mount.h"
+#include "state/state.h"
+#include "supervise.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define INIT_SCANDIR_DEFAULT "/etc/bay0/sv"
+#define INIT_RUNDIR_DEFAULT "/run/bay0"
+#define INIT_LOGDIR_DEFAULT "/run/bay0/log"
+#define INIT_CMDLINE_BYTES_MAX 4096
+#define INIT_MODULES_TIMEOUT_MS_DEFAULT 4000
+#define INIT_STATE_TIMEOUT_MS 3000
+#define INIT_STATE_SHUTDOWN_TIMEOUT_MS 2000
+#define INIT_TIMEOUT_MS_MAX 600000
+#define INIT_LINE_BYTES_MAX 512
+
+struct init_opts {
+    const char *scandir;
+    const char *rundir;
+    const char *logdir;
+    const char *cmdline; /* --cmdline, else NULL: read /proc/cmdline */
+    char persist_dev[PERSIST_DEV_BYTES_MAX];
+    char persist_label[32];
+    uint32_t persist_timeout_ms;
+    uint32_t modules_timeout_ms;
+    uint32_t shutdown_timeout_ms;
+    enum pid1_panic_policy panic;
+    bool container;
+    bool persist_ok;
+};
+
+static struct init_opts opts;
+static char cmdline_buf[INIT_CMDLINE_BYTES_MAX];
+
+/* A genesis line: plain "bay0: ..." on the console (stderr). */
+static void genesis(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void genesis(const char *fmt, ...)
+{
+    char line[INIT_LINE_BYTES_MAX] = "bay0: ";
+    size_t n = strlen(line);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+    va_end(ap);
+    n += m < 0 ? 0 : (size_t)m;
+    if (n > sizeof line - 2)
+        n = sizeof line - 2;
+    line[n++] = '\n';
+    (void)fd_write_all(STDERR_FILENO, line, n);
+}
+
+static int64_t uptime_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void parse_timeout(const char *key, const char *val, uint32_t *out)
+{
+    uint64_t v;
+    if (parse_u64(val, INIT_TIMEOUT_MS_MAX, &v) && v > 0)
+        *out = (uint32_t)v;
+    else
+        log_warn("event=cmdline key=bay0.%s value=%s error=not a number "
+                 "1..%d",
+                 key, val, INIT_TIMEOUT_MS_MAX);
+}
+
+/* One "bay0.KEY=VALUE" word of the command line. */
+static void cmdline_word(char *w)
+{
+    if (strncmp(w, "bay0.", 5) != 0)
+        return;
+    char *key = w + 5, *val = strchr(key, '=');
+    if (!val)
+        return;
+    *val++ = '\0';
+    if (strcmp(key, "persist") == 0)
+        str_copy(opts.persist_dev, sizeof opts.persist_dev, val);
+    else if (strcmp(key, "persist_label") == 0)
+        str_copy(opts.persist_label, sizeof opts.persist_label, val);
+    else if (strcmp(key, "persist_timeout_ms") == 0)
+        parse_timeout(key, val, &opts.persist_timeout_ms);
+    else if (strcmp(key, "modules_timeout_ms") == 0)
+        parse_timeout(key, val, &opts.modules_timeout_ms);
+    else if (strcmp(key, "shutdown_timeout_ms") == 0)
+        parse_timeout(key, val, &opts.shutdown_timeout_ms);
+    else if (strcmp(key, "panic") == 0) {
+        if (!pid1_panic_policy_parse(val, &opts.panic))
+            log_warn("event=cmdline key=bay0.panic value=%s error=want "
+                     "reboot|halt|shell",
+                     val);
+    } else
+        log_warn("event=cmdline key=bay0.%s error=unknown key", key);
+}
+
+static void cmdline_parse(void)
+{
+    if (opts.cmdline)
+        str_copy(cmdline_buf, sizeof cmdline_buf, opts.cmdline);
+    else if (file_read_small(AT_FDCWD, "/proc/cmdline", cmdline_buf,
+                             sizeof cmdline_buf) < 0)
+        log_warn("event=cmdline path=/proc/cmdline error=%s", strerror(errno));
+    char *save = NULL;
+    for (char *w = strtok_r(cmdline_buf, " \t\n", &save); w;
+         w = strtok_r(NULL, " \t\n", &save))
+        cmdline_word(w);
+}
+
+/* argv of `bay0 init` (argv[0] is "init") or of the kernel's init (which
+ * may carry words the kernel did not understand: ignored). */
+static int args_parse(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char **dst = NULL;
+        if (strcmp(argv[i], "--scandir") == 0)
+            dst = &opts.scandir;
+        else if (strcmp(argv[i], "--rundir") == 0)
+            dst = &opts.rundir;
+        else if (strcmp(argv[i], "--logdir") == 0)
+            dst = &opts.logdir;
+        else if (strcmp(argv[i], "--cmdline") == 0)
+            dst = &opts.cmdline;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: bay0 init [--scandir DIR] [--rundir DIR] "
+                   "[--logdir DIR] [--cmdline STRING]\n"
+                   "Runs as PID 1 (a machine's, or a PID namespace's).\n");
+            return 1;
+        }
+        if (dst) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "bay0 init: %s needs a value\n", argv[i]);
+                return 2;
+            }
+            *dst = argv[++i];
+        }
+    }
+    return 0;
+}
+
+/* Mount fstype at path unless something is mounted there already. */
+static bool ensure_mount(const char *path, const char *fstype,
+                         unsigned long flags, const char *data)
+{
+    struct stat st, parent;
+    char up[128];
+    str_fmt(up, sizeof up, "%s/..", path);
+    if (stat(path, &st) == 0 && stat(up, &parent) == 0 &&
+        st.st_dev != parent.st_dev)
+        return true; /* already a mount point (container, initramfs tool) */
+    (void)mkdir(path, 0755);
+    if (mount(fstype, path, fstype, flags, data) == 0)
+        return true;
+    log_error("event=mount path=%s fstype=%s error=%s", path, fstype,
+              strerror(errno));
+    return false;
+}
+
+static void early_mounts(void)
+{
+    const unsigned long nosuid_nodev_noexec = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    int bad = 0;
+    bad += !ensure_mount("/proc", "proc", nosuid_nodev_noexec, NULL);
+    bad += !ensure_mount("/sys", "sysfs", nosuid_nodev_noexec, NULL);
+    bad += !ensure_mount("/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+    bad += !ensure_mount("/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                         "gid=5,mode=0620,ptmxmode=0666");
+    bad += !ensure_mount("/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+    bad += !ensure_mount("/sys/fs/cgroup", "cgroup2", nosuid_nodev_noexec,
+                         NULL);
+    genesis("mounted proc/sys/dev%s", bad ? " (with errors, see above)" : "");
+}
+
+static void console_open(void)
+{
+    int fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        log_warn("event=console path=/dev/console error=%s", strerror(errno));
+        return;
+    }
+    for (int i = 0; i <= 2; i++)
+        dup2(fd, i); /* dup2 clears O_CLOEXEC on the copies */
+    if (fd > 2)
+        close(fd);
+}
+
+static void oom_protect(void)
+{
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "-1000", 5) != 5)
+        log_warn("event=oom_score_adj value=-1000 result=refused error=%s",
+                 strerror(errno));
+    else
+        log_info("event=oom_score_adj value=-1000 result=ok");
+    if (fd >= 0)
+        close(fd);
+}
+
+static int child_modules(void *ctx)
+{
+    (void)ctx;
+    struct modules_result r;
+    if (modules_load_list(MODULES_LIST_PATH_DEFAULT, NULL, &r) != 0)
+        return 2;
+    return r.failed || r.missing ? 1 : 0;
+}
+
+static void modules_step(void)
+{
+    int64_t t0 = time_mono_ms();
+    int rc = pid1_run_bounded(child_modules, NULL, opts.modules_timeout_ms,
+                              "modules");
+    log_info("event=modules result=%s rc=%d ms=%lld",
+             rc == 0 ? "ok" : rc < 0 ? "timeout" : "incomplete", rc,
+             (long long)(time_mono_ms() - t0));
+    pid1_reap_nohang();
+}
+
+static void persist_attempt_line(const char *dev, const char *how, void *ctx)
+{
+    bool *said = ctx;
+    genesis("persist mount attempt (%s, found by %s)", dev, how);
+    *said = true;
+}
+
+static void persist_step(void)
+{
+    struct persist_request req = {
+        .fallback_dev = opts.persist_dev,
+        .timeout_ms = opts.persist_timeout_ms,
+        .label = opts.persist_label,
+    };
+    struct persist_result res;
+    bool said = false;
+    persist_mount(&req, persist_attempt_line, &said, &res);
+    if (!said)
+        genesis("persist mount attempt (no device yet: label=%s%s%s)",
+                opts.persist_label, opts.persist_dev[0] ? " or " : "",
+                opts.persist_dev);
+    opts.persist_ok = res.outcome == PERSIST_MOUNTED;
+    if (opts.persist_ok)
+        genesis("persist mounted (%s on %s, %lld ms)", res.dev, res.mountpoint,
+                (long long)res.elapsed_ms);
+    else if (res.outcome == PERSIST_FAILED)
+        genesis("persist timeout -> dirty boot (mount of %s failed: %s, "
+                "%lld ms)",
+                res.dev[0] ? res.dev : "?", strerror(res.error),
+                (long long)res.elapsed_ms);
+    else
+        genesis("persist timeout -> dirty boot (%s after %u ms)",
+                res.dev[0] ? "device did not answer" : "no device",
+                opts.persist_timeout_ms);
+    pid1_reap_nohang();
+}
+
+static void state_step(void)
+{
+    if (!opts.persist_ok) {
+        genesis("state db open/migrate skipped (dirty boot: no persist)");
+        return;
+    }
+    int64_t t0 = time_mono_ms();
+    enum state_result r = state_boot(INIT_STATE_TIMEOUT_MS);
+    pid1_reap_nohang();
+    genesis("state db open/migrate (%s, %lld ms)", state_result_name(r),
+            (long long)(time_mono_ms() - t0));
+}
+
+static void final_flush(void)
+{
+    if (opts.persist_ok)
+        (void)state_shutdown(INIT_STATE_SHUTDOWN_TIMEOUT_MS);
+}
+
+static void final_unmount(void)
+{
+    if (opts.persist_ok)
+        (void)persist_unmount(NULL, PERSIST_UMOUNT_TIMEOUT_MS);
+}
+
+/* Block the signals the supervisor takes over (through its signalfd) so
+ * that one sent during early boot stays pending instead of being lost. */
+static void block_signals(void)
+{
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1,
+                               SIGUSR2, SIGPWR, SIGCHLD, SIGQUIT};
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
+        sigaddset(&set, sigs[i]);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+static void opts_defaults(void)
+{
+    memset(&opts, 0, sizeof opts);
+    opts.scandir = INIT_SCANDIR_DEFAULT;
+    opts.rundir = INIT_RUNDIR_DEFAULT;
+    opts.logdir = INIT_LOGDIR_DEFAULT;
+    str_copy(opts.persist_label, sizeof opts.persist_label, PERSIST_LABEL);
+    opts.persist_timeout_ms = PERSIST_TIMEOUT_MS_DEFAULT;
+    opts.modules_timeout_ms = INIT_MODULES_TIMEOUT_MS_DEFAULT;
+    opts.shutdown_timeout_ms = SUPERVISE_SHUTDOWN_TIMEOUT_MS_DEFAULT;
+    opts.panic = PID1_PANIC_REBOOT;
+}
+
+int init_main(int argc, char **argv)
+{
+    opts_defaults();
+    int rc = args_parse(argc, argv);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    if (getpid() != 1) {
+        fprintf(stderr, "bay0 init: must run as PID 1 (for a namespace: "
+                        "unshare --pid --fork --mount bay0 init)\n");
+        return 2;
+    }
+    block_signals();
+    umask(022);
+    genesis("starting (%s)", BAY0_VERSION);
+    early_mounts();
+    opts.container = pid1_is_container();
+    if (!opts.container)
+        console_open();
+    cmdline_parse();
+    pid1_panic_setup(opts.panic, opts.container);
+    log_info("event=init container=%d panic=%s scandir=%s", opts.container,
+             pid1_panic_policy_name(opts.panic), opts.scandir);
+    oom_protect();
+    modules_step();
+    persist_step();
+    state_step();
+    genesis("init complete (uptime %lld ms)", (long long)uptime_ms());
+    struct supervise_config cfg = {
+        .scandir = opts.scandir,
+        .rundir = opts.rundir,
+        .logdir = opts.logdir,
+        .shutdown_timeout_ms = opts.shutdown_timeout_ms,
+        .pid1 = true,
+        .container = opts.container,
+    };
+    enum supervise_exit how = supervise_run(&cfg);
+    if (how == SUPERVISE_EXIT_ERROR && !opts.container)
+        bay0_panic("the supervisor could not start");
+    const struct pid1_final_hooks hooks = {final_flush, final_unmount};
+    pid1_final(how, opts.container, PID1_TERM_GRACE_MS_DEFAULT, &hooks);
+}
