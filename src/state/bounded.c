@@ -1,0 +1,270 @@
+/* bounded.c — state work with a hard deadline, and the boot / shutdown /
+ * periodic entry points PID 1 and the supervisor call.
+ *
+ * The work runs in a forked child; the parent waits on a pipe with poll()
+ * until the deadline. The child writes its one-byte result and exits; a hung
+ * disk leaves the child stuck (maybe in D state), the parent sends it
+ * SIGKILL, returns STATE_TIMEOUT and never waits for it: PID 1's reaper
+ * collects it whenever it dies.
+ *
+ * Owns: the boot and shutdown sequences of the state module. Never blocks
+ * the caller past its deadline; never opens SQLite in the caller's process.
+ */
+#include "state/state_internal.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Child exit bytes for the boot/shutdown work. */
+#define CHILD_OK 0
+#define CHILD_ERROR 1
+#define CHILD_RECOVERED 2
+
+/* Wait until fd is readable or the deadline passes; false on timeout. */
+static bool wait_readable(int fd, int64_t deadline_ms)
+{
+    for (;;) {
+        int64_t left = deadline_ms - time_mono_ms();
+        if (left < 0)
+            left = 0;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int n = poll(&p, 1, (int)left);
+        if (n > 0)
+            return true;
+        if (n == 0)
+            return false;
+        if (errno != EINTR)
+            return false;
+    }
+}
+
+_Noreturn static void child_run(state_bounded_fn fn, void *ctx, int wfd)
+{
+    int rc = fn(ctx);
+    uint8_t b = (uint8_t)(rc < 0 ? 255 : rc > 255 ? 255 : rc);
+    fflush(stdout);
+    fflush(stderr);
+    (void)!write(wfd, &b, 1);
+    _exit(b);
+}
+
+enum state_result state_run_bounded(state_bounded_fn fn, void *ctx,
+                                    uint32_t timeout_ms, const char *what,
+                                    int *child_rc)
+{
+    int64_t deadline_ms = time_mono_ms() + timeout_ms;
+    int fds[2];
+    *child_rc = -1;
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        log_error("state: op=%s: pipe: %s", what, strerror(errno));
+        return STATE_ERROR;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("state: op=%s: fork: %s", what, strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return STATE_ERROR;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        child_run(fn, ctx, fds[1]);
+    }
+    close(fds[1]);
+    uint8_t b;
+    bool ready = wait_readable(fds[0], deadline_ms);
+    ssize_t n = ready ? read(fds[0], &b, 1) : -1;
+    if (!ready) {
+        kill(pid, SIGKILL);
+        close(fds[0]);
+        return STATE_TIMEOUT; /* the child is left for the reaper */
+    }
+    if (n == 1) {
+        *child_rc = b;
+        /* The byte comes just before _exit; give the exit the rest of the
+         * deadline, then leave it to the reaper if a close still hangs. */
+        if (wait_readable(fds[0], deadline_ms))
+            (void)waitpid(pid, NULL, WNOHANG);
+        close(fds[0]);
+        return STATE_OK;
+    }
+    close(fds[0]);
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid && WIFSIGNALED(status))
+        log_error("state: op=%s: worker pid=%d died of %s", what, (int)pid,
+                  signal_name(WTERMSIG(status)));
+    else
+        log_error("state: op=%s: worker pid=%d ended without a result", what,
+                  (int)pid);
+    return STATE_ERROR;
+}
+
+static enum state_result child_result(enum state_result r, int rc)
+{
+    if (r != STATE_OK)
+        return r;
+    if (rc == CHILD_OK)
+        return STATE_OK;
+    if (rc == CHILD_RECOVERED)
+        return STATE_RECOVERED;
+    return STATE_ERROR;
+}
+
+/* Open + migrate; exit byte semantics. Leaves db open on success. */
+static int open_migrated(struct state_db *db)
+{
+    enum state_result r = state_open(db, NULL);
+    if (r != STATE_OK && r != STATE_RECOVERED)
+        return CHILD_ERROR;
+    if (state_migrate_if_needed(db) != STATE_OK) {
+        state_close(db);
+        return CHILD_ERROR;
+    }
+    return r == STATE_RECOVERED ? CHILD_RECOVERED : CHILD_OK;
+}
+
+/* Set the clock forward to the last-known-good time if it is behind. */
+static const char *boot_fix_clock(struct state_db *db)
+{
+    int64_t last_ms;
+    bool found;
+    if (state_read_last_good_time(db, &last_ms, &found) != STATE_OK)
+        return "unreadable";
+    if (!found)
+        return "no-last-good";
+    int64_t now_ms = time_wall_ms();
+    int64_t target_ms = state_clock_fix_target_ms(now_ms, last_ms);
+    if (target_ms == 0)
+        return "ok";
+    struct timespec ts = {.tv_sec = target_ms / 1000,
+                          .tv_nsec = (long)(target_ms % 1000) * 1000000};
+    if (clock_settime(CLOCK_REALTIME, &ts) != 0) {
+        log_warn("state: clock is behind last-good time by %" PRId64
+                 " ms but cannot be set: %s",
+                 target_ms - now_ms, strerror(errno));
+        return "behind-unset";
+    }
+    log_warn("state: event=clock-forward from_ms=%" PRId64 " to_ms=%" PRId64
+             " behind_ms=%" PRId64,
+             now_ms, target_ms, target_ms - now_ms);
+    return "forwarded";
+}
+
+/* Read the seed, give it to the kernel, replace it at once. */
+static const char *boot_seed(void)
+{
+    static uint8_t seed[STATE_ENTROPY_SEED_BYTES];
+    size_t len = 0;
+    const char *how = "none";
+    if (state_read_entropy_seed(seed, sizeof seed, &len) != STATE_OK)
+        how = "unreadable";
+    bool credited = false;
+    if (len > 0 && state_entropy_feed(seed, len, &credited) == STATE_OK)
+        how = credited ? "credited" : "mixed";
+    memset(seed, 0, sizeof seed);
+    if (state_write_entropy_seed() != STATE_OK)
+        return "not-rewritten";
+    log_info("state: event=seed how=%s bytes=%zu", how, len);
+    return how;
+}
+
+static int boot_work(void *ctx)
+{
+    (void)ctx;
+    struct state_db db;
+    int rc = open_migrated(&db);
+    if (rc == CHILD_ERROR)
+        return rc;
+    const char *clock = boot_fix_clock(&db);
+    const char *seed = boot_seed();
+    int64_t now_ms = time_wall_ms();
+    int64_t last_ms;
+    bool found;
+    if (state_read_last_good_time(&db, &last_ms, &found) == STATE_OK &&
+        (!found || now_ms > last_ms))
+        (void)state_write_last_good_time(&db, now_ms);
+    state_close(&db);
+    char msg[STATE_GENESIS_MSG_BYTES_MAX];
+    str_fmt(msg, sizeof msg, "boot db=%s schema=%d clock=%s seed=%s",
+            rc == CHILD_RECOVERED ? "recovered" : "ok", STATE_SCHEMA_VERSION,
+            clock, seed);
+    if (state_append_genesis_log(msg) != STATE_OK)
+        return CHILD_ERROR;
+    return rc;
+}
+
+static int shutdown_work(void *ctx)
+{
+    (void)ctx;
+    struct state_db db;
+    int rc = open_migrated(&db);
+    if (rc == CHILD_ERROR)
+        return rc;
+    bool ok = state_write_last_good_time(&db, time_wall_ms()) == STATE_OK;
+    ok = state_sql_exec(&db, "PRAGMA wal_checkpoint(TRUNCATE)",
+                        "checkpoint") == STATE_OK && ok;
+    state_close(&db);
+    ok = state_write_entropy_seed() == STATE_OK && ok;
+    ok = state_append_genesis_log(ok ? "shutdown" : "shutdown partial") ==
+             STATE_OK && ok;
+    return ok ? rc : CHILD_ERROR;
+}
+
+static int checkpoint_time_work(void *ctx)
+{
+    (void)ctx;
+    struct state_db db;
+    if (state_open(&db, NULL) == STATE_ERROR)
+        return CHILD_ERROR;
+    enum state_result r = state_migrate_if_needed(&db);
+    if (r == STATE_OK)
+        r = state_write_last_good_time(&db, time_wall_ms());
+    state_close(&db);
+    return r == STATE_OK ? CHILD_OK : CHILD_ERROR;
+}
+
+static enum state_result run_logged(state_bounded_fn fn, uint32_t timeout_ms,
+                                    const char *what)
+{
+    int64_t t0 = time_mono_ms();
+    int rc;
+    enum state_result r = state_run_bounded(fn, NULL, timeout_ms, what, &rc);
+    r = child_result(r, rc);
+    long long elapsed = (long long)(time_mono_ms() - t0);
+    if (r == STATE_OK)
+        log_info("state: op=%s result=ok elapsed_ms=%lld", what, elapsed);
+    else
+        log_warn("state: op=%s result=%s elapsed_ms=%lld timeout_ms=%u "
+                 "dir=%s",
+                 what, r == STATE_TIMEOUT ? "timed-out" : state_result_name(r),
+                 elapsed, timeout_ms, state_data_dir());
+    return r;
+}
+
+enum state_result state_boot(uint32_t timeout_ms)
+{
+    return run_logged(boot_work, timeout_ms, "boot");
+}
+
+enum state_result state_shutdown(uint32_t timeout_ms)
+{
+    return run_logged(shutdown_work, timeout_ms, "shutdown");
+}
+
+enum state_result state_checkpoint_time(uint32_t timeout_ms)
+{
+    return run_logged(checkpoint_time_work, timeout_ms, "last-good-time");
+}

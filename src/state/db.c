@@ -1,0 +1,349 @@
+/* db.c — where /persist is, opening the intent database (WAL,
+ * synchronous=NORMAL, quick_check, corrupt files moved aside) and the small
+ * SQL helpers the other state files use.
+ *
+ * Owns: the one literal naming the persist mount point. Must never run in
+ * PID 1's event loop (it blocks on disk); callers use state_run_bounded.
+ */
+#include "state/state_internal.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PERSIST_MOUNTPOINT_DEFAULT "/persist"
+#define PERSIST_DATA_SUBDIR "spine"
+#define PERSIST_DIR_ENV "BAY0_PERSIST_DIR"
+
+static char persist_override[STATE_PATH_BYTES_MAX];
+static char data_dir_buf[STATE_PATH_BYTES_MAX];
+
+bool state_set_persist_dir(const char *root)
+{
+    if (root == NULL) {
+        persist_override[0] = '\0';
+        return true;
+    }
+    return str_copy(persist_override, sizeof persist_override, root);
+}
+
+const char *state_persist_mountpoint(void)
+{
+    if (persist_override[0] != '\0')
+        return persist_override;
+    const char *env = getenv(PERSIST_DIR_ENV);
+    if (env != NULL && env[0] != '\0' && strlen(env) < STATE_PATH_BYTES_MAX / 2)
+        return env;
+    return PERSIST_MOUNTPOINT_DEFAULT;
+}
+
+const char *state_data_dir(void)
+{
+    /* The root is at most half the buffer, so this always fits. */
+    str_fmt(data_dir_buf, sizeof data_dir_buf, "%s/%s",
+            state_persist_mountpoint(), PERSIST_DATA_SUBDIR);
+    return data_dir_buf;
+}
+
+bool state_path(char *out, size_t out_size, const char *file)
+{
+    return str_fmt(out, out_size, "%s/%s", state_data_dir(), file);
+}
+
+const char *state_result_name(enum state_result r)
+{
+    switch (r) {
+    case STATE_OK: return "ok";
+    case STATE_TIMEOUT: return "timeout";
+    case STATE_ERROR: return "error";
+    case STATE_RECOVERED: return "recovered";
+    }
+    return "unknown";
+}
+
+int state_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+enum state_result state_data_dir_ensure(const char *dir)
+{
+    if (mkdir(dir, 0700) == 0) {
+        char parent[STATE_PATH_BYTES_MAX];
+        str_copy(parent, sizeof parent, dir);
+        char *slash = strrchr(parent, '/');
+        if (slash != NULL && slash != parent)
+            *slash = '\0';
+        (void)state_fsync_dir(parent);
+        log_info("state: event=mkdir dir=%s", dir);
+        return STATE_OK;
+    }
+    if (errno == EEXIST)
+        return STATE_OK;
+    log_error("state: cannot create data dir: %s: %s", dir, strerror(errno));
+    return STATE_ERROR;
+}
+
+enum state_result state_sql_exec(struct state_db *db, const char *sql,
+                                 const char *what)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(db->sql, sql, NULL, NULL, &err);
+    if (rc == SQLITE_OK)
+        return STATE_OK;
+    log_error("state: db=%s op=%s: %s", db->path, what,
+              err != NULL ? err : sqlite3_errstr(rc));
+    sqlite3_free(err);
+    return STATE_ERROR;
+}
+
+sqlite3_stmt *state_sql_prepare(struct state_db *db, const char *sql,
+                                const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("state: db=%s op=%s: prepare: %s", db->path, what,
+                  sqlite3_errmsg(db->sql));
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+enum state_result state_sql_done(struct state_db *db, sqlite3_stmt *st,
+                                 const char *what)
+{
+    int rc = sqlite3_step(st);
+    enum state_result r = STATE_OK;
+    if (rc != SQLITE_DONE) {
+        log_error("state: db=%s op=%s: %s", db->path, what,
+                  sqlite3_errmsg(db->sql));
+        r = STATE_ERROR;
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+enum state_result state_tx_begin(struct state_db *db)
+{
+    return state_sql_exec(db, "BEGIN IMMEDIATE", "begin");
+}
+
+enum state_result state_tx_commit(struct state_db *db)
+{
+    return state_sql_exec(db, "COMMIT", "commit");
+}
+
+void state_tx_rollback(struct state_db *db)
+{
+    if (!sqlite3_get_autocommit(db->sql))
+        (void)sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+}
+
+enum state_result state_meta_get(struct state_db *db, const char *key,
+                                 char *out, size_t out_size, bool *found)
+{
+    *found = false;
+    if (out_size > 0)
+        out[0] = '\0';
+    sqlite3_stmt *st = state_sql_prepare(
+        db, "SELECT value FROM meta WHERE key = ?1", "meta-get");
+    if (st == NULL)
+        return STATE_ERROR;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    enum state_result r = STATE_OK;
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        if (!str_copy(out, out_size, v != NULL ? v : "")) {
+            log_error("state: db=%s meta key=%s: value too long", db->path,
+                      key);
+            r = STATE_ERROR;
+        } else {
+            *found = true;
+        }
+    } else if (rc != SQLITE_DONE) {
+        log_error("state: db=%s meta-get key=%s: %s", db->path, key,
+                  sqlite3_errmsg(db->sql));
+        r = STATE_ERROR;
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+enum state_result state_meta_set(struct state_db *db, const char *key,
+                                 const char *value)
+{
+    sqlite3_stmt *st = state_sql_prepare(
+        db,
+        "INSERT INTO meta(key, value) VALUES(?1, ?2) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        "meta-set");
+    if (st == NULL)
+        return STATE_ERROR;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    return state_sql_done(db, st, "meta-set");
+}
+
+enum open_outcome { OPEN_GOOD, OPEN_BAD_FILE, OPEN_FAILED };
+
+/* Errors that mean the file itself is bad (move it aside), as opposed to a
+ * lock held by someone else or a permission problem (leave it alone). */
+static bool db_error_is_bad_file(int rc)
+{
+    int primary = rc & 0xff;
+    return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB ||
+           primary == SQLITE_IOERR;
+}
+
+/* PRAGMA quick_check(1): the file reads as a healthy database. */
+static enum open_outcome db_check(struct state_db *db, char *why,
+                                  size_t why_size)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db->sql, "PRAGMA quick_check(1)", -1, &st,
+                                NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    enum open_outcome out = OPEN_GOOD;
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        if (v == NULL || strcmp(v, "ok") != 0)
+            out = OPEN_BAD_FILE;
+        str_copy(why, why_size, v != NULL ? v : "no result");
+    } else {
+        rc = sqlite3_extended_errcode(db->sql);
+        str_copy(why, why_size, sqlite3_errmsg(db->sql));
+        out = db_error_is_bad_file(rc) ? OPEN_BAD_FILE : OPEN_FAILED;
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+static enum state_result db_settings(struct state_db *db)
+{
+    sqlite3_stmt *st = state_sql_prepare(db, "PRAGMA journal_mode=WAL",
+                                         "journal_mode");
+    if (st == NULL)
+        return STATE_ERROR;
+    bool wal = sqlite3_step(st) == SQLITE_ROW &&
+               sqlite3_column_text(st, 0) != NULL &&
+               strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+    sqlite3_finalize(st);
+    if (!wal) {
+        log_error("state: db=%s: cannot switch to WAL: %s", db->path,
+                  sqlite3_errmsg(db->sql));
+        return STATE_ERROR;
+    }
+    if (state_sql_exec(db, "PRAGMA synchronous=NORMAL", "synchronous") !=
+        STATE_OK)
+        return STATE_ERROR;
+    return state_sql_exec(db, "PRAGMA foreign_keys=ON", "foreign_keys");
+}
+
+/* Open + check + settings. */
+static enum open_outcome db_try_open(struct state_db *db, char *why,
+                                     size_t why_size)
+{
+    int rc = sqlite3_open_v2(db->path, &db->sql,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                 SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        str_copy(why, why_size,
+                 db->sql != NULL ? sqlite3_errmsg(db->sql) : "out of memory");
+        return db_error_is_bad_file(rc) ? OPEN_BAD_FILE : OPEN_FAILED;
+    }
+    sqlite3_busy_timeout(db->sql, STATE_BUSY_TIMEOUT_MS);
+    enum open_outcome out = db_check(db, why, why_size);
+    if (out != OPEN_GOOD)
+        return out;
+    if (db_settings(db) != STATE_OK) {
+        str_copy(why, why_size, "settings refused");
+        return OPEN_FAILED;
+    }
+    return OPEN_GOOD;
+}
+
+/* Rename state.db (and its -wal, -shm) to state.db.corrupt-STAMP. */
+static enum state_result db_move_aside(struct state_db *db, const char *dir)
+{
+    char stamp[32];
+    time_t now = (time_t)(time_wall_ms() / 1000);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < ARRAY_LEN(suffixes); i++) {
+        char from[STATE_PATH_BYTES_MAX + 8], to[STATE_PATH_BYTES_MAX + 48];
+        str_fmt(from, sizeof from, "%s%s", db->path, suffixes[i]);
+        str_fmt(to, sizeof to, "%s.corrupt-%s%s", db->path, stamp,
+                suffixes[i]);
+        if (rename(from, to) != 0 && errno != ENOENT) {
+            log_error("state: cannot move corrupt db aside: %s: %s", from,
+                      strerror(errno));
+            return STATE_ERROR;
+        }
+        if (i == 0)
+            log_warn("state: event=db-moved-aside db=%s to=%s", from, to);
+    }
+    (void)state_fsync_dir(dir);
+    return STATE_OK;
+}
+
+enum state_result state_open(struct state_db *db, const char *dir)
+{
+    memset(db, 0, sizeof *db);
+    if (dir == NULL)
+        dir = state_data_dir();
+    if (!str_fmt(db->path, sizeof db->path, "%s/%s", dir, STATE_DB_FILE)) {
+        log_error("state: data dir path too long: %s", dir);
+        return STATE_ERROR;
+    }
+    if (state_data_dir_ensure(dir) != STATE_OK)
+        return STATE_ERROR;
+    char why[160];
+    enum open_outcome out = db_try_open(db, why, sizeof why);
+    if (out == OPEN_GOOD)
+        return STATE_OK;
+    sqlite3_close_v2(db->sql);
+    db->sql = NULL;
+    if (out == OPEN_FAILED) {
+        log_error("state: db=%s: cannot open: %s", db->path, why);
+        return STATE_ERROR;
+    }
+    log_error("state: db=%s is corrupt or unreadable: %s", db->path, why);
+    if (db_move_aside(db, dir) != STATE_OK)
+        return STATE_ERROR;
+    if (db_try_open(db, why, sizeof why) != OPEN_GOOD) {
+        log_error("state: db=%s: fresh db unusable too: %s", db->path, why);
+        sqlite3_close_v2(db->sql);
+        db->sql = NULL;
+        return STATE_ERROR;
+    }
+    db->recovered = true;
+    log_warn("state: event=db-recreated db=%s", db->path);
+    return STATE_RECOVERED;
+}
+
+void state_close(struct state_db *db)
+{
+    if (db->sql != NULL)
+        sqlite3_close_v2(db->sql);
+    db->sql = NULL;
+}
