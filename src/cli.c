@@ -1,0 +1,574 @@
+/* cli.c — clients of the control socket (see control.h for the protocol)
+ * and `bay0 supervise`. Runs in short-lived client processes, so it may
+ * allocate; it never runs inside the supervisor's loop.
+ */
+#include "cli.h"
+
+#include "control.h"
+#include "log.h"
+#include "supervise.h"
+#include "svcdir.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CLI_REPLY_BYTES_MAX (64u * 1024 * 1024)
+
+struct cli_opts {
+    const char *rundir;
+    bool json;
+    bool nowait;
+    int timeout_s;
+};
+
+const char *cli_rundir(const char *option)
+{
+    if (option)
+        return option;
+    const char *env = getenv("BAY0_RUNDIR");
+    return env && env[0] ? env : "/run/bay0";
+}
+
+/* ---- talking to the supervisor ------------------------------------------ */
+
+static int connect_control(const char *rundir)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (!str_fmt(addr.sun_path, sizeof addr.sun_path, "%s/control", rundir)) {
+        fprintf(stderr, "bay0: rundir path too long: %s\n", rundir);
+        return -CLI_EXIT_USAGE;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        fprintf(stderr, "bay0: cannot reach the supervisor at %s: %s "
+                        "(is bay0 running? use --rundir or BAY0_RUNDIR)\n",
+                addr.sun_path, strerror(err));
+        return err == EACCES || err == EPERM ? -CLI_EXIT_DENIED : -CLI_EXIT_TRYAGAIN;
+    }
+    return fd;
+}
+
+/* Sends one request and reads the whole reply into *out (NUL-terminated).
+ * Returns 0, or a CLI exit code on failure (message printed). */
+static int transact(const struct cli_opts *o, const char *request, char **out)
+{
+    int fd = connect_control(cli_rundir(o->rundir));
+    if (fd < 0)
+        return -fd;
+    if (fd_write_all(fd, request, strlen(request)) < 0) {
+        fprintf(stderr, "bay0: sending the request failed: %s\n", strerror(errno));
+        close(fd);
+        return CLI_EXIT_TRYAGAIN;
+    }
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    int64_t deadline = time_mono_ms() + (int64_t)o->timeout_s * 1000;
+    for (;;) {
+        int64_t left = deadline - time_mono_ms();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (o->timeout_s > 0 && (left <= 0 || poll(&p, 1, (int)left) == 0)) {
+            fprintf(stderr, "bay0: timed out after %d s waiting for the supervisor\n", o->timeout_s);
+            free(buf);
+            close(fd);
+            return CLI_EXIT_TRYAGAIN;
+        }
+        if (len + 1 >= cap) {
+            if (cap >= CLI_REPLY_BYTES_MAX)
+                break;
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    *out = buf;
+    return 0;
+}
+
+/* Prints I/E lines, returns the code of the final line (OK=0). */
+static int finish_reply(char *reply, bool quiet_ok)
+{
+    int code = CLI_EXIT_TRYAGAIN;
+    bool final_seen = false;
+    for (char *line = strtok(reply, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "I ", 2) == 0)
+            fprintf(stderr, "bay0: %s\n", line + 2);
+        else if (strncmp(line, "E ", 2) == 0)
+            fprintf(stderr, "bay0: %s\n", line + 2);
+        else if (strncmp(line, "OK", 2) == 0) {
+            if (!quiet_ok && line[2] == ' ')
+                printf("%s\n", line + 3);
+            code = 0;
+            final_seen = true;
+        } else if (strncmp(line, "ERR ", 4) == 0) {
+            char *text = NULL;
+            long c = strtol(line + 4, &text, 10);
+            fprintf(stderr, "bay0: %s\n", text && *text ? text + 1 : line);
+            code = c > 0 && c < 125 ? (int)c : 1;
+            final_seen = true;
+        }
+    }
+    if (!final_seen)
+        fprintf(stderr, "bay0: the supervisor closed the connection without an answer\n");
+    return code;
+}
+
+/* ---- option parsing ------------------------------------------------------ */
+
+static int parse_opts(int argc, char **argv, struct cli_opts *o, const char *usage)
+{
+    static const struct option longs[] = {
+        {"rundir", required_argument, NULL, 'r'}, {"json", no_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, 't'}, {"nowait", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    };
+    o->timeout_s = CLI_TIMEOUT_S_DEFAULT;
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "+r:jt:nh", longs, NULL)) != -1) {
+        uint64_t v;
+        switch (ch) {
+        case 'r': o->rundir = optarg; break;
+        case 'j': o->json = true; break;
+        case 'n': o->nowait = true; break;
+        case 't':
+            if (!parse_u64(optarg, 86400, &v)) {
+                fprintf(stderr, "bay0 %s: --timeout takes seconds (0-86400), not '%s'\n", argv[0], optarg);
+                return -CLI_EXIT_USAGE;
+            }
+            o->timeout_s = (int)v;
+            break;
+        case 'h': printf("%s", usage); return -CLI_EXIT_OK;
+        default:
+            fprintf(stderr, "bay0 %s: unknown option '%s'\n%s", argv[0], argv[optind - 1], usage);
+            return -CLI_EXIT_USAGE;
+        }
+    }
+    return optind;
+}
+
+/* Builds "VERB ARG...\n" from argv[first..]; false if it does not fit. */
+static bool build_request(char *req, size_t size, const char *verb, const char *flag,
+                          int argc, char **argv, int first)
+{
+    size_t len = 0;
+    int n = snprintf(req, size, "%s%s%s", verb, flag ? " " : "", flag ? flag : "");
+    if (n < 0 || (size_t)n >= size)
+        return false;
+    len = (size_t)n;
+    for (int i = first; i < argc; i++) {
+        n = snprintf(req + len, size - len, " %s", argv[i]);
+        if (n < 0 || (size_t)n >= size - len)
+            return false;
+        len += (size_t)n;
+    }
+    if (len + 2 > size)
+        return false;
+    req[len++] = '\n';
+    req[len] = '\0';
+    return true;
+}
+
+static bool names_valid(int argc, char **argv, int first)
+{
+    for (int i = first; i < argc; i++) {
+        const char *bad = name_check(argv[i], SERVICE_NAME_BYTES_MAX + 4);
+        if (bad && !strstr(argv[i], "/log")) {
+            fprintf(stderr, "bay0: '%.80s' is not a service name: %s\n", argv[i], bad);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- status ---------------------------------------------------------------- */
+
+enum { F_NAME, F_STATE, F_PID, F_SINCE, F_RESTARTS, F_EXIT_KIND, F_EXIT_VALUE,
+       F_DESIRED, F_READY, F_TYPE, F_DEPS, F_WAITING, F_REASON, F_COUNT };
+
+static bool split_row(char *line, char **f)
+{
+    char *p = line + 2; /* after "S\t" */
+    for (int i = 0; i < F_COUNT; i++) {
+        f[i] = p;
+        char *tab = i + 1 < F_COUNT ? strchr(p, '\t') : NULL;
+        if (i + 1 < F_COUNT && !tab)
+            return false;
+        if (tab) {
+            *tab = '\0';
+            p = tab + 1;
+        }
+    }
+    return true;
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void json_list(const char *csv)
+{
+    putchar('[');
+    if (strcmp(csv, "-") != 0) {
+        char buf[1024];
+        str_copy(buf, sizeof buf, csv);
+        bool first = true;
+        for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+            if (!first)
+                putchar(',');
+            json_str(t);
+            first = false;
+        }
+    }
+    putchar(']');
+}
+
+static void iso_time(long long ms, char *buf, size_t size)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+static void print_json_row(char **f, bool first)
+{
+    char since[64];
+    iso_time(atoll(f[F_SINCE]), since, sizeof since);
+    printf("%s{\"name\":", first ? "" : ",\n ");
+    json_str(f[F_NAME]);
+    printf(",\"state\":\"%s\",\"pid\":", f[F_STATE]);
+    printf(strcmp(f[F_PID], "0") == 0 ? "null" : "%s", f[F_PID]);
+    printf(",\"since\":\"%s\",\"since_ms\":%s,\"restarts\":%s,\"last_exit\":", since,
+           f[F_SINCE], f[F_RESTARTS]);
+    if (strcmp(f[F_EXIT_KIND], "exit") == 0)
+        printf("{\"code\":%s}", f[F_EXIT_VALUE]);
+    else if (strcmp(f[F_EXIT_KIND], "signal") == 0)
+        printf("{\"signal\":%s,\"signal_name\":\"%s\"}", f[F_EXIT_VALUE],
+               signal_name(atoi(f[F_EXIT_VALUE])));
+    else
+        printf("null");
+    printf(",\"desired\":\"%s\",\"ready\":%s,\"type\":\"%s\",\"depends_on\":", f[F_DESIRED],
+           strcmp(f[F_READY], "1") == 0 ? "true" : "false", f[F_TYPE]);
+    json_list(f[F_DEPS]);
+    printf(",\"waiting_for\":");
+    json_list(f[F_WAITING]);
+    printf(",\"reason\":");
+    if (strcmp(f[F_REASON], "-") == 0)
+        printf("null");
+    else
+        json_str(f[F_REASON]);
+    printf("}");
+}
+
+static void format_uptime(long long secs, char *buf, size_t size)
+{
+    if (secs < 120)
+        snprintf(buf, size, "%llds", secs);
+    else if (secs < 7200)
+        snprintf(buf, size, "%lldm", secs / 60);
+    else if (secs < 172800)
+        snprintf(buf, size, "%lldh", secs / 3600);
+    else
+        snprintf(buf, size, "%lldd", secs / 86400);
+}
+
+static void print_table_row(char **f)
+{
+    char uptime[32] = "-";
+    long long since = atoll(f[F_SINCE]);
+    long long now = (long long)time_wall_ms();
+    if (strcmp(f[F_PID], "0") != 0 || strcmp(f[F_STATE], "up") == 0)
+        format_uptime((now - since) / 1000, uptime, sizeof uptime);
+    char info[600] = "";
+    if (strcmp(f[F_WAITING], "-") != 0)
+        snprintf(info, sizeof info, "waiting for %s", f[F_WAITING]);
+    else if (strcmp(f[F_REASON], "-") != 0)
+        snprintf(info, sizeof info, "%s", f[F_REASON]);
+    else if (strcmp(f[F_EXIT_KIND], "signal") == 0)
+        snprintf(info, sizeof info, "last: %s", signal_name(atoi(f[F_EXIT_VALUE])));
+    else if (strcmp(f[F_EXIT_KIND], "exit") == 0)
+        snprintf(info, sizeof info, "last: exit %s", f[F_EXIT_VALUE]);
+    printf("%-24s %-10s %-8s %-7s %-8s %s\n", f[F_NAME], f[F_STATE],
+           strcmp(f[F_PID], "0") == 0 ? "-" : f[F_PID], uptime, f[F_RESTARTS], info);
+}
+
+static bool row_is_up(char **f)
+{
+    return strcmp(f[F_STATE], "up") == 0 || strcmp(f[F_STATE], "ready") == 0;
+}
+
+static const char status_usage[] =
+    "usage: bay0 status [--json] [--rundir DIR] [NAME...]\n"
+    "  One line per service: NAME STATE PID UPTIME RESTARTS INFO. With --json,\n"
+    "  one array of objects (name, state, pid, since, restarts, last_exit,\n"
+    "  desired, ready, type, depends_on, waiting_for, reason).\n"
+    "  Exit 0; with NAMEs, exit 1 when one of them is not up or ready.\n";
+
+static int row_cmp(const void *a, const void *b)
+{
+    char *const *ra = a, *const *rb = b;
+    return strcmp(ra[F_NAME], rb[F_NAME]);
+}
+
+/* Splits the reply into sorted rows; returns the row count and leaves
+ * *final pointing at the first line that is not a row. */
+static size_t collect_rows(char *reply, char ***rows_out, char **final)
+{
+    size_t n = 0, cap = 64;
+    char **rows = malloc(cap * F_COUNT * sizeof *rows);
+    char *line = reply;
+    *final = NULL;
+    while (line && *line) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (strncmp(line, "S\t", 2) != 0) {
+            if (nl)
+                *nl = '\n';
+            *final = line;
+            break;
+        }
+        if (n == cap) {
+            cap *= 2;
+            rows = realloc(rows, cap * F_COUNT * sizeof *rows);
+        }
+        if (split_row(line, rows + n * F_COUNT))
+            n++;
+        line = nl ? nl + 1 : NULL;
+    }
+    qsort(rows, n, F_COUNT * sizeof *rows, row_cmp);
+    *rows_out = rows;
+    return n;
+}
+
+int cli_status(int argc, char **argv)
+{
+    struct cli_opts o = {0};
+    int first = parse_opts(argc, argv, &o, status_usage);
+    if (first < 0)
+        return -first;
+    if (!names_valid(argc, argv, first))
+        return CLI_EXIT_USAGE;
+    char req[CONTROL_REQUEST_BYTES_MAX + 1];
+    if (!build_request(req, sizeof req, "status", NULL, argc, argv, first)) {
+        fprintf(stderr, "bay0 status: too many names for one request\n");
+        return CLI_EXIT_USAGE;
+    }
+    char *reply = NULL;
+    int rc = transact(&o, req, &reply);
+    if (rc != 0)
+        return rc;
+    char **rows, *final;
+    size_t n = collect_rows(reply, &rows, &final);
+    rc = final ? finish_reply(final, true) : CLI_EXIT_TRYAGAIN;
+    if (rc == 0) {
+        bool all_up = true;
+        if (!o.json)
+            printf("%-24s %-10s %-8s %-7s %-8s %s\n", "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "INFO");
+        else
+            printf("[");
+        for (size_t i = 0; i < n; i++) {
+            char **f = rows + i * F_COUNT;
+            all_up &= row_is_up(f);
+            if (o.json)
+                print_json_row(f, i == 0);
+            else
+                print_table_row(f);
+        }
+        if (o.json)
+            printf("]\n");
+        if (first < argc && !all_up)
+            rc = CLI_EXIT_NO;
+    }
+    free(rows);
+    free(reply);
+    return rc;
+}
+
+/* ---- start / stop / restart / signal / reload / shutdown ----------------- */
+
+static int change(int argc, char **argv, const char *verb, const char *what)
+{
+    char usage[256];
+    snprintf(usage, sizeof usage,
+             "usage: bay0 %s [--nowait] [--timeout S] [--rundir DIR] NAME...\n"
+             "  %s the services and wait until they are %s (exit 0), or\n"
+             "  report the ones that cannot get there (exit 1).\n",
+             verb, what, strcmp(verb, "stop") == 0 ? "down" : "up");
+    struct cli_opts o = {0};
+    int first = parse_opts(argc, argv, &o, usage);
+    if (first < 0)
+        return -first;
+    if (first >= argc) {
+        fprintf(stderr, "%s", usage);
+        return CLI_EXIT_USAGE;
+    }
+    if (!names_valid(argc, argv, first))
+        return CLI_EXIT_USAGE;
+    char req[CONTROL_REQUEST_BYTES_MAX + 1];
+    if (!build_request(req, sizeof req, verb, o.nowait ? "--nowait" : NULL, argc, argv, first)) {
+        fprintf(stderr, "bay0 %s: too many names for one request\n", verb);
+        return CLI_EXIT_USAGE;
+    }
+    char *reply = NULL;
+    int rc = transact(&o, req, &reply);
+    if (rc != 0)
+        return rc;
+    rc = finish_reply(reply, true);
+    free(reply);
+    return rc;
+}
+
+int cli_start(int argc, char **argv) { return change(argc, argv, "start", "start"); }
+int cli_stop(int argc, char **argv) { return change(argc, argv, "stop", "stop"); }
+int cli_restart(int argc, char **argv) { return change(argc, argv, "restart", "restart"); }
+
+static int simple(int argc, char **argv, const char *usage, int min_args)
+{
+    struct cli_opts o = {0};
+    int first = parse_opts(argc, argv, &o, usage);
+    if (first < 0)
+        return -first;
+    if (argc - first < min_args || (min_args == 0 && argc > first)) {
+        fprintf(stderr, "%s", usage);
+        return CLI_EXIT_USAGE;
+    }
+    char req[CONTROL_REQUEST_BYTES_MAX + 1];
+    if (!build_request(req, sizeof req, argv[0], NULL, argc, argv, first)) {
+        fprintf(stderr, "bay0 %s: request too long\n", argv[0]);
+        return CLI_EXIT_USAGE;
+    }
+    char *reply = NULL;
+    int rc = transact(&o, req, &reply);
+    if (rc != 0)
+        return rc;
+    rc = finish_reply(reply, false);
+    free(reply);
+    return rc;
+}
+
+int cli_signal(int argc, char **argv)
+{
+    return simple(argc, argv,
+                  "usage: bay0 signal [--rundir DIR] SIG NAME...\n"
+                  "  send SIG (TERM, SIGHUP, 9, ...) to each service's process group.\n",
+                  2);
+}
+
+int cli_reload(int argc, char **argv)
+{
+    return simple(argc, argv,
+                  "usage: bay0 reload [--rundir DIR]\n"
+                  "  rescan the scan directory: new services start (unless `down`),\n"
+                  "  removed ones stop, a service whose run changed restarts.\n",
+                  0);
+}
+
+int cli_shutdown(int argc, char **argv)
+{
+    char usage[256];
+    snprintf(usage, sizeof usage,
+             "usage: bay0 %s [--rundir DIR]\n"
+             "  stop every service in reverse dependency order, then %s.\n"
+             "  Root (or the supervisor's user) only.\n",
+             argv[0],
+             strcmp(argv[0], "shutdown") == 0 ? "end the supervisor" : argv[0]);
+    return simple(argc, argv, usage, 0);
+}
+
+/* ---- bay0 supervise --------------------------------------------------------- */
+
+static const char supervise_usage[] =
+    "usage: bay0 supervise [--scandir DIR] [--rundir DIR] [--logdir DIR]\n"
+    "                      [--max-services N] [--shutdown-timeout MS] [--verbose]\n"
+    "  Supervise every service directory in DIR (default /etc/bay0/sv) in the\n"
+    "  foreground, as a subreaper. Control socket: RUNDIR/control (default\n"
+    "  $BAY0_RUNDIR or /run/bay0). Built-in logs: LOGDIR/NAME/current (default\n"
+    "  RUNDIR/log). SIGTERM, SIGINT or `bay0 shutdown` stop every service and\n"
+    "  end it: exit 0 when all stopped cleanly, 1 otherwise.\n";
+
+int cli_supervise(int argc, char **argv)
+{
+    static const struct option longs[] = {
+        {"scandir", required_argument, NULL, 's'}, {"rundir", required_argument, NULL, 'r'},
+        {"logdir", required_argument, NULL, 'l'}, {"max-services", required_argument, NULL, 'm'},
+        {"shutdown-timeout", required_argument, NULL, 'T'}, {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+    };
+    struct supervise_config cfg = {.scandir = "/etc/bay0/sv"};
+    const char *rundir_opt = NULL;
+    static char logdir[4096];
+    optind = 1;
+    opterr = 0;
+    int ch;
+    uint64_t v;
+    while ((ch = getopt_long(argc, argv, "s:r:l:m:T:vh", longs, NULL)) != -1) {
+        switch (ch) {
+        case 's': cfg.scandir = optarg; break;
+        case 'r': rundir_opt = optarg; break;
+        case 'l': cfg.logdir = optarg; break;
+        case 'v': log_set_level(LOG_LEVEL_DEBUG); break;
+        case 'm':
+        case 'T':
+            if (!parse_u64(optarg, ch == 'm' ? 65536 : 3600000, &v)) {
+                fprintf(stderr, "bay0 supervise: %s takes a number, not '%s'\n",
+                        argv[optind - 1], optarg);
+                return CLI_EXIT_USAGE;
+            }
+            if (ch == 'm')
+                cfg.services_max = (uint32_t)v;
+            else
+                cfg.shutdown_timeout_ms = (uint32_t)v;
+            break;
+        case 'h': printf("%s", supervise_usage); return 0;
+        default:
+            fprintf(stderr, "bay0 supervise: unknown option '%s'\n%s", argv[optind - 1], supervise_usage);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "bay0 supervise: unexpected argument '%s'\n%s", argv[optind], supervise_usage);
+        return CLI_EXIT_USAGE;
+    }
+    cfg.rundir = cli_rundir(rundir_opt);
+    if (!cfg.logdir) {
+        snprintf(logdir, sizeof logdir, "%s/log", cfg.rundir);
+        cfg.logdir = logdir;
+    }
+    enum supervise_exit e = supervise_run(&cfg);
+    if (e == SUPERVISE_EXIT_ERROR)
+        return CLI_EXIT_NO;
+    return supervise_exit_status();
+}

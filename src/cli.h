@@ -1,0 +1,29 @@
+/* cli.h — the client side of every subcommand that talks to a running
+ * supervisor, and `bay0 supervise` itself. Each takes (argc, argv) with
+ * argv[0] the subcommand name and returns the process exit code:
+ * 0 done, 1 no / not reached, 2 usage, 3 try again (no supervisor,
+ * timeout), 4 permission denied.
+ */
+#ifndef BAY0_CLI_H
+#define BAY0_CLI_H
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_NO 1
+#define CLI_EXIT_USAGE 2
+#define CLI_EXIT_TRYAGAIN 3
+#define CLI_EXIT_DENIED 4
+#define CLI_TIMEOUT_S_DEFAULT 60
+
+int cli_supervise(int argc, char **argv);
+int cli_status(int argc, char **argv);
+int cli_start(int argc, char **argv);
+int cli_stop(int argc, char **argv);
+int cli_restart(int argc, char **argv);
+int cli_signal(int argc, char **argv);
+int cli_reload(int argc, char **argv);
+int cli_shutdown(int argc, char **argv);
+
+/* The rundir clients use: --rundir, else $BAY0_RUNDIR, else /run/bay0. */
+const char *cli_rundir(const char *option);
+
+#endif

@@ -1,0 +1,576 @@
+/* control.c — control socket server (protocol in control.h).
+ *
+ * Every connection has fixed buffers allocated at start-up; a status reply
+ * of any size is streamed row by row as the client reads, so a slow or
+ * absent reader costs one connection slot and nothing else. When every
+ * slot is taken, the oldest connection still reading its request is
+ * dropped for the new one. Never blocks: all sockets are non-blocking.
+ */
+#include "control.h"
+
+#include "log.h"
+#include "supervise.h"
+#include "svc.h"
+#include "util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CONTROL_OUT_BYTES_MAX 16384
+#define CONTROL_ROW_BYTES_MAX 2048
+#define CONTROL_ARGS_MAX (CONTROL_REQUEST_BYTES_MAX / 2 + 1)
+
+enum conn_phase { PH_FREE, PH_READING, PH_STREAMING, PH_WAITING, PH_FLUSHING };
+enum verb { V_NONE, V_STATUS, V_START, V_STOP, V_RESTART };
+
+struct conn {
+    int fd;
+    uint8_t phase;
+    uint8_t verb;
+    bool can_write;
+    bool epollout;
+    uid_t uid;
+    uint64_t accepted_seq;
+    size_t in_len;
+    size_t out_len;
+    size_t out_off;
+    uint32_t stream_pos;
+    bool stream_all;
+    uint32_t n_targets;
+    char in[CONTROL_REQUEST_BYTES_MAX + 1];
+    char out[CONTROL_OUT_BYTES_MAX];
+    int32_t targets[CONTROL_TARGETS_MAX];
+    uint32_t target_gen[CONTROL_TARGETS_MAX];
+};
+
+static struct conn *conns;
+static int listen_fd = -1;
+static uint64_t accept_seq;
+
+static void conn_close(struct conn *c)
+{
+    sup_unwatch_fd(c->fd);
+    close(c->fd);
+    c->phase = PH_FREE;
+}
+
+int control_listen(const char *rundir)
+{
+    conns = calloc(CONTROL_CONNECTIONS_MAX, sizeof *conns);
+    if (!conns)
+        return -1;
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (!str_fmt(addr.sun_path, sizeof addr.sun_path, "%s/control", rundir)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    /* Refuse to steal the socket of a supervisor that is still alive. */
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe >= 0 && connect(probe, (struct sockaddr *)&addr, sizeof addr) == 0) {
+        close(probe);
+        log_error("event=already-running socket=%s", addr.sun_path);
+        errno = EADDRINUSE;
+        return -1;
+    }
+    if (probe >= 0)
+        close(probe);
+    unlink(addr.sun_path);
+    listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&addr, sizeof addr) < 0 ||
+        listen(listen_fd, 64) < 0)
+        return -1;
+    chmod(addr.sun_path, 0666); /* anyone may ask; SO_PEERCRED decides */
+    sup_watch_fd(listen_fd, WATCH_CONTROL, 0);
+    return 0;
+}
+
+void control_close(const char *rundir)
+{
+    char path[108];
+    if (str_fmt(path, sizeof path, "%s/control", rundir))
+        unlink(path);
+    for (int i = 0; i < CONTROL_CONNECTIONS_MAX; i++)
+        if (conns[i].phase != PH_FREE)
+            conn_close(&conns[i]);
+    close(listen_fd);
+}
+
+static struct conn *conn_slot(void)
+{
+    struct conn *oldest = NULL;
+    for (int i = 0; i < CONTROL_CONNECTIONS_MAX; i++) {
+        struct conn *c = &conns[i];
+        if (c->phase == PH_FREE)
+            return c;
+        if (c->phase == PH_READING && (!oldest || c->accepted_seq < oldest->accepted_seq))
+            oldest = c;
+    }
+    if (oldest) {
+        log_warn("event=control-evict uid=%u reason=\"all %d connections busy\"",
+                 oldest->uid, CONTROL_CONNECTIONS_MAX);
+        conn_close(oldest);
+    }
+    return oldest;
+}
+
+void control_on_accept(void)
+{
+    for (int n = 0; n < 16; n++) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        struct conn *c = conn_slot();
+        if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->phase = PH_READING;
+        c->uid = cred.uid;
+        c->can_write = cred.uid == 0 || cred.uid == geteuid();
+        c->accepted_seq = ++accept_seq;
+        c->in_len = c->out_len = c->out_off = 0;
+        c->epollout = false;
+        c->verb = V_NONE;
+        sup_watch_fd(fd, WATCH_CONN, (int32_t)(c - conns));
+    }
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+static void out_add(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_add(struct conn *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = sizeof c->out - c->out_len;
+    int n = vsnprintf(c->out + c->out_len, room, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        c->out_len += (size_t)n < room ? (size_t)n : room - 1;
+}
+
+static void set_epollout(struct conn *c, bool on)
+{
+    if (c->epollout == on)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0),
+                             .data.u64 = ((uint64_t)WATCH_CONN << 32) | (uint32_t)(c - conns)};
+    epoll_ctl(sup.epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->epollout = on;
+}
+
+static void stream_rows(struct conn *c);
+
+/* Sends what is buffered; refills from the status stream; closes when the
+ * reply is complete. */
+static void conn_flush(struct conn *c)
+{
+    for (;;) {
+        while (c->out_off < c->out_len) {
+            ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && errno == EAGAIN) {
+                set_epollout(c, true);
+                return;
+            }
+            if (n <= 0) {
+                conn_close(c);
+                return;
+            }
+            c->out_off += (size_t)n;
+        }
+        c->out_off = c->out_len = 0;
+        if (c->phase == PH_STREAMING) {
+            stream_rows(c);
+            continue;
+        }
+        if (c->phase == PH_FLUSHING)
+            conn_close(c);
+        else
+            set_epollout(c, false);
+        return;
+    }
+}
+
+static void reply_final(struct conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void reply_final(struct conn *c, int code, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (code == 0)
+        out_add(c, "OK%s%s\n", text[0] ? " " : "", text);
+    else
+        out_add(c, "ERR %d %s\n", code, text);
+    c->phase = PH_FLUSHING;
+    conn_flush(c);
+}
+
+/* ---- status rows -------------------------------------------------------- */
+
+static void append_field(char *row, size_t size, size_t *len, const char *text)
+{
+    size_t room = size - *len;
+    if (room < 2)
+        return;
+    size_t n = 0;
+    for (; text[n] && n + 1 < room; n++) {
+        char ch = text[n];
+        row[*len + n] = ch == '\t' || ch == '\n' || ch == '\r' ? ' ' : ch;
+    }
+    *len += n;
+    row[*len] = '\0';
+}
+
+static void dep_list(const struct svc *s, bool waiting_only, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (uint32_t i = 0; i < s->dep_count; i++) {
+        int32_t d = sup.dep_edges[s->dep_first + i];
+        const char *name = d == SVC_NONE ? sup.dep_names[s->dep_first + i] : sup.svcs[d].name;
+        if (waiting_only && d != SVC_NONE && svc_is_ready(&sup.svcs[d]))
+            continue;
+        if (len && len + 1 < size)
+            buf[len++] = ',';
+        append_field(buf, size, &len, name);
+    }
+    if (len == 0)
+        str_copy(buf, size, "-");
+}
+
+static void status_row(struct conn *c, const struct svc *s)
+{
+    static const char *const kinds[] = {"none", "exit", "signal"};
+    static const char *const types[] = {"longrun", "oneshot"};
+    char deps[512], waiting[512];
+    dep_list(s, false, deps, sizeof deps);
+    if (s->state == ST_WAITING)
+        dep_list(s, true, waiting, sizeof waiting);
+    else
+        str_copy(waiting, sizeof waiting, "-");
+    char row[CONTROL_ROW_BYTES_MAX];
+    int n = snprintf(row, sizeof row, "S\t%s\t%s\t%d\t%lld\t%u\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t",
+                     s->name, svc_state_name(s->state), (int)s->pid,
+                     (long long)s->since_wall_ms, s->restarts, kinds[s->exit_kind],
+                     s->exit_value, s->want_up ? "up" : "down", svc_is_ready(s) ? 1 : 0,
+                     s->is_logger ? "logger" : types[s->def.type], deps, waiting);
+    size_t len = n > 0 && (size_t)n < sizeof row ? (size_t)n : 0;
+    append_field(row, sizeof row - 1, &len, s->reason[0] ? s->reason : "-");
+    row[len++] = '\n';
+    row[len] = '\0';
+    out_add(c, "%s", row);
+}
+
+static void stream_rows(struct conn *c)
+{
+    while (sizeof c->out - c->out_len > CONTROL_ROW_BYTES_MAX) {
+        const struct svc *s = NULL;
+        if (c->stream_all) {
+            while (c->stream_pos < sup.used_hi && !sup.svcs[c->stream_pos].in_use)
+                c->stream_pos++;
+            if (c->stream_pos < sup.used_hi)
+                s = &sup.svcs[c->stream_pos];
+        } else if (c->stream_pos < c->n_targets) {
+            s = &sup.svcs[c->targets[c->stream_pos]];
+        }
+        if (!s) {
+            reply_final(c, 0, "%s", "");
+            return;
+        }
+        c->stream_pos++;
+        if (s->in_use)
+            status_row(c, s);
+    }
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static int split_args(char *line, char **argv)
+{
+    int argc = 0;
+    for (char *p = strtok(line, " \t"); p && argc < CONTROL_ARGS_MAX; p = strtok(NULL, " \t"))
+        argv[argc++] = p;
+    return argc;
+}
+
+/* Resolves names into c->targets; replies with an error and returns false
+ * when one is unknown (nothing is done to any of them then). */
+static bool resolve_targets(struct conn *c, int argc, char **argv)
+{
+    c->n_targets = 0;
+    for (int i = 0; i < argc; i++) {
+        struct svc *s = svc_find(argv[i]);
+        if (!s) {
+            char shown[SERVICE_NAME_BYTES_MAX + 1];
+            str_copy(shown, sizeof shown, argv[i]);
+            reply_final(c, 1, "no such service: %s", shown);
+            return false;
+        }
+        if (c->n_targets == CONTROL_TARGETS_MAX) {
+            reply_final(c, 2, "too many names (max %d)", CONTROL_TARGETS_MAX);
+            return false;
+        }
+        c->target_gen[c->n_targets] = s->generation;
+        c->targets[c->n_targets++] = svc_index(s);
+    }
+    return true;
+}
+
+static void do_status(struct conn *c, int argc, char **argv)
+{
+    if (!resolve_targets(c, argc, argv))
+        return;
+    c->stream_all = argc == 0;
+    c->stream_pos = 0;
+    c->phase = PH_STREAMING;
+    conn_flush(c);
+}
+
+static bool check_waits(struct conn *c);
+
+static void do_change(struct conn *c, enum verb verb, int argc, char **argv)
+{
+    bool wait = true;
+    if (argc > 0 && strcmp(argv[0], "--nowait") == 0) {
+        wait = false;
+        argc--;
+        argv++;
+    }
+    if (argc == 0) {
+        reply_final(c, 2, "usage: %s [--nowait] NAME...",
+                    verb == V_START ? "start" : verb == V_STOP ? "stop" : "restart");
+        return;
+    }
+    if (!resolve_targets(c, argc, argv))
+        return;
+    enum svc_event ev = verb == V_START ? EV_WANT_UP : verb == V_STOP ? EV_WANT_DOWN : EV_WANT_RESTART;
+    for (uint32_t i = 0; i < c->n_targets; i++) {
+        struct svc *s = &sup.svcs[c->targets[i]];
+        log_info("svc=%s event=request verb=%s uid=%u", s->name,
+                 svc_event_name(ev), c->uid);
+        service_on_event(s, ev, 0);
+    }
+    c->verb = (uint8_t)verb;
+    c->phase = PH_WAITING;
+    if (!wait) {
+        reply_final(c, 0, "%s", "");
+        return;
+    }
+    check_waits(c);
+}
+
+static void do_signal(struct conn *c, int argc, char **argv)
+{
+    int sig = argc >= 2 ? signal_from_name(argv[0]) : 0;
+    if (sig == 0) {
+        reply_final(c, 2, "usage: signal SIG NAME... (SIG a name like TERM or a number)");
+        return;
+    }
+    if (!resolve_targets(c, argc - 1, argv + 1))
+        return;
+    for (uint32_t i = 0; i < c->n_targets; i++) {
+        struct svc *s = &sup.svcs[c->targets[i]];
+        if (s->pid > 0) {
+            kill(-s->pid, sig);
+            log_info("svc=%s event=signal signal=%s uid=%u", s->name, signal_name(sig), c->uid);
+        } else {
+            out_add(c, "E %s not running\n", s->name);
+        }
+    }
+    reply_final(c, 0, "%s", "");
+}
+
+static void do_reload(struct conn *c)
+{
+    struct scan_summary sum = sup_reload();
+    out_add(c, "I services=%u added=%u removed=%u restarted=%u invalid=%u\n",
+            sum.total, sum.added, sum.removed, sum.restarted, sum.failed);
+    reply_final(c, 0, "%s", "");
+}
+
+static void do_shutdown(struct conn *c, const char *verb)
+{
+    int action = SUPERVISE_EXIT_STOP;
+    if (strcmp(verb, "poweroff") == 0)
+        action = SUPERVISE_EXIT_POWEROFF;
+    else if (strcmp(verb, "reboot") == 0)
+        action = SUPERVISE_EXIT_REBOOT;
+    else if (strcmp(verb, "halt") == 0)
+        action = SUPERVISE_EXIT_HALT;
+    if (action != SUPERVISE_EXIT_STOP && !sup.pid1) {
+        reply_final(c, 1, "%s: this supervisor is not PID 1; use `bay0 shutdown`", verb);
+        return;
+    }
+    log_info("event=request verb=%s uid=%u", verb, c->uid);
+    reply_final(c, 0, "%s", "");
+    sup_request_shutdown(action);
+}
+
+static bool is_read_only(const char *verb)
+{
+    return strcmp(verb, "status") == 0 || strcmp(verb, "ping") == 0;
+}
+
+static void handle_request(struct conn *c)
+{
+    for (size_t i = 0; i < c->in_len; i++) {
+        unsigned char ch = (unsigned char)c->in[i];
+        if (ch < 32 && ch != '\t') {
+            reply_final(c, 2, "malformed request: control byte 0x%02x", ch);
+            return;
+        }
+    }
+    c->in[c->in_len] = '\0';
+    static char *argv[CONTROL_ARGS_MAX];
+    int argc = split_args(c->in, argv);
+    if (argc == 0) {
+        reply_final(c, 2, "empty request");
+        return;
+    }
+    const char *verb = argv[0];
+    if (!c->can_write && !is_read_only(verb)) {
+        reply_final(c, 4, "permission denied: uid %u may only read status", c->uid);
+        return;
+    }
+    if (strcmp(verb, "status") == 0)
+        do_status(c, argc - 1, argv + 1);
+    else if (strcmp(verb, "ping") == 0)
+        reply_final(c, 0, "bay0 %s pid %d", BAY0_VERSION, getpid());
+    else if (strcmp(verb, "start") == 0)
+        do_change(c, V_START, argc - 1, argv + 1);
+    else if (strcmp(verb, "stop") == 0)
+        do_change(c, V_STOP, argc - 1, argv + 1);
+    else if (strcmp(verb, "restart") == 0)
+        do_change(c, V_RESTART, argc - 1, argv + 1);
+    else if (strcmp(verb, "signal") == 0)
+        do_signal(c, argc - 1, argv + 1);
+    else if (strcmp(verb, "reload") == 0)
+        do_reload(c);
+    else if (strcmp(verb, "shutdown") == 0 || strcmp(verb, "poweroff") == 0 ||
+             strcmp(verb, "reboot") == 0 || strcmp(verb, "halt") == 0)
+        do_shutdown(c, verb);
+    else
+        reply_final(c, 2, "unknown request '%.32s'", verb);
+}
+
+static void conn_read(struct conn *c)
+{
+    for (;;) {
+        size_t room = CONTROL_REQUEST_BYTES_MAX - c->in_len;
+        if (room == 0) {
+            reply_final(c, 2, "request too long (max %d bytes)", CONTROL_REQUEST_BYTES_MAX);
+            return;
+        }
+        ssize_t n = recv(c->fd, c->in + c->in_len, room, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) { /* closed before a full request: nothing to answer */
+            conn_close(c);
+            return;
+        }
+        char *nl = memchr(c->in + c->in_len, '\n', (size_t)n);
+        c->in_len += (size_t)n;
+        if (nl) {
+            c->in_len = (size_t)(nl - c->in);
+            handle_request(c);
+            return;
+        }
+    }
+}
+
+void control_on_conn(int32_t index, uint32_t events)
+{
+    BAY0_ASSERT(index >= 0 && index < CONTROL_CONNECTIONS_MAX);
+    struct conn *c = &conns[index];
+    if (c->phase == PH_FREE)
+        return;
+    if (c->phase == PH_READING && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+        conn_read(c);
+        return;
+    }
+    if (events & (EPOLLHUP | EPOLLERR)) {
+        conn_close(c);
+        return;
+    }
+    if (events & EPOLLIN) { /* data or EOF after the request: EOF ends a wait */
+        char scratch[256];
+        ssize_t n = recv(c->fd, scratch, sizeof scratch, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            conn_close(c);
+            return;
+        }
+    }
+    if (events & EPOLLOUT)
+        conn_flush(c);
+}
+
+/* ---- waiting for states -------------------------------------------------- */
+
+/* 1 reached, 0 not yet, -1 can no longer be reached. */
+static int target_reached(const struct conn *c, uint32_t i)
+{
+    const struct svc *s = &sup.svcs[c->targets[i]];
+    if (!s->in_use)
+        return c->verb == V_STOP ? 1 : -1;
+    if (c->verb == V_STOP)
+        return (s->state == ST_DOWN || s->state == ST_FAILED) ? 1 : 0;
+    if (s->state == ST_FAILED || (!s->want_up && !svc_is_running(s)))
+        return -1;
+    if (c->verb == V_RESTART && s->generation == c->target_gen[i])
+        return 0;
+    return svc_is_ready(s) ? 1 : 0;
+}
+
+static bool check_waits(struct conn *c)
+{
+    bool done = true;
+    for (uint32_t i = 0; i < c->n_targets; i++) {
+        int r = target_reached(c, i);
+        if (r == 0)
+            done = false;
+    }
+    if (!done)
+        return false;
+    int failed = 0;
+    for (uint32_t i = 0; i < c->n_targets; i++) {
+        if (target_reached(c, i) < 0) {
+            const struct svc *s = &sup.svcs[c->targets[i]];
+            out_add(c, "E %s %s%s%s\n", s->name, svc_state_name(s->state),
+                    s->reason[0] ? ": " : "", s->reason);
+            failed++;
+        }
+    }
+    if (failed)
+        reply_final(c, 1, "%d of %u not reached", failed, c->n_targets);
+    else
+        reply_final(c, 0, "%s", "");
+    return true;
+}
+
+void control_on_change(void)
+{
+    if (!conns)
+        return;
+    for (int i = 0; i < CONTROL_CONNECTIONS_MAX; i++)
+        if (conns[i].phase == PH_WAITING)
+            check_waits(&conns[i]);
+}

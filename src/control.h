@@ -1,0 +1,34 @@
+/* control.h — the control socket RUNDIR/control (server side).
+ *
+ * Protocol (text, one request per connection):
+ *   request:  VERB [ARG...]\n       at most CONTROL_REQUEST_BYTES_MAX bytes
+ *   reply:    zero or more lines, then exactly one final line:
+ *             "OK [text]"  or  "ERR CODE text"  (CODE is the client's exit code)
+ *   lines:    "S\t<fields>"  a status row (see CONTROL_STATUS_FIELDS)
+ *             "I text"       information for the user
+ *             "E name text"  a per-service error
+ * Verbs: status [NAME...] · start|stop|restart [--nowait] NAME... ·
+ * signal SIG NAME... · reload · shutdown|poweroff|reboot|halt · ping.
+ * SO_PEERCRED: uid 0 and the supervisor's uid may change state; anyone may
+ * read status. Garbage gets "ERR 2" and the connection closes; nothing a
+ * client sends can block the loop or grow memory.
+ */
+#ifndef BAY0_CONTROL_H
+#define BAY0_CONTROL_H
+
+#include <stdint.h>
+
+#define CONTROL_REQUEST_BYTES_MAX 4096
+#define CONTROL_CONNECTIONS_MAX 32
+#define CONTROL_TARGETS_MAX 2048 /* a 4096-byte request names at most this many */
+#define CONTROL_STATUS_FIELDS \
+    "name state pid since_ms restarts exit_kind exit_value desired ready type depends_on waiting_for reason"
+
+int control_listen(const char *rundir);
+void control_close(const char *rundir);
+void control_on_accept(void);
+void control_on_conn(int32_t index, uint32_t events);
+/* A service changed state: re-check waiting requests. */
+void control_on_change(void);
+
+#endif

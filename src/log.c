@@ -1,0 +1,58 @@
+/* log.c — bay0's own structured log lines (see log.h). */
+#include "log.h"
+
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum log_level log_min = LOG_LEVEL_INFO;
+static int log_file_fd = -1;
+static char log_prefix[32] = "bay0";
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void log_set_level(enum log_level min) { log_min = min; }
+void log_set_file_fd(int fd) { log_file_fd = fd; }
+void log_set_prefix(const char *prefix)
+{
+    str_copy(log_prefix, sizeof log_prefix, prefix);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    if (level < log_min)
+        return;
+    int saved_errno = errno;
+    char line[LOG_LINE_BYTES_MAX];
+    int64_t now_ms = time_wall_ms();
+    time_t secs = (time_t)(now_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    int n = snprintf(line, sizeof line,
+                     "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s: level=%s ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, (int)(now_ms % 1000), log_prefix,
+                     level_names[level]);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n + (size_t)(m < 0 ? 0 : m);
+    if (len >= sizeof line - 1) {
+        len = sizeof line - 1;
+        memcpy(line + len - 4, "...", 3);
+        len -= 1;
+    }
+    line[len++] = '\n';
+    /* The console line drops the timestamp (the console has its own). */
+    size_t skip = (size_t)(strchr(line, ' ') - line) + 1;
+    (void)!write(STDERR_FILENO, line + skip, len - skip);
+    if (log_file_fd >= 0)
+        (void)!write(log_file_fd, line, len);
+    errno = saved_errno;
+}

@@ -1,0 +1,31 @@
+/* log.h — bay0's own structured log: one line per event, key=value fields.
+ *
+ *   bay0: level=info svc=web event=started pid=123
+ *
+ * Lines go to stderr (the console in PID 1 mode) and, once log_open_file()
+ * is called, also to a file (LOGDIR/bay0/current). Never allocates; a line
+ * longer than LOG_LINE_BYTES_MAX is cut and ends in "...".
+ * Never touches /persist (the genesis log lives in src/state/).
+ */
+#ifndef BAY0_LOG_H
+#define BAY0_LOG_H
+
+#define LOG_LINE_BYTES_MAX 1024
+
+enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
+
+void log_set_level(enum log_level min);
+/* Also copy every line to this fd (O_APPEND file). -1 to stop. */
+void log_set_file_fd(int fd);
+/* Prefix for every line (default "bay0"). */
+void log_set_prefix(const char *prefix);
+
+void log_msg(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+
+#endif

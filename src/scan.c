@@ -1,0 +1,269 @@
+/* scan.c — the service table and the scan directory: sizing the table once
+ * at start-up, the first scan, `reload` (add new directories, reread
+ * changed ones, stop and free vanished ones) and the log/run companions.
+ *
+ * Allocates only in sup_table_init. Reads the scan directory (the image's
+ * root filesystem, never /persist).
+ */
+#include "logger.h"
+#include "log.h"
+#include "svc.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static bool count_entry(const char *name, unsigned char d_type, void *ctx)
+{
+    (void)d_type;
+    if (name[0] != '.')
+        (*(uint32_t *)ctx)++;
+    return true;
+}
+
+int sup_table_init(uint32_t slots_wanted)
+{
+    uint32_t n = slots_wanted;
+    if (n == 0) {
+        uint32_t found = 0;
+        dir_each(sup.scan_fd, count_entry, &found);
+        n = 2 * found + SVC_SLOTS_MIN; /* room for loggers and reloads */
+    }
+    if (n < SVC_SLOTS_MIN)
+        n = SVC_SLOTS_MIN;
+    if (n > SVC_SLOTS_MAX)
+        n = SVC_SLOTS_MAX;
+    sup.svcs = calloc(n, sizeof *sup.svcs);
+    if (!sup.svcs) {
+        log_error("event=table-alloc-failed slots=%u", n);
+        return -1;
+    }
+    sup.slots = n;
+    return 0;
+}
+
+static struct svc *slot_alloc(void)
+{
+    for (uint32_t i = 0; i < sup.slots; i++) {
+        struct svc *s = &sup.svcs[i];
+        if (s->in_use)
+            continue;
+        memset(s, 0, sizeof *s);
+        s->in_use = true;
+        s->parent = SVC_NONE;
+        s->logger = SVC_NONE;
+        s->ready_fd = -1;
+        s->log_rfd = -1;
+        s->log_wfd = -1;
+        s->since_wall_ms = time_wall_ms();
+        if (i + 1 > sup.used_hi)
+            sup.used_hi = i + 1;
+        return s;
+    }
+    return NULL;
+}
+
+/* A printable, protocol-safe name for any directory entry: bad bytes
+ * become '?', long names are cut and end in "..." (never a valid name). */
+static void display_name(char *dst, size_t size, const char *name)
+{
+    size_t n = 0;
+    for (; name[n] && n + 1 < size; n++) {
+        unsigned char c = (unsigned char)name[n];
+        dst[n] = (c > 32 && c < 127 && c != '"' && c != '\\') ? (char)c : '?';
+    }
+    dst[n] = '\0';
+    if (name[n] && size > 4)
+        memcpy(dst + size - 4, "...", 4);
+}
+
+static void logger_attach(struct svc *s)
+{
+    struct svc *lg = slot_alloc();
+    if (!lg) {
+        log_error("svc=%s event=table-full what=logger slots=%u", s->name, sup.slots);
+        return;
+    }
+    lg->is_logger = true;
+    lg->parent = svc_index(s);
+    s->logger = svc_index(lg);
+    str_fmt(lg->name, sizeof lg->name, "%.60s/log", s->name);
+    logger_use_external(s, true);
+    struct svc_def def;
+    char reason[SERVICE_REASON_BYTES_MAX];
+    bool ok = svcdir_load_logger(sup.scan_fd, s->name, &def, reason, sizeof reason) == 0;
+    service_apply_config(lg, ok ? &def : NULL, ok ? NULL : reason);
+    if (ok)
+        service_on_event(lg, EV_WANT_UP, 0);
+}
+
+static void logger_detach(struct svc *s)
+{
+    struct svc *lg = &sup.svcs[s->logger];
+    lg->removed = true;
+    service_on_event(lg, EV_WANT_DOWN, 0);
+}
+
+static struct svc *service_add(const char *dir_name, bool start)
+{
+    struct svc *s = slot_alloc();
+    if (!s) {
+        log_error("event=table-full what=service name=%.64s slots=%u "
+                  "hint=\"restart with --max-services\"", dir_name, sup.slots);
+        return NULL;
+    }
+    display_name(s->name, sizeof s->name, dir_name);
+    struct svc_def def;
+    char reason[SERVICE_REASON_BYTES_MAX];
+    bool ok = svcdir_load(sup.scan_fd, dir_name, &def, reason, sizeof reason) == 0;
+    if (ok && logger_open_pipe(s) < 0) {
+        ok = false;
+        str_fmt(reason, sizeof reason, "cannot create log pipe: %s", strerror(errno));
+    }
+    service_apply_config(s, ok ? &def : NULL, ok ? NULL : reason);
+    if (ok && def.has_log_run)
+        logger_attach(s);
+    log_info("svc=%s event=added%s", s->name, ok ? "" : " config=invalid");
+    if (ok && start && !def.down_file)
+        service_on_event(s, EV_WANT_UP, 0);
+    return s;
+}
+
+static void service_reread(struct svc *s, const char *dir_name)
+{
+    struct svc_def def;
+    char reason[SERVICE_REASON_BYTES_MAX];
+    bool ok = svcdir_load(sup.scan_fd, dir_name, &def, reason, sizeof reason) == 0;
+    if (ok && s->log_rfd < 0 && logger_open_pipe(s) < 0) {
+        ok = false;
+        str_fmt(reason, sizeof reason, "cannot create log pipe: %s", strerror(errno));
+    }
+    service_apply_config(s, ok ? &def : NULL, ok ? NULL : reason);
+    if (ok && def.has_log_run && s->logger == SVC_NONE)
+        logger_attach(s);
+    else if ((!ok || !def.has_log_run) && s->logger != SVC_NONE &&
+             !sup.svcs[s->logger].removed)
+        logger_detach(s);
+}
+
+static bool is_service_dir(const char *name, unsigned char d_type)
+{
+    if (name[0] == '.')
+        return false;
+    if (d_type == DT_DIR)
+        return true;
+    if (d_type != DT_UNKNOWN && d_type != DT_LNK)
+        return false;
+    struct stat st;
+    return fstatat(sup.scan_fd, name, &st, 0) == 0 && S_ISDIR(st.st_mode);
+}
+
+struct scan_ctx {
+    bool initial;
+    struct scan_summary sum;
+};
+
+static bool scan_entry(const char *name, unsigned char d_type, void *ctx_)
+{
+    struct scan_ctx *ctx = ctx_;
+    if (!is_service_dir(name, d_type))
+        return true;
+    char shown[SERVICE_NAME_BYTES_MAX + 1];
+    display_name(shown, sizeof shown, name);
+    struct svc *s = svc_find(shown);
+    if (s && s->scan_seen) {
+        log_warn("event=duplicate-name dir=%s shown_as=%s", name, shown);
+        return true;
+    }
+    if (s && !s->removed) {
+        uint32_t gen = s->generation;
+        service_reread(s, name);
+        ctx->sum.restarted += s->generation != gen || s->state == ST_STOPPING;
+    } else {
+        s = service_add(name, true);
+        ctx->sum.added += s != NULL;
+    }
+    if (s) {
+        s->scan_seen = true;
+        ctx->sum.failed += s->config_error;
+        ctx->sum.total++;
+    }
+    return true;
+}
+
+static struct scan_summary scan(bool initial)
+{
+    struct scan_ctx ctx = {.initial = initial};
+    for (uint32_t i = 0; i < sup.used_hi; i++)
+        sup.svcs[i].scan_seen = false;
+    if (dir_each(sup.scan_fd, scan_entry, &ctx) < 0)
+        log_error("event=scan-failed path=%s error=\"%s\"", sup.scandir, strerror(errno));
+    for (uint32_t i = 0; i < sup.used_hi; i++) {
+        struct svc *s = &sup.svcs[i];
+        if (!s->in_use || s->is_logger || s->scan_seen || s->removed)
+            continue;
+        log_info("svc=%s event=removed", s->name);
+        s->removed = true;
+        ctx.sum.removed++;
+        service_on_event(s, EV_WANT_DOWN, 0);
+    }
+    return ctx.sum;
+}
+
+void sup_scan(bool initial)
+{
+    struct scan_summary sum = scan(initial);
+    log_info("event=scan services=%u invalid=%u", sum.total, sum.failed);
+}
+
+struct scan_summary sup_reload(void)
+{
+    struct scan_summary sum = scan(false);
+    log_info("event=reload services=%u added=%u removed=%u restarted=%u invalid=%u",
+             sum.total, sum.added, sum.removed, sum.restarted, sum.failed);
+    return sum;
+}
+
+static void slot_free(struct svc *s)
+{
+    logger_close_pipe(s);
+    if (s->ready_fd >= 0) {
+        sup_unwatch_fd(s->ready_fd);
+        close(s->ready_fd);
+    }
+    s->in_use = false;
+}
+
+/* Frees removed services once nothing of them runs (loggers last). */
+void sup_release_removed(void)
+{
+    for (uint32_t i = 0; i < sup.used_hi; i++) {
+        struct svc *s = &sup.svcs[i];
+        if (!s->in_use || !s->removed || svc_is_running(s))
+            continue;
+        if (s->is_logger) {
+            struct svc *parent = &sup.svcs[s->parent];
+            if (parent->in_use && !parent->removed) {
+                parent->logger = SVC_NONE;
+                logger_use_external(parent, false);
+            }
+            if (!parent->in_use || !parent->removed)
+                slot_free(s);
+            continue;
+        }
+        if (s->logger != SVC_NONE) {
+            struct svc *lg = &sup.svcs[s->logger];
+            if (!lg->removed)
+                logger_detach(s);
+            if (svc_is_running(lg))
+                continue;
+            slot_free(lg);
+        }
+        slot_free(s);
+    }
+}

@@ -1,0 +1,173 @@
+/* spawn.c — vfork + exec of a service program (see spawn.h).
+ *
+ * vfork shares memory with the parent until exec: the child only makes
+ * system calls and writes spawn_child_errno, which the parent reads after
+ * vfork returns (the parent is suspended until the child execs or exits).
+ */
+#include "spawn.h"
+
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static char env_buf[SPAWN_ENV_BYTES_MAX];
+static char *env_ptrs[SPAWN_ENV_VARS_MAX + 1];
+static volatile int spawn_child_errno;
+
+struct env_builder {
+    size_t used;
+    size_t count;
+    bool overflow;
+};
+
+static bool env_key_eq(const char *entry, const char *key, size_t key_len)
+{
+    return strncmp(entry, key, key_len) == 0 && entry[key_len] == '=';
+}
+
+/* Removes KEY from the pointer list (envdir overrides and unsets). */
+static void env_unset(struct env_builder *b, const char *key, size_t key_len)
+{
+    for (size_t i = 0; i < b->count; i++)
+        if (env_key_eq(env_ptrs[i], key, key_len)) {
+            env_ptrs[i] = env_ptrs[--b->count];
+            return;
+        }
+}
+
+static void env_add(struct env_builder *b, const char *key, const char *val)
+{
+    size_t key_len = strlen(key), val_len = strlen(val);
+    env_unset(b, key, key_len);
+    if (b->count >= SPAWN_ENV_VARS_MAX ||
+        b->used + key_len + val_len + 2 > sizeof env_buf) {
+        b->overflow = true;
+        return;
+    }
+    char *p = env_buf + b->used;
+    memcpy(p, key, key_len);
+    p[key_len] = '=';
+    memcpy(p + key_len + 1, val, val_len + 1);
+    env_ptrs[b->count++] = p;
+    b->used += key_len + val_len + 2;
+}
+
+struct envdir_ctx {
+    struct env_builder *b;
+    int dir_fd;
+};
+
+/* s6-envdir semantics: first line of the file, trailing blanks removed,
+ * NUL bytes become newlines; an empty file unsets the variable. */
+static bool envdir_entry(const char *name, unsigned char d_type, void *ctx_)
+{
+    struct envdir_ctx *ctx = ctx_;
+    if (d_type != DT_REG && d_type != DT_UNKNOWN && d_type != DT_LNK)
+        return true;
+    if (strchr(name, '=') || name[0] == '.')
+        return true;
+    char val[4096];
+    ssize_t n = file_read_small(ctx->dir_fd, name, val, sizeof val);
+    if (n < 0 && errno != EFBIG)
+        return true;
+    if (n < 0)
+        n = (ssize_t)strlen(val);
+    if (n == 0) {
+        env_unset(ctx->b, name, strlen(name));
+        return true;
+    }
+    char *nl = memchr(val, '\n', (size_t)n);
+    size_t len = nl ? (size_t)(nl - val) : (size_t)n;
+    while (len > 0 && (val[len - 1] == ' ' || val[len - 1] == '\t'))
+        len--;
+    for (size_t i = 0; i < len; i++)
+        if (val[i] == '\0')
+            val[i] = '\n';
+    val[len] = '\0';
+    env_add(ctx->b, name, val);
+    return true;
+}
+
+static char **env_build(const struct spawn_req *req)
+{
+    struct env_builder b = {0};
+    for (char **e = environ; *e && b.count < SPAWN_ENV_VARS_MAX; e++)
+        if (strncmp(*e, "NOTIFY_SOCKET=", 14) != 0)
+            env_ptrs[b.count++] = *e;
+    if (req->service_name)
+        env_add(&b, "BAY0_SERVICE", req->service_name);
+    if (req->notify_socket)
+        env_add(&b, "NOTIFY_SOCKET", req->notify_socket);
+    char path[SPAWN_PATH_BYTES_MAX];
+    if (str_fmt(path, sizeof path, "%s/env", req->dir)) {
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+            struct envdir_ctx ctx = {&b, fd};
+            dir_each(fd, envdir_entry, &ctx);
+            close(fd);
+        }
+    }
+    env_ptrs[b.count] = NULL;
+    return env_ptrs;
+}
+
+/* Runs in the vfork child: system calls only, then exec or _exit. */
+static void child_exec(const struct spawn_req *req, char **envp)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, NULL);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (setsid() < 0)
+        goto fail;
+    if (dup2(req->stdin_fd, 0) < 0 || dup2(req->stdout_fd, 1) < 0 ||
+        dup2(req->stdout_fd, 2) < 0)
+        goto fail;
+    /* After 0-2, so the target may reuse the number of stdin_fd. dup2 onto
+     * itself keeps FD_CLOEXEC, so clear it by hand in that case. */
+    if (req->extra_fd >= 0) {
+        if (req->extra_fd == req->extra_fd_target) {
+            if (fcntl(req->extra_fd, F_SETFD, 0) < 0)
+                goto fail;
+        } else if (dup2(req->extra_fd, req->extra_fd_target) < 0) {
+            goto fail;
+        }
+    }
+    if (chdir(req->dir) < 0)
+        goto fail;
+    execve(req->prog, (char *const *)req->argv, envp);
+fail:
+    spawn_child_errno = errno;
+    _exit(errno == ENOENT ? 127 : 126);
+}
+
+pid_t spawn_start(const struct spawn_req *req, pid_t *reap_pid)
+{
+    *reap_pid = 0;
+    /* The targets of dup2 must not collide with the fds being moved. */
+    BAY0_ASSERT(req->extra_fd < 0 || req->extra_fd_target > 2);
+    char **envp = env_build(req);
+    spawn_child_errno = 0;
+    pid_t pid = vfork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0)
+        child_exec(req, envp);
+    if (spawn_child_errno != 0) {
+        *reap_pid = pid;
+        errno = spawn_child_errno;
+        return -1;
+    }
+    return pid;
+}

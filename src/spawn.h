@@ -1,0 +1,34 @@
+/* spawn.h — starting a service's program: vfork + exec with the s6 process
+ * setup (new session, stdin /dev/null, stdout+stderr on the log pipe,
+ * optional notification fd, signal mask and dispositions reset, env/ read
+ * as an envdir). Never blocks beyond reading the service's env/ directory;
+ * never allocates (fixed buffers below).
+ */
+#ifndef BAY0_SPAWN_H
+#define BAY0_SPAWN_H
+
+#include <sys/types.h>
+
+#define SPAWN_ENV_BYTES_MAX 32768
+#define SPAWN_ENV_VARS_MAX 512
+#define SPAWN_PATH_BYTES_MAX 4096
+#define SPAWN_ARGS_MAX 8
+
+struct spawn_req {
+    const char *dir;          /* working directory (service directory) */
+    const char *prog;         /* "./run", "./finish", ... */
+    const char *const *argv;  /* NULL-terminated, argv[0] included */
+    int stdin_fd;             /* dup'ed to 0 */
+    int stdout_fd;            /* dup'ed to 1 and 2 */
+    int extra_fd;             /* dup'ed to extra_fd_target, or -1 */
+    int extra_fd_target;
+    const char *notify_socket; /* NOTIFY_SOCKET value, or NULL */
+    const char *service_name;  /* exported as BAY0_SERVICE */
+};
+
+/* Returns the child's pid (its own session and process group), or -1 with
+ * errno set: the fork failed, or exec failed in the child (the child has
+ * then already exited; the caller must still reap it — *reap_pid is set). */
+pid_t spawn_start(const struct spawn_req *req, pid_t *reap_pid);
+
+#endif

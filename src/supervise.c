@@ -1,0 +1,484 @@
+/* supervise.c — the event loop: one epoll over a signalfd (SIGCHLD and the
+ * shutdown signals), one timerfd armed for the nearest service deadline,
+ * the control socket, the sd_notify socket, readiness pipes and log pipes.
+ * No polling: an idle supervisor sleeps in epoll_wait until something
+ * happens. Reaps every child, orphans included (it is a subreaper).
+ *
+ * Owns start-up (table sizing, the scan), reload and the orderly stop of
+ * everything at shutdown. Never touches /persist; never blocks on anything
+ * but reads of the scan directory and writes of the built-in logger.
+ */
+#include "supervise.h"
+
+#include "control.h"
+#include "logger.h"
+#include "log.h"
+#include "svc.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define EPOLL_EVENTS_MAX 64
+#define REAP_PER_WAKEUP_MAX 4096
+#define NOTIFY_DATAGRAM_BYTES_MAX 4096
+#define SHUTDOWN_KILL_GRACE_MS 2000
+
+static int signal_fd = -1;
+static int timer_fd = -1;
+static int notify_fd = -1;
+static int64_t timer_armed_ms = -1;
+static bool loop_running;
+static enum supervise_exit exit_action = SUPERVISE_EXIT_STOP;
+static int64_t shutdown_deadline_ms;
+static bool shutdown_killed;
+static bool readiness_changed;
+static int exit_status;
+static uint32_t shutdown_timeout_ms = SUPERVISE_SHUTDOWN_TIMEOUT_MS_DEFAULT;
+
+int supervise_exit_status(void) { return exit_status; }
+
+/* ---- epoll helpers ----------------------------------------------------- */
+
+static uint64_t watch_data(uint32_t kind, int32_t index)
+{
+    return ((uint64_t)kind << 32) | (uint32_t)index;
+}
+
+void sup_watch_fd(int fd, uint32_t kind, int32_t index)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = watch_data(kind, index)};
+    if (epoll_ctl(sup.epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        log_error("event=epoll-add-failed fd=%d error=\"%s\"", fd, strerror(errno));
+}
+
+void sup_unwatch_fd(int fd)
+{
+    epoll_ctl(sup.epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/* ---- state change fan-out --------------------------------------------- */
+
+void sup_state_changed(struct svc *s, enum svc_state old)
+{
+    sup.state_changes++;
+    log_debug("svc=%s event=state from=%s to=%s", s->name, svc_state_name(old),
+              svc_state_name(s->state));
+    bool was_ready = old == ST_UP || old == ST_READY;
+    bool is_ready = svc_is_ready(s);
+    if (was_ready != is_ready || is_ready)
+        readiness_changed = true;
+    control_on_change();
+}
+
+/* Starts waiting services whose dependencies became ready. Bounded: each
+ * pass starts at least one service or ends. */
+static void propagate_readiness(void)
+{
+    for (uint32_t pass = 0; readiness_changed && pass <= sup.used_hi; pass++) {
+        readiness_changed = false;
+        for (uint32_t i = 0; i < sup.used_hi; i++) {
+            struct svc *s = &sup.svcs[i];
+            if (s->in_use && s->state == ST_WAITING && s->want_up)
+                service_on_event(s, EV_DEPS_READY, 0);
+        }
+    }
+}
+
+/* ---- reaping ------------------------------------------------------------ */
+
+static void reap_children(void)
+{
+    for (int n = 0; n < REAP_PER_WAKEUP_MAX; n++) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0)
+            return;
+        bool is_aux = false;
+        struct svc *s = svc_by_pid(pid, &is_aux);
+        if (!s) {
+            log_debug("event=reaped-orphan pid=%d", pid);
+            continue;
+        }
+        service_on_event(s, is_aux ? EV_AUX_EXIT : EV_RUN_EXIT, status);
+    }
+}
+
+/* ---- timers ------------------------------------------------------------- */
+
+static void arm_timer(void)
+{
+    int64_t next = 0;
+    for (uint32_t i = 0; i < sup.used_hi; i++) {
+        int64_t d = sup.svcs[i].in_use ? sup.svcs[i].deadline_ms : 0;
+        if (d && (!next || d < next))
+            next = d;
+    }
+    int64_t shutdown_next = shutdown_killed ? shutdown_deadline_ms + SHUTDOWN_KILL_GRACE_MS
+                                            : shutdown_deadline_ms;
+    if (sup.shutting_down && (!next || shutdown_next < next))
+        next = shutdown_next;
+    if (next == timer_armed_ms)
+        return;
+    struct itimerspec its = {0};
+    if (next) {
+        its.it_value.tv_sec = next / 1000;
+        its.it_value.tv_nsec = (next % 1000) * 1000000;
+    }
+    if (timerfd_settime(timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+        log_error("event=timer-failed error=\"%s\"", strerror(errno));
+    timer_armed_ms = next;
+}
+
+static void shutdown_force(void);
+
+static void on_timer(void)
+{
+    uint64_t expirations;
+    (void)!read(timer_fd, &expirations, sizeof expirations);
+    timer_armed_ms = -1;
+    int64_t now = time_mono_ms();
+    for (uint32_t i = 0; i < sup.used_hi; i++) {
+        struct svc *s = &sup.svcs[i];
+        if (s->in_use && s->deadline_ms && s->deadline_ms <= now)
+            service_on_event(s, EV_TIMER, 0);
+    }
+    if (sup.shutting_down && !shutdown_killed && shutdown_deadline_ms <= now) {
+        shutdown_force();
+    } else if (sup.shutting_down && shutdown_killed &&
+               shutdown_deadline_ms + SHUTDOWN_KILL_GRACE_MS <= now) {
+        log_error("event=shutdown-abandoned reason=\"processes survive SIGKILL "
+                  "(uninterruptible sleep?)\"");
+        loop_running = false;
+    }
+}
+
+/* ---- readiness ---------------------------------------------------------- */
+
+static void on_ready_fd(struct svc *s)
+{
+    char buf[512];
+    ssize_t n = read(s->ready_fd, buf, sizeof buf);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n > 0 && memchr(buf, '\n', (size_t)n)) {
+        service_on_event(s, EV_READY, 0);
+        return;
+    }
+    if (n <= 0) { /* closed without a newline: never ready this time */
+        log_warn("svc=%s event=notification-fd-closed", s->name);
+        sup_unwatch_fd(s->ready_fd);
+        close(s->ready_fd);
+        s->ready_fd = -1;
+    }
+}
+
+static struct svc *svc_for_notify_pid(pid_t pid)
+{
+    pid_t pgid = getpgid(pid);
+    for (uint32_t i = 0; i < sup.used_hi; i++) {
+        struct svc *s = &sup.svcs[i];
+        if (s->in_use && s->pid > 0 && (s->pid == pid || s->pid == pgid))
+            return s;
+    }
+    return NULL;
+}
+
+static bool datagram_has_ready(const char *buf, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(buf + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - buf) : len;
+        if (end - i == 7 && memcmp(buf + i, "READY=1", 7) == 0)
+            return true;
+        i = end + 1;
+    }
+    return false;
+}
+
+static void on_notify(void)
+{
+    for (int n = 0; n < 64; n++) {
+        char buf[NOTIFY_DATAGRAM_BYTES_MAX];
+        char cbuf[CMSG_SPACE(sizeof(struct ucred))];
+        struct iovec iov = {buf, sizeof buf};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+                             .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+        ssize_t len = recvmsg(notify_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (len < 0)
+            return;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        if (!c || c->cmsg_type != SCM_CREDENTIALS) {
+            log_warn("event=notify-rejected reason=\"no credentials\"");
+            continue;
+        }
+        struct ucred cred;
+        memcpy(&cred, CMSG_DATA(c), sizeof cred);
+        struct svc *s = svc_for_notify_pid(cred.pid);
+        if (!s || s->def.readiness != SVC_READY_NOTIFY) {
+            log_debug("event=notify-ignored pid=%d", cred.pid);
+            continue;
+        }
+        if (datagram_has_ready(buf, (size_t)len))
+            service_on_event(s, EV_READY, 0);
+    }
+}
+
+/* ---- signals and shutdown ----------------------------------------------- */
+
+void sup_request_shutdown(int action_)
+{
+    enum supervise_exit action = (enum supervise_exit)action_;
+    if (sup.shutting_down) {
+        log_info("event=shutdown-again action=%d", action);
+        if (action != SUPERVISE_EXIT_STOP)
+            exit_action = action;
+        return;
+    }
+    exit_action = action;
+    sup.shutting_down = true;
+    shutdown_deadline_ms = time_mono_ms() + shutdown_timeout_ms;
+    log_info("event=shutdown-begin action=%d timeout_ms=%u", action, shutdown_timeout_ms);
+    for (uint32_t i = 0; i < sup.used_hi; i++) {
+        struct svc *s = &sup.svcs[i];
+        if (s->in_use && !s->is_logger)
+            service_on_event(s, EV_WANT_DOWN, 0);
+    }
+}
+
+/* The bound ran out: SIGKILL every process group that is left. */
+static void shutdown_force(void)
+{
+    shutdown_killed = true;
+    exit_status = 1;
+    for (uint32_t i = 0; i < sup.used_hi; i++) {
+        struct svc *s = &sup.svcs[i];
+        if (!s->in_use)
+            continue;
+        if (s->pid > 0) {
+            log_warn("svc=%s event=shutdown-kill pid=%d", s->name, s->pid);
+            kill(-s->pid, SIGKILL);
+        }
+        if (s->aux_pid > 0)
+            kill(-s->aux_pid, SIGKILL);
+    }
+}
+
+static bool all_services_down(void)
+{
+    for (uint32_t i = 0; i < sup.used_hi; i++) {
+        struct svc *s = &sup.svcs[i];
+        if (s->in_use && !s->is_logger && svc_is_running(s))
+            return false;
+    }
+    return true;
+}
+
+/* Loggers go last, once their services can write no more. */
+static bool shutdown_progress(void)
+{
+    if (!all_services_down())
+        return false;
+    bool loggers_running = false;
+    for (uint32_t i = 0; i < sup.used_hi; i++) {
+        struct svc *s = &sup.svcs[i];
+        if (!s->in_use || !s->is_logger)
+            continue;
+        if (s->want_up)
+            service_on_event(s, EV_WANT_DOWN, 0);
+        loggers_running |= svc_is_running(s);
+    }
+    return !loggers_running;
+}
+
+static void on_signal(void)
+{
+    struct signalfd_siginfo si;
+    while (read(signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        int sig = (int)si.ssi_signo;
+        if (sig == SIGCHLD) {
+            reap_children();
+            continue;
+        }
+        enum supervise_exit action = SUPERVISE_EXIT_STOP;
+        if (sup.pid1) {
+            action = sig == SIGUSR1                    ? SUPERVISE_EXIT_HALT
+                     : sig == SIGUSR2 || sig == SIGPWR ? SUPERVISE_EXIT_POWEROFF
+                                                       : SUPERVISE_EXIT_REBOOT;
+        }
+        log_info("event=signal signal=%s from_pid=%u", signal_name(sig), si.ssi_pid);
+        sup_request_shutdown(action);
+    }
+    reap_children(); /* signals coalesce: never leave a zombie behind */
+}
+
+/* ---- start-up ----------------------------------------------------------- */
+
+static int setup_signals(bool pid1)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPWR};
+    for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
+        if (pid1 || (sigs[i] != SIGUSR1 && sigs[i] != SIGUSR2 && sigs[i] != SIGPWR))
+            sigaddset(&set, sigs[i]);
+    signal(SIGPIPE, SIG_IGN);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -1;
+    signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return signal_fd < 0 ? -1 : 0;
+}
+
+static int setup_notify(void)
+{
+    if (!str_fmt(sup.notify_path, sizeof sup.notify_path, "%s/notify", sup.rundir))
+        return -1;
+    notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (notify_fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    str_copy(addr.sun_path, sizeof addr.sun_path, sup.notify_path);
+    unlink(sup.notify_path);
+    if (bind(notify_fd, (struct sockaddr *)&addr, sizeof addr) < 0)
+        return -1;
+    chmod(sup.notify_path, 0666);
+    sup_watch_fd(notify_fd, WATCH_NOTIFY, 0);
+    return 0;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            log_warn("event=rlimit-nofile-failed error=\"%s\"", strerror(errno));
+    }
+}
+
+static int make_dir(const char *path, mode_t mode)
+{
+    if (mkdir(path, mode) == 0 || errno == EEXIST)
+        return 0;
+    log_error("event=mkdir-failed path=%s error=\"%s\"", path, strerror(errno));
+    return -1;
+}
+
+static int setup(const struct supervise_config *cfg)
+{
+    sup.scandir = cfg->scandir;
+    sup.rundir = cfg->rundir;
+    sup.logdir = cfg->logdir;
+    sup.pid1 = cfg->pid1;
+    if (cfg->shutdown_timeout_ms)
+        shutdown_timeout_ms = cfg->shutdown_timeout_ms;
+    raise_fd_limit();
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+        log_warn("event=subreaper-failed error=\"%s\"", strerror(errno));
+    sup.scan_fd = open(cfg->scandir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sup.scan_fd < 0) {
+        log_error("event=scandir-failed path=%s error=\"%s\"", cfg->scandir, strerror(errno));
+        return -1;
+    }
+    sup.devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    sup.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (sup.devnull_fd < 0 || sup.epoll_fd < 0 || timer_fd < 0 ||
+        setup_signals(cfg->pid1) < 0) {
+        log_error("event=setup-failed error=\"%s\"", strerror(errno));
+        return -1;
+    }
+    if (make_dir(cfg->rundir, 0755) < 0 || make_dir(cfg->logdir, 0755) < 0)
+        return -1;
+    if (control_listen(cfg->rundir) < 0 || setup_notify() < 0) {
+        log_error("event=socket-failed rundir=%s error=\"%s\"", cfg->rundir, strerror(errno));
+        return -1;
+    }
+    sup_watch_fd(signal_fd, WATCH_SIGNAL, 0);
+    sup_watch_fd(timer_fd, WATCH_TIMER, 0);
+    return sup_table_init(cfg->services_max);
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static void dispatch(const struct epoll_event *ev)
+{
+    uint32_t kind = (uint32_t)(ev->data.u64 >> 32);
+    int32_t index = (int32_t)(uint32_t)ev->data.u64;
+    switch (kind) {
+    case WATCH_SIGNAL:
+        on_signal();
+        return;
+    case WATCH_TIMER:
+        on_timer();
+        return;
+    case WATCH_CONTROL:
+        control_on_accept();
+        return;
+    case WATCH_CONN:
+        control_on_conn(index, ev->events);
+        return;
+    case WATCH_NOTIFY:
+        on_notify();
+        return;
+    case WATCH_READY:
+        if (sup.svcs[index].in_use && sup.svcs[index].ready_fd >= 0)
+            on_ready_fd(&sup.svcs[index]);
+        return;
+    case WATCH_LOG:
+        logger_on_readable(&sup.svcs[index]);
+        return;
+    default:
+        BAY0_ASSERT(!"unknown epoll kind");
+    }
+}
+
+enum supervise_exit supervise_run(const struct supervise_config *cfg)
+{
+    if (setup(cfg) < 0)
+        return SUPERVISE_EXIT_ERROR;
+    log_info("event=supervisor-started scandir=%s rundir=%s logdir=%s slots=%u pid=%d",
+             cfg->scandir, cfg->rundir, cfg->logdir, sup.slots, getpid());
+    sup_scan(true);
+    loop_running = true;
+    while (loop_running) {
+        propagate_readiness();
+        sup_release_removed();
+        if (sup.shutting_down && shutdown_progress())
+            break;
+        arm_timer();
+        struct epoll_event events[EPOLL_EVENTS_MAX];
+        int n = epoll_wait(sup.epoll_fd, events, EPOLL_EVENTS_MAX, -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("event=epoll-failed error=\"%s\"", strerror(errno));
+            bay0_panic("epoll_wait failed");
+        }
+        for (int i = 0; i < n; i++)
+            dispatch(&events[i]);
+    }
+    if (!all_services_down())
+        exit_status = 1;
+    log_info("event=supervisor-stopped action=%d", exit_action);
+    control_close(cfg->rundir);
+    unlink(sup.notify_path);
+    return exit_action;
+}

@@ -1,0 +1,47 @@
+/* supervise.h — the supervisor: one event loop that runs every service of a
+ * scan directory (s6/runit service directories plus bay0's extensions).
+ *
+ * Used by `bay0 supervise` (an ordinary process, a subreaper) and by PID 1
+ * (init.c), which calls supervise_run() after early boot and performs the
+ * final kill/sync/umount/reboot(2) itself once supervise_run() returns.
+ */
+#ifndef BAY0_SUPERVISE_H
+#define BAY0_SUPERVISE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SUPERVISE_SHUTDOWN_TIMEOUT_MS_DEFAULT 30000
+
+struct supervise_config {
+    const char *scandir;          /* service directories */
+    const char *rundir;           /* control socket, notify socket */
+    const char *logdir;           /* built-in logger output */
+    uint32_t services_max;        /* table size; 0 = derive from scandir */
+    uint32_t shutdown_timeout_ms; /* bound for stopping everything */
+    bool pid1;                    /* running as the machine's PID 1 */
+    bool container;               /* PID 1 of a container / pid namespace */
+};
+
+/* Why supervise_run() returned. In every case all services have been
+ * stopped (or the shutdown bound ran out, which is logged). */
+enum supervise_exit {
+    SUPERVISE_EXIT_ERROR = -1, /* could not start (bad rundir, ...) */
+    SUPERVISE_EXIT_STOP = 0,   /* SIGTERM/SIGINT in supervise/container mode, `bay0 shutdown` */
+    SUPERVISE_EXIT_POWEROFF,
+    SUPERVISE_EXIT_REBOOT,
+    SUPERVISE_EXIT_HALT,
+};
+
+/* Runs until a shutdown is requested (signal or control socket).
+ * Signal policy: in supervise and container mode SIGTERM, SIGINT and SIGHUP
+ * request SUPERVISE_EXIT_STOP. As PID 1: SIGTERM and SIGINT (ctrl-alt-del)
+ * request REBOOT, SIGUSR1 HALT, SIGUSR2 and SIGPWR POWEROFF (busybox init's
+ * conventions). */
+enum supervise_exit supervise_run(const struct supervise_config *cfg);
+
+/* The exit status a container PID 1 should exit with after supervise_run
+ * returned: 0 when every service stopped cleanly, else 1. */
+int supervise_exit_status(void);
+
+#endif

@@ -1,0 +1,156 @@
+/* svc.h — the supervisor's model: the service table and the one state
+ * machine every service goes through (service.c owns the transitions).
+ *
+ * The table is allocated once at start-up (sup_table_init) and sized from
+ * configuration; nothing in it is allocated afterwards. A service's slot
+ * index is its identity for the life of the slot; epoll data carries it.
+ */
+#ifndef BAY0_SVC_H
+#define BAY0_SVC_H
+
+#include "svcdir.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SVC_SLOTS_MIN 64
+#define SVC_SLOTS_MAX 65536
+#define SVC_DEPS_PER_SERVICE_MAX 64
+#define SVC_RESTART_DELAY_MS_MIN 100
+#define SVC_RESTART_DELAY_MS_MAX 5000 /* low enough that restart-limit 10 60 trips */
+#define SVC_HEALTHY_UPTIME_MS 1000    /* ran this long: restart at once */
+#define SVC_NONE (-1)
+
+enum svc_state {
+    ST_DOWN,
+    ST_WAITING,   /* wants up, a dependency is not ready yet */
+    ST_STARTING,  /* run spawned, readiness pending */
+    ST_UP,        /* running (no readiness configured), or oneshot done */
+    ST_READY,     /* running and signalled readiness */
+    ST_STOPPING,  /* down-signal sent, waiting for run to exit */
+    ST_FINISHING, /* run exited, finish (or undo) running */
+    ST_BACKOFF,   /* waiting before the next start */
+    ST_FAILED,    /* config error, restart limit, oneshot failure */
+    ST_COUNT
+};
+
+enum svc_event {
+    EV_WANT_UP,      /* start requested (boot, `bay0 start`, dependency) */
+    EV_WANT_DOWN,    /* stop requested */
+    EV_WANT_RESTART, /* `bay0 restart`, or a changed run file on reload */
+    EV_DEPS_READY,   /* every dependency is ready */
+    EV_RUN_EXIT,     /* the run process was reaped */
+    EV_AUX_EXIT,     /* finish or undo was reaped */
+    EV_READY,        /* notification-fd newline or READY=1 */
+    EV_TIMER,        /* the service's deadline passed */
+    EV_COUNT
+};
+
+enum svc_exit_kind { EXIT_NONE, EXIT_CODE, EXIT_SIGNAL };
+
+struct svc {
+    char name[SERVICE_NAME_BYTES_MAX + 1];
+    bool in_use;
+    bool is_logger;     /* the log/run of service `parent` */
+    bool config_error;  /* def could not be read; reason says why */
+    bool removed;       /* gone from the scan directory; freed when down */
+    bool want_up;       /* desired state */
+    bool ready;         /* dependents may start */
+    bool stop_cascade;  /* stopped because a dependency stops */
+    bool stop_requested; /* the run's death was asked for (stop/restart) */
+    bool scan_seen;      /* scratch for sup_reload */
+    bool log_midline;    /* built-in logger: last chunk ended mid-line */
+    uint8_t state;      /* enum svc_state */
+    uint8_t exit_kind;  /* enum svc_exit_kind of the last run exit */
+    uint8_t deaths_len;
+    uint8_t deaths_head;
+    int16_t exit_value; /* exit code or signal number */
+    int16_t aux_code;   /* finish/undo exit code, -1 if killed */
+    int32_t parent;     /* logger: its service; else SVC_NONE */
+    int32_t logger;     /* service: its logger slot; else SVC_NONE */
+    pid_t pid;          /* run, 0 when none */
+    pid_t aux_pid;      /* finish or undo, 0 when none */
+    int ready_fd;       /* notification-fd read end while starting */
+    int log_rfd;        /* log pipe, held across restarts */
+    int log_wfd;
+    uint32_t restarts;
+    uint32_t generation; /* bumped at every spawn */
+    uint32_t backoff_ms;
+    int64_t deadline_ms;     /* monotonic; 0 = none */
+    int64_t started_mono_ms; /* last spawn */
+    int64_t since_wall_ms;   /* last state change, for display */
+    int64_t deaths_ms[RESTART_LIMIT_COUNT_MAX];
+    uint32_t dep_first; /* into sup.dep_edges */
+    uint16_t dep_count;
+    uint16_t missing_deps;    /* count of names that are no service */
+    struct svc_def def;
+    char reason[SERVICE_REASON_BYTES_MAX];
+};
+
+struct sup {
+    struct svc *svcs;
+    uint32_t slots;   /* allocated */
+    uint32_t used_hi; /* 1 + highest slot ever used */
+    int32_t *dep_edges; /* slot indices, SVC_NONE for a missing name */
+    char (*dep_names)[SERVICE_NAME_BYTES_MAX + 1];
+    uint32_t dep_edges_max;
+    uint32_t dep_edges_used;
+    int scan_fd;
+    int devnull_fd;
+    int epoll_fd;
+    const char *scandir;
+    const char *rundir;
+    const char *logdir;
+    char notify_path[108];
+    bool shutting_down;
+    bool pid1;
+    uint32_t state_changes; /* bumped on every transition (waiters) */
+};
+
+extern struct sup sup;
+
+const char *svc_state_name(enum svc_state st);
+const char *svc_event_name(enum svc_event ev);
+
+/* service.c: the one transition function. */
+void service_on_event(struct svc *s, enum svc_event ev, int status);
+
+/* service.c: a (re)read definition, or the reason it could not be read
+ * (def NULL). Restarts the service if its run file changed. */
+void service_apply_config(struct svc *s, const struct svc_def *def,
+                          const char *error);
+
+/* service.c: helpers the loop and control use. */
+struct svc *svc_find(const char *name);
+struct svc *svc_by_pid(pid_t pid, bool *is_aux);
+static inline int32_t svc_index(const struct svc *s) { return (int32_t)(s - sup.svcs); }
+bool svc_is_running(const struct svc *s);
+/* true when dependents of s may start */
+bool svc_is_ready(const struct svc *s);
+
+/* supervise.c hooks called by service.c */
+void sup_state_changed(struct svc *s, enum svc_state old);
+void sup_watch_fd(int fd, uint32_t kind, int32_t index);
+void sup_unwatch_fd(int fd);
+
+/* scan.c: the table and the scan directory */
+int sup_table_init(uint32_t slots_wanted);
+/* Reads the scan directory: adds new services (starting them unless
+ * `down`, or unless initial is false and ...), reloads changed ones,
+ * marks vanished ones removed. Returns the number of changes. */
+struct scan_summary {
+    uint32_t added, removed, restarted, failed, total;
+};
+void sup_scan(bool initial);
+struct scan_summary sup_reload(void);
+void sup_release_removed(void);
+
+/* supervise.c */
+void sup_request_shutdown(int action); /* enum supervise_exit */
+
+/* epoll data kinds */
+enum { WATCH_SIGNAL = 1, WATCH_TIMER, WATCH_CONTROL, WATCH_CONN, WATCH_NOTIFY,
+       WATCH_READY, WATCH_LOG };
+
+#endif

@@ -1,0 +1,283 @@
+/* svcdir.c — reads a service directory into a struct svc_def (see
+ * svcdir.h). Every problem becomes a reason string naming the file; a
+ * missing optional file means its default. Never allocates. */
+#include "svcdir.h"
+
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void svcdir_defaults(struct svc_def *def)
+{
+    memset(def, 0, sizeof *def);
+    def->type = SVC_TYPE_LONGRUN;
+    def->restart = SVC_RESTART_ALWAYS;
+    def->readiness = SVC_READY_NONE;
+    def->notification_fd = -1;
+    def->down_signal = SIGTERM;
+    def->restart_limit_count = RESTART_LIMIT_COUNT_DEFAULT;
+    def->restart_limit_window_s = RESTART_LIMIT_WINDOW_S_DEFAULT;
+    def->max_death_tally = MAX_DEATH_TALLY_DEFAULT;
+    def->timeout_kill_ms = TIMEOUT_KILL_MS_DEFAULT;
+    def->timeout_finish_ms = TIMEOUT_FINISH_MS_DEFAULT;
+}
+
+bool svc_file_sig_equal(const struct svc_file_sig *a,
+                        const struct svc_file_sig *b)
+{
+    return a->ino == b->ino && a->mtime_ns == b->mtime_ns &&
+           a->ctime_ns == b->ctime_ns && a->size == b->size;
+}
+
+static bool fail(char *reason, size_t reason_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool fail(char *reason, size_t reason_size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, reason_size, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* Reads an optional small file. Returns 1 when read (buf filled, trailing
+ * whitespace stripped), 0 when absent, -1 on error (reason set). */
+static int read_opt(int dir_fd, const char *file, char *buf, size_t size,
+                    char *reason, size_t reason_size)
+{
+    ssize_t n = file_read_small(dir_fd, file, buf, size);
+    if (n < 0) {
+        if (errno == ENOENT)
+            return 0;
+        fail(reason, reason_size, "%s: cannot read: %s", file,
+             errno == EFBIG ? "file too large" : strerror(errno));
+        return -1;
+    }
+    str_rstrip(buf);
+    return 1;
+}
+
+/* An unsigned number file: absent keeps *out; garbage is an error. */
+static bool read_u32(int dir_fd, const char *file, uint32_t max,
+                     uint32_t *out, char *reason, size_t reason_size)
+{
+    char buf[SVCDIR_FILE_BYTES_MAX];
+    int r = read_opt(dir_fd, file, buf, sizeof buf, reason, reason_size);
+    if (r <= 0)
+        return r == 0;
+    uint64_t v;
+    if (!parse_u64(buf, max, &v))
+        return fail(reason, reason_size,
+                    "%s: not a number from 0 to %u: '%.40s'", file, max, buf);
+    *out = (uint32_t)v;
+    return true;
+}
+
+static bool file_exists(int dir_fd, const char *file)
+{
+    struct stat st;
+    return fstatat(dir_fd, file, &st, 0) == 0;
+}
+
+static bool check_run(int dir_fd, const char *file, struct svc_file_sig *sig,
+                      char *reason, size_t reason_size)
+{
+    struct stat st;
+    if (fstatat(dir_fd, file, &st, 0) < 0)
+        return fail(reason, reason_size, "%s: %s", file,
+                    errno == ENOENT ? "missing" : strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return fail(reason, reason_size, "%s: not a regular file", file);
+    if (faccessat(dir_fd, file, X_OK, AT_EACCESS) < 0 ||
+        (st.st_mode & 0111) == 0)
+        return fail(reason, reason_size, "%s: not executable", file);
+    if (sig) {
+        sig->ino = st.st_ino;
+        sig->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        sig->ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+        sig->size = st.st_size;
+    }
+    return true;
+}
+
+static bool read_word(int dir_fd, const char *file, const char *const *words,
+                      size_t n_words, uint8_t *out, char *reason,
+                      size_t reason_size)
+{
+    char buf[SVCDIR_FILE_BYTES_MAX];
+    int r = read_opt(dir_fd, file, buf, sizeof buf, reason, reason_size);
+    if (r <= 0)
+        return r == 0;
+    const char *w = buf;
+    while (*w == ' ' || *w == '\t')
+        w++;
+    for (size_t i = 0; i < n_words; i++)
+        if (strcmp(w, words[i]) == 0) {
+            *out = (uint8_t)i;
+            return true;
+        }
+    return fail(reason, reason_size, "%s: unknown value '%.40s'", file, w);
+}
+
+static bool read_restart_limit(int dir_fd, struct svc_def *def, char *reason,
+                               size_t reason_size)
+{
+    char buf[SVCDIR_FILE_BYTES_MAX];
+    int r = read_opt(dir_fd, "restart-limit", buf, sizeof buf, reason,
+                     reason_size);
+    if (r <= 0)
+        return r == 0;
+    char *space = strpbrk(buf, " \t");
+    uint64_t count, window;
+    if (space)
+        *space++ = '\0';
+    if (!space || !parse_u64(buf, RESTART_LIMIT_COUNT_MAX, &count) ||
+        count == 0 || !parse_u64(space, RESTART_LIMIT_WINDOW_S_MAX, &window) ||
+        window == 0)
+        return fail(reason, reason_size,
+                    "restart-limit: expected 'COUNT SECONDS' with COUNT 1-%d "
+                    "and SECONDS 1-%d",
+                    RESTART_LIMIT_COUNT_MAX, RESTART_LIMIT_WINDOW_S_MAX);
+    def->restart_limit_count = (uint16_t)count;
+    def->restart_limit_window_s = (uint32_t)window;
+    return true;
+}
+
+static bool read_signal(int dir_fd, struct svc_def *def, char *reason,
+                        size_t reason_size)
+{
+    char buf[SVCDIR_FILE_BYTES_MAX];
+    int r = read_opt(dir_fd, "down-signal", buf, sizeof buf, reason,
+                     reason_size);
+    if (r <= 0)
+        return r == 0;
+    int sig = signal_from_name(buf);
+    if (sig == 0)
+        return fail(reason, reason_size, "down-signal: unknown signal '%.40s'",
+                    buf);
+    def->down_signal = (int16_t)sig;
+    return true;
+}
+
+/* The files s6 defines, shared by services and their loggers. */
+static bool load_s6_files(int dir_fd, struct svc_def *def, char *reason,
+                          size_t reason_size)
+{
+    if (!check_run(dir_fd, "run", &def->run_sig, reason, reason_size))
+        return false;
+    def->down_file = file_exists(dir_fd, "down");
+    if (file_exists(dir_fd, "finish")) {
+        if (!check_run(dir_fd, "finish", NULL, reason, reason_size))
+            return false;
+        def->has_finish = true;
+    }
+    uint32_t v = 0;
+    bool have_fd = file_exists(dir_fd, "notification-fd");
+    if (!read_u32(dir_fd, "notification-fd", NOTIFICATION_FD_MAX, &v, reason,
+                  reason_size))
+        return false;
+    if (have_fd) {
+        if (v < 3)
+            return fail(reason, reason_size,
+                        "notification-fd: %u is stdin/stdout/stderr; use 3 or more",
+                        v);
+        def->notification_fd = (int16_t)v;
+        def->readiness = SVC_READY_FD;
+    }
+    v = def->max_death_tally;
+    if (!read_u32(dir_fd, "max-death-tally", MAX_DEATH_TALLY_MAX, &v, reason,
+                  reason_size))
+        return false;
+    def->max_death_tally = (uint16_t)v;
+    return read_u32(dir_fd, "timeout-kill", TIMEOUT_MS_MAX,
+                    &def->timeout_kill_ms, reason, reason_size) &&
+           read_u32(dir_fd, "timeout-finish", TIMEOUT_MS_MAX,
+                    &def->timeout_finish_ms, reason, reason_size) &&
+           read_signal(dir_fd, def, reason, reason_size);
+}
+
+static bool load_bay0_files(int dir_fd, struct svc_def *def, char *reason,
+                            size_t reason_size)
+{
+    static const char *const types[] = {"longrun", "oneshot"};
+    static const char *const restarts[] = {"always", "on-failure", "never"};
+    if (!read_word(dir_fd, "type", types, ARRAY_LEN(types), &def->type,
+                   reason, reason_size) ||
+        !read_word(dir_fd, "restart", restarts, ARRAY_LEN(restarts),
+                   &def->restart, reason, reason_size) ||
+        !read_restart_limit(dir_fd, def, reason, reason_size))
+        return false;
+    if (file_exists(dir_fd, "notify")) {
+        if (def->readiness == SVC_READY_FD)
+            return fail(reason, reason_size,
+                        "notify: conflicts with notification-fd; use one");
+        def->readiness = SVC_READY_NOTIFY;
+    }
+    if (file_exists(dir_fd, "undo")) {
+        if (!check_run(dir_fd, "undo", NULL, reason, reason_size))
+            return false;
+        def->has_undo = true;
+    }
+    if (def->type == SVC_TYPE_ONESHOT && def->readiness != SVC_READY_NONE)
+        return fail(reason, reason_size,
+                    "type: a oneshot is ready when run exits 0; remove "
+                    "notification-fd/notify");
+    def->has_log_run = file_exists(dir_fd, "log/run");
+    return true;
+}
+
+static int open_dir(int scan_fd, const char *path, char *reason,
+                    size_t reason_size)
+{
+    int fd = openat(scan_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        fail(reason, reason_size, "%s: cannot open directory: %s", path,
+             strerror(errno));
+    return fd;
+}
+
+int svcdir_load(int scan_fd, const char *name, struct svc_def *def,
+                char *reason, size_t reason_size)
+{
+    svcdir_defaults(def);
+    reason[0] = '\0';
+    const char *bad = name_check(name, SERVICE_NAME_BYTES_MAX);
+    if (bad) {
+        fail(reason, reason_size, "invalid service name: %s", bad);
+        return -1;
+    }
+    int dir_fd = open_dir(scan_fd, name, reason, reason_size);
+    if (dir_fd < 0)
+        return -1;
+    bool ok = load_s6_files(dir_fd, def, reason, reason_size) &&
+              load_bay0_files(dir_fd, def, reason, reason_size);
+    close(dir_fd);
+    return ok ? 0 : -1;
+}
+
+int svcdir_load_logger(int scan_fd, const char *name, struct svc_def *def,
+                       char *reason, size_t reason_size)
+{
+    svcdir_defaults(def);
+    reason[0] = '\0';
+    char path[SERVICE_NAME_BYTES_MAX + 8];
+    if (!str_fmt(path, sizeof path, "%s/log", name)) {
+        fail(reason, reason_size, "log: path too long");
+        return -1;
+    }
+    int dir_fd = open_dir(scan_fd, path, reason, reason_size);
+    if (dir_fd < 0)
+        return -1;
+    bool ok = load_s6_files(dir_fd, def, reason, reason_size);
+    close(dir_fd);
+    def->down_file = false; /* a logger runs whenever its service exists */
+    return ok ? 0 : -1;
+}

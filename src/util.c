@@ -1,0 +1,266 @@
+/* util.c — clocks, fds, bounded parsing and reads. Never allocates. */
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DIR_BUF_BYTES 8192
+
+static bay0_panic_fn panic_handler;
+
+void bay0_set_panic_handler(bay0_panic_fn fn) { panic_handler = fn; }
+
+_Noreturn void bay0_panic(const char *reason)
+{
+    if (panic_handler)
+        panic_handler(reason);
+    /* The handler must not return; if there is none (or it did), abort so
+     * that a core dump shows where. */
+    dprintf(STDERR_FILENO, "bay0: panic: %s\n", reason);
+    abort();
+}
+
+_Noreturn void bay0_assert_fail(const char *expr, const char *file, int line,
+                                const char *func)
+{
+    char reason[512];
+    snprintf(reason, sizeof reason, "assertion failed: %s at %s:%d (%s)",
+             expr, file, line, func);
+    bay0_panic(reason);
+}
+
+static int64_t clock_ms(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t time_mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+int64_t time_wall_ms(void) { return clock_ms(CLOCK_REALTIME); }
+
+int64_t time_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int fd_set_nonblock(int fd, bool on)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0)
+        return -1;
+    flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+    return fcntl(fd, F_SETFL, flags);
+}
+
+int fd_set_cloexec(int fd, bool on)
+{
+    int flags = fcntl(fd, F_GETFD);
+    if (flags < 0)
+        return -1;
+    flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+    return fcntl(fd, F_SETFD, flags);
+}
+
+int fd_write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+bool str_copy(char *dst, size_t dst_size, const char *src)
+{
+    BAY0_ASSERT(dst_size > 0);
+    size_t n = strnlen(src, dst_size);
+    if (n == dst_size) {
+        memcpy(dst, src, dst_size - 1);
+        dst[dst_size - 1] = '\0';
+        return false;
+    }
+    memcpy(dst, src, n + 1);
+    return true;
+}
+
+bool str_fmt(char *dst, size_t dst_size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(dst, dst_size, fmt, ap);
+    va_end(ap);
+    return n >= 0 && (size_t)n < dst_size;
+}
+
+bool parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    if (*s < '0' || *s > '9')
+        return false;
+    uint64_t v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        uint64_t d = (uint64_t)(*s - '0');
+        if (v > (max - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    if (*s != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+int signal_from_name(const char *s)
+{
+    uint64_t num;
+    if (parse_u64(s, 64, &num))
+        return num >= 1 && num < NSIG ? (int)num : 0;
+    char name[16];
+    size_t n = 0;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (strncasecmp(s, "SIG", 3) == 0)
+        s += 3;
+    while (s[n] && !isspace((unsigned char)s[n]) && n + 1 < sizeof name) {
+        name[n] = (char)toupper((unsigned char)s[n]);
+        n++;
+    }
+    name[n] = '\0';
+    for (const char *rest = s + n; *rest; rest++)
+        if (!isspace((unsigned char)*rest))
+            return 0;
+    for (int sig = 1; sig < NSIG; sig++) {
+        const char *abbrev = sigabbrev_np(sig);
+        if (abbrev && strcmp(abbrev, name) == 0)
+            return sig;
+    }
+    return 0;
+}
+
+const char *signal_name(int sig)
+{
+    static const char unknown[] = "SIG?";
+    static char buf[24];
+    const char *abbrev = sig > 0 && sig < NSIG ? sigabbrev_np(sig) : NULL;
+    if (!abbrev)
+        return unknown;
+    snprintf(buf, sizeof buf, "SIG%s", abbrev);
+    return buf;
+}
+
+ssize_t file_read_small(int dirfd, const char *path, char *buf,
+                        size_t buf_size)
+{
+    BAY0_ASSERT(buf_size > 1);
+    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + len, buf_size - 1 - len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len == buf_size - 1) {
+            char extra;
+            ssize_t more = read(fd, &extra, 1);
+            close(fd);
+            buf[len] = '\0';
+            if (more > 0) {
+                errno = EFBIG;
+                return -1;
+            }
+            return (ssize_t)len;
+        }
+    }
+    close(fd);
+    buf[len] = '\0';
+    return (ssize_t)len;
+}
+
+size_t str_rstrip(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return n;
+}
+
+struct linux_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+int dir_each(int dirfd, dir_entry_fn fn, void *ctx)
+{
+    char buf[DIR_BUF_BYTES] __attribute__((aligned(8)));
+    if (lseek(dirfd, 0, SEEK_SET) < 0)
+        return -1;
+    for (;;) {
+        long n = syscall(SYS_getdents64, dirfd, buf, sizeof buf);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+        for (long off = 0; off < n;) {
+            struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
+            off += d->d_reclen;
+            if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+                continue;
+            if (!fn(d->d_name, d->d_type, ctx))
+                return 0;
+        }
+    }
+}
+
+const char *name_check(const char *name, size_t max_bytes)
+{
+    size_t n = strnlen(name, max_bytes + 1);
+    if (n == 0)
+        return "name is empty";
+    if (n > max_bytes)
+        return "name is too long";
+    if (name[0] == '.')
+        return "name starts with '.'";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!(isalnum(c) || c == '.' || c == '_' || c == '@' || c == '+' ||
+              c == '-'))
+            return "name has a character outside [A-Za-z0-9._@+-]";
+    }
+    return NULL;
+}

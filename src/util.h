@@ -1,0 +1,78 @@
+/* util.h — small helpers every module uses: clocks, fds, bounded string and
+ * number parsing, bounded file reads, directory iteration without malloc.
+ *
+ * Never allocates. Never touches /persist by itself (callers pass paths).
+ */
+#ifndef BAY0_UTIL_H
+#define BAY0_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BAY0_VERSION "0.1.0"
+
+/* Programmer errors: always on, never compiled out (STYLE.md rule 2). */
+#define BAY0_ASSERT(cond)                                                     \
+    do {                                                                      \
+        if (!(cond))                                                          \
+            bay0_assert_fail(#cond, __FILE__, __LINE__, __func__);            \
+    } while (0)
+
+/* Installed by init.c in PID 1 mode (print, sync, reboot/halt/shell);
+ * the default prints and aborts. */
+typedef void (*bay0_panic_fn)(const char *reason);
+void bay0_set_panic_handler(bay0_panic_fn fn);
+_Noreturn void bay0_assert_fail(const char *expr, const char *file, int line,
+                                const char *func);
+_Noreturn void bay0_panic(const char *reason);
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Clocks: deadlines use CLOCK_MONOTONIC; wall time is for display only. */
+int64_t time_mono_ms(void);
+int64_t time_mono_us(void);
+int64_t time_wall_ms(void);
+
+/* fds */
+int fd_set_nonblock(int fd, bool on);
+int fd_set_cloexec(int fd, bool on);
+/* write all of buf to a blocking fd, retrying on EINTR; -1 on error. */
+int fd_write_all(int fd, const void *buf, size_t len);
+
+/* Bounded string copy: always NUL-terminates; returns false if truncated. */
+bool str_copy(char *dst, size_t dst_size, const char *src);
+/* snprintf that reports truncation as false. */
+bool str_fmt(char *dst, size_t dst_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Parse a decimal unsigned integer that fills the whole string (leading and
+ * trailing ASCII whitespace allowed). false on garbage or overflow of max. */
+bool parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/* Signal names: "TERM", "SIGTERM" or a number. Returns 0 when unknown. */
+int signal_from_name(const char *s);
+/* "SIGTERM" for 15, or "SIG?" when unknown. Static storage. */
+const char *signal_name(int sig);
+
+/* Read a small file relative to dirfd (AT_FDCWD allowed) into buf, which is
+ * NUL-terminated. Returns bytes read, -1 with errno on error, and sets errno
+ * to EFBIG if the file does not fit. */
+ssize_t file_read_small(int dirfd, const char *path, char *buf,
+                        size_t buf_size);
+/* Strip trailing whitespace (in place); returns the new length. */
+size_t str_rstrip(char *s);
+
+/* Directory iteration with getdents64 into a caller buffer (no malloc).
+ * Calls fn(name, d_type, ctx) for each entry except "." and "..";
+ * fn returns false to stop. Returns 0, or -1 with errno. */
+typedef bool (*dir_entry_fn)(const char *name, unsigned char d_type,
+                             void *ctx);
+int dir_each(int dirfd, dir_entry_fn fn, void *ctx);
+
+/* Service and object names: [A-Za-z0-9._@+-], 1..max bytes, not starting
+ * with '.'; returns NULL when valid or a static reason string. */
+const char *name_check(const char *name, size_t max_bytes);
+
+#endif
