@@ -1,0 +1,193 @@
+"""Shared fixtures for the system tests: the real bay0 binary, a scan
+directory built in a temp dir, and helpers that wait for conditions with a
+deadline (never a bare sleep standing in for an event)."""
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import time
+
+import pytest
+
+BAY0 = os.environ.get("BAY0") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "bay0")
+HELPERS = os.environ.get("HELPERS") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "helpers")
+
+
+def wait_for(cond, timeout=10.0, interval=0.02, what="condition"):
+    """Polls cond() until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = cond()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last={last!r})")
+
+
+def write_file(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+class Supervisor:
+    """One `bay0 supervise` process on a scan directory in tmp_path."""
+
+    def __init__(self, tmp_path):
+        self.root = tmp_path
+        self.scandir = str(tmp_path / "sv")
+        self.rundir = str(tmp_path / "run")
+        self.logdir = str(tmp_path / "log")
+        os.makedirs(self.scandir, exist_ok=True)
+        self.proc = None
+        self.stderr_path = str(tmp_path / "bay0.stderr")
+        self.env = dict(os.environ, BAY0_RUNDIR=self.rundir)
+
+    # ---- service directories ----
+    def service(self, name, run="exec sleep 1000", files=None, script=True):
+        d = os.path.join(self.scandir, name)
+        os.makedirs(d, exist_ok=True)
+        if run is not None:
+            body = f"#!/bin/sh\n{run}\n" if script else run
+            write_file(os.path.join(d, "run"), body, 0o755)
+        for fname, content in (files or {}).items():
+            mode = 0o755 if fname in ("finish", "undo", "log/run") else 0o644
+            write_file(os.path.join(d, fname), content, mode)
+        return d
+
+    # ---- the process ----
+    def start(self, *extra, wait=True):
+        self.stderr = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen(
+            [BAY0, "supervise", "--scandir", self.scandir, "--rundir", self.rundir,
+             "--logdir", self.logdir, *extra],
+            stdout=self.stderr, stderr=self.stderr, env=self.env)
+        if wait:
+            wait_for(lambda: self.ping(), what="control socket")
+        return self
+
+    def ping(self):
+        return self.cli("status", check=False).returncode == 0
+
+    def cli(self, *args, check=True, timeout=60, user=None):
+        cmd = [BAY0, *args]
+        if user:
+            cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"bay0 {' '.join(args)} -> {r.returncode}\n"
+                                 f"stdout: {r.stdout}\nstderr: {r.stderr}")
+        return r
+
+    def status(self, *names):
+        r = self.cli("status", "--json", *names, check=False)
+        assert r.returncode in (0, 1), r.stderr
+        return {s["name"]: s for s in json.loads(r.stdout)}
+
+    def svc(self, name):
+        return self.status().get(name)
+
+    def wait_state(self, name, states, timeout=10.0):
+        if isinstance(states, str):
+            states = (states,)
+        return wait_for(lambda: (s := self.svc(name)) and s["state"] in states and s,
+                        timeout=timeout, what=f"{name} in {states}")
+
+    def request(self, raw, read=True, timeout=5.0):
+        """Raw bytes on the control socket; returns the reply bytes."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(os.path.join(self.rundir, "control"))
+        s.sendall(raw)
+        out = b""
+        if read:
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    out += chunk
+            except socket.timeout:
+                pass
+        s.close()
+        return out
+
+    def log_text(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                kill_tree(self.proc.pid)
+                self.proc.wait(5)
+        return self.proc.returncode if self.proc else None
+
+
+def descendants(pid):
+    """All processes whose ancestry includes pid (from /proc)."""
+    parent = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            parent[int(p)] = int(fields[1])
+        except (OSError, IndexError):
+            continue
+    out = []
+    for p in parent:
+        q = parent.get(p)
+        seen = 0
+        while q and q != pid and seen < 64:
+            q = parent.get(q)
+            seen += 1
+        if q == pid:
+            out.append(p)
+    return out
+
+
+def proc_state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def kill_tree(pid):
+    for p in descendants(pid) + [pid]:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def pid_alive(pid):
+    st = proc_state(pid)
+    return st is not None and st != "Z"
+
+
+@pytest.fixture
+def sup(tmp_path):
+    s = Supervisor(tmp_path)
+    yield s
+    if s.proc and s.proc.poll() is None:
+        pid = s.proc.pid
+        s.stop()
+        kill_tree(pid)
+
+
+@pytest.fixture
+def helpers():
+    return HELPERS

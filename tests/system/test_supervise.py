@@ -1,0 +1,244 @@
+"""The supervision core on the real binary: start, restart, backoff and
+failure, stop with down-signal and SIGKILL, finish, readiness, reaping."""
+import os
+import signal
+import time
+
+from conftest import descendants, pid_alive, proc_state, wait_for, write_file
+
+
+def test_three_services_come_up(sup):
+    for n in ("a", "b", "c"):
+        sup.service(n)
+    sup.start()
+    for n in ("a", "b", "c"):
+        s = sup.wait_state(n, "up")
+        assert s["pid"] and pid_alive(s["pid"])
+        assert s["desired"] == "up" and s["ready"] is True
+    table = sup.cli("status").stdout
+    assert table.splitlines()[0].split()[:5] == ["NAME", "STATE", "PID", "UPTIME", "RESTARTS"]
+    assert [l.split()[0] for l in table.splitlines()[1:]] == ["a", "b", "c"]
+
+
+def test_sigkill_gives_new_pid_at_once(sup):
+    sup.service("web")
+    sup.start()
+    old = sup.wait_state("web", "up")["pid"]
+    time.sleep(1.1)  # run longer than the healthy-uptime bound (1 s)
+    os.kill(old, signal.SIGKILL)
+    new = wait_for(lambda: (s := sup.svc("web"))["pid"] not in (None, old) and s, what="new pid")
+    assert new["state"] == "up"
+    assert new["restarts"] == 1
+    assert new["last_exit"] == {"signal": 9, "signal_name": "SIGKILL"}
+
+
+def test_crash_loop_backs_off_then_fails(sup):
+    sup.service("crash", run="exit 3", files={"restart-limit": "4 60\n"})
+    sup.start()
+    s = sup.wait_state("crash", "failed", timeout=15)
+    assert "restart limit" in s["reason"]
+    assert s["last_exit"] == {"code": 3}
+    assert s["restarts"] == 3  # 4 starts, 4 deaths
+    log = sup.log_text()
+    assert "event=backoff" in log
+    # no more restarts once failed
+    time.sleep(0.5)
+    assert sup.svc("crash")["restarts"] == 3
+    # an operator's start clears it and it runs again
+    sup.cli("start", "crash")
+    wait_for(lambda: sup.svc("crash")["restarts"] > 3, what="restarted after start")
+    assert sup.wait_state("crash", "failed", timeout=15)["restarts"] >= 7
+
+
+def test_backoff_grows(sup):
+    sup.service("crash", run="exit 1", files={"restart-limit": "6 60\n"})
+    sup.start()
+    sup.wait_state("crash", "failed", timeout=20)
+    delays = [int(l.split("delay_ms=")[1].split()[0])
+              for l in sup.log_text().splitlines() if "event=backoff" in l]
+    assert delays[:5] == [100, 200, 400, 800, 1600]
+
+
+def test_sigterm_ignored_then_sigkill_no_descendants(sup):
+    # run ignores TERM and has a child that ignores TERM too
+    sup.service("stubborn", run="trap '' TERM\nsleep 1000 &\nwhile :; do sleep 1; done",
+                files={"timeout-kill": "300\n"})
+    sup.start()
+    s = sup.wait_state("stubborn", "up")
+    wait_for(lambda: len(descendants(s["pid"])) >= 2, what="children of stubborn")
+    group = [s["pid"]] + descendants(s["pid"])
+    t0 = time.monotonic()
+    sup.cli("stop", "stubborn")
+    took = time.monotonic() - t0
+    assert took >= 0.25, took
+    assert "event=kill-timeout" in sup.log_text()
+    wait_for(lambda: not any(pid_alive(p) for p in group), what="whole group gone")
+    assert sup.svc("stubborn")["state"] == "down"
+
+
+def test_stop_uses_down_signal_and_sigcont(sup, tmp_path):
+    marker = tmp_path / "got"
+    sup.service("hup", run=f"trap 'echo HUP > {marker}; exit 0' HUP\nwhile :; do sleep 0.1; done",
+                files={"down-signal": "SIGHUP\n"})
+    sup.start()
+    sup.wait_state("hup", "up")
+    sup.cli("stop", "hup")
+    assert marker.read_text() == "HUP\n"
+    assert sup.svc("hup")["last_exit"] == {"code": 0}
+
+
+def test_finish_gets_s6_arguments_and_125_stays_down(sup, tmp_path):
+    out = tmp_path / "finish.args"
+    sup.service("f", run="exit 7", files={
+        "finish": f"#!/bin/sh\necho \"$@\" >> {out}\nexit 125\n"})
+    sup.start()
+    s = sup.wait_state("f", "down")
+    assert s["desired"] == "down"
+    assert "125" in s["reason"]
+    args = out.read_text().split()
+    assert args[0] == "7" and args[2] == "f"
+    # killed by a signal: 256 and the signal number
+    out.unlink()
+    sup.service("g", run="kill -USR1 $$", files={
+        "finish": f"#!/bin/sh\necho \"$@\" >> {out}\nexit 125\n"})
+    sup.cli("reload")
+    sup.wait_state("g", "down")
+    assert out.read_text().split()[:2] == ["256", str(signal.SIGUSR1.value)]
+
+
+def test_finish_timeout_kills_finish(sup):
+    sup.service("slowfin", run="exit 0", files={
+        "finish": "#!/bin/sh\nexec sleep 1000\n", "timeout-finish": "200\n",
+        "restart": "never\n"})
+    sup.start()
+    sup.wait_state("slowfin", "down", timeout=5)
+    assert "event=finish-timeout" in sup.log_text()
+
+
+def test_down_file_not_started_until_asked(sup):
+    sup.service("lazy", files={"down": ""})
+    sup.start()
+    s = sup.svc("lazy")
+    assert s["state"] == "down" and s["pid"] is None and s["desired"] == "down"
+    sup.cli("start", "lazy")
+    assert sup.svc("lazy")["state"] == "up"
+
+
+def test_restart_policies(sup):
+    sup.service("never-ok", run="exit 0", files={"restart": "never\n"})
+    sup.service("never-bad", run="exit 2", files={"restart": "never\n"})
+    sup.service("onfail-ok", run="exit 0", files={"restart": "on-failure\n"})
+    sup.start()
+    assert sup.wait_state("never-ok", "down")["restarts"] == 0
+    bad = sup.wait_state("never-bad", "failed")
+    assert bad["last_exit"] == {"code": 2} and bad["restarts"] == 0
+    assert sup.wait_state("onfail-ok", "down")["restarts"] == 0
+
+
+def test_orphans_are_reaped(sup):
+    # the service double-forks short-lived orphans, which bay0 must reap
+    sup.service("forker", run="for i in 1 2 3 4 5; do (sleep 0.1 &) ; done\nexec sleep 1000")
+    sup.start()
+    sup.wait_state("forker", "up")
+    pid = sup.proc.pid
+
+    def zombies():
+        return [p for p in descendants(pid) if proc_state(p) == "Z"]
+
+    # the orphans end 0.1 s after they start; afterwards nothing is left over
+    wait_for(lambda: len(descendants(pid)) == 1 and not zombies(), timeout=5,
+             what="orphans gone and reaped")
+
+
+def test_notification_fd_readiness(sup):
+    sup.service("rdy", run="sleep 0.3\necho >&3\nexec sleep 1000",
+                files={"notification-fd": "3\n"})
+    sup.start()
+    s = sup.svc("rdy")
+    assert s["state"] == "starting" and s["ready"] is False
+    s = sup.wait_state("rdy", "ready")
+    assert s["ready"] is True
+
+
+def test_start_waits_for_readiness(sup):
+    sup.service("rdy", run="sleep 0.4\necho >&3\nexec sleep 1000",
+                files={"notification-fd": "3\n", "down": ""})
+    sup.start()
+    t0 = time.monotonic()
+    sup.cli("start", "rdy")
+    assert time.monotonic() - t0 >= 0.35
+    assert sup.svc("rdy")["state"] == "ready"
+
+
+def test_sd_notify_readiness(sup, helpers):
+    notify = os.path.join(helpers, "sdnotify")
+    sup.service("sd", run=f"exec {notify} -d 300 -- sleep 1000", files={"notify": ""})
+    # without a `notify` file there is no NOTIFY_SOCKET: sdnotify exits 111
+    sup.service("sd-none", run=f"exec {notify} -- sleep 1000", files={"restart-limit": "2 60\n"})
+    sup.start()
+    assert sup.svc("sd")["state"] == "starting"
+    sup.wait_state("sd", "ready")
+    s = sup.wait_state("sd-none", "failed")
+    assert s["last_exit"] == {"code": 111} and "restart limit" in s["reason"]
+
+
+def test_env_dir(sup, tmp_path):
+    out = tmp_path / "env.out"
+    sup.service("e", run=f"echo \"$GREETING|${{UNSETME-unset}}|$BAY0_SERVICE\" > {out}\nexec sleep 1000",
+                files={"env/GREETING": "hello world  \nsecond line\n", "env/UNSETME": ""})
+    sup.env["UNSETME"] = "inherited"
+    sup.start()
+    wait_for(lambda: out.exists() and out.read_text(), what="env output")
+    assert out.read_text() == "hello world|unset|e\n"
+
+
+def test_service_output_goes_to_log(sup):
+    sup.service("talk", run="echo one\necho two >&2\nexec sleep 1000")
+    sup.start()
+    cur = os.path.join(sup.logdir, "talk", "current")
+    wait_for(lambda: os.path.exists(cur) and open(cur).read().count("\n") >= 2, what="log lines")
+    lines = open(cur).read().splitlines()
+    assert [l.split(" ", 1)[1] for l in lines] == ["one", "two"]
+    assert lines[0][:2] == "20" and lines[0][26] == "Z"
+
+
+def test_signal_command(sup, tmp_path):
+    marker = tmp_path / "usr1"
+    sup.service("s", run=f"trap 'echo got > {marker}' USR1\nwhile :; do sleep 0.05; done")
+    sup.start()
+    sup.wait_state("s", "up")
+    sup.cli("signal", "USR1", "s")
+    wait_for(lambda: marker.exists(), what="USR1 delivered")
+    r = sup.cli("signal", "NOPE", "s", check=False)
+    assert r.returncode == 2
+
+
+def test_restart_command_gives_new_instance(sup):
+    sup.service("r")
+    sup.start()
+    old = sup.wait_state("r", "up")["pid"]
+    sup.cli("restart", "r")
+    s = sup.svc("r")
+    assert s["state"] == "up" and s["pid"] != old and s["restarts"] == 1
+
+
+def test_supervisor_exit_stops_everything(sup):
+    sup.service("a")
+    sup.service("b", run="trap '' TERM\nwhile :; do sleep 1; done", files={"timeout-kill": "200\n"})
+    sup.start()
+    pids = [sup.wait_state(n, "up")["pid"] for n in ("a", "b")]
+    assert sup.stop() == 0
+    assert not any(pid_alive(p) for p in pids)
+    assert not os.path.exists(os.path.join(sup.rundir, "control"))
+
+
+def test_second_supervisor_on_same_rundir_refused(sup):
+    sup.service("a")
+    sup.start()
+    import subprocess
+    from conftest import BAY0
+    r = subprocess.run([BAY0, "supervise", "--scandir", sup.scandir, "--rundir", sup.rundir],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1
+    assert "already-running" in r.stderr
+    assert sup.ping()
