@@ -78,7 +78,7 @@ class Supervisor:
     def cli(self, *args, check=True, timeout=60, user=None):
         cmd = [BAY0, *args]
         if user:
-            cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+            cmd = ["setpriv", f"--reuid={user}", "--regid=65534", "--clear-groups", *cmd]
         r = subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=timeout)
         if check and r.returncode != 0:
             raise AssertionError(f"bay0 {' '.join(args)} -> {r.returncode}\n"
