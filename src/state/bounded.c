@@ -1,11 +1,6 @@
-/* bounded.c — state work with a hard deadline, and the boot / shutdown /
- * periodic entry points PID 1 and the supervisor call.
- *
- * The work runs in a forked child; the parent waits on a pipe with poll()
- * until the deadline. The child writes its one-byte result and exits; a hung
- * disk leaves the child stuck (maybe in D state), the parent sends it
- * SIGKILL, returns STATE_TIMEOUT and never waits for it: PID 1's reaper
- * collects it whenever it dies.
+/* bounded.c — the boot / shutdown / periodic entry points PID 1 and the
+ * supervisor call, each run through state_run_bounded (runner.c) so a hung
+ * disk gives STATE_TIMEOUT instead of a hung PID 1.
  *
  * Owns: the boot and shutdown sequences of the state module. Never blocks
  * the caller past its deadline; never opens SQLite in the caller's process.
@@ -15,14 +10,9 @@
 #include "log.h"
 #include "util.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,87 +20,6 @@
 #define CHILD_OK 0
 #define CHILD_ERROR 1
 #define CHILD_RECOVERED 2
-
-/* Wait until fd is readable or the deadline passes; false on timeout. */
-static bool wait_readable(int fd, int64_t deadline_ms)
-{
-    for (;;) {
-        int64_t left = deadline_ms - time_mono_ms();
-        if (left < 0)
-            left = 0;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int n = poll(&p, 1, (int)left);
-        if (n > 0)
-            return true;
-        if (n == 0)
-            return false;
-        if (errno != EINTR)
-            return false;
-    }
-}
-
-_Noreturn static void child_run(state_bounded_fn fn, void *ctx, int wfd)
-{
-    int rc = fn(ctx);
-    uint8_t b = (uint8_t)(rc < 0 ? 255 : rc > 255 ? 255 : rc);
-    fflush(stdout);
-    fflush(stderr);
-    (void)!write(wfd, &b, 1);
-    _exit(b);
-}
-
-enum state_result state_run_bounded(state_bounded_fn fn, void *ctx,
-                                    uint32_t timeout_ms, const char *what,
-                                    int *child_rc)
-{
-    int64_t deadline_ms = time_mono_ms() + timeout_ms;
-    int fds[2];
-    *child_rc = -1;
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        log_error("state: op=%s: pipe: %s", what, strerror(errno));
-        return STATE_ERROR;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) {
-        log_error("state: op=%s: fork: %s", what, strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
-        return STATE_ERROR;
-    }
-    if (pid == 0) {
-        close(fds[0]);
-        child_run(fn, ctx, fds[1]);
-    }
-    close(fds[1]);
-    uint8_t b;
-    bool ready = wait_readable(fds[0], deadline_ms);
-    ssize_t n = ready ? read(fds[0], &b, 1) : -1;
-    if (!ready) {
-        kill(pid, SIGKILL);
-        close(fds[0]);
-        return STATE_TIMEOUT; /* the child is left for the reaper */
-    }
-    if (n == 1) {
-        *child_rc = b;
-        /* The byte comes just before _exit; give the exit the rest of the
-         * deadline, then leave it to the reaper if a close still hangs. */
-        if (wait_readable(fds[0], deadline_ms))
-            (void)waitpid(pid, NULL, WNOHANG);
-        close(fds[0]);
-        return STATE_OK;
-    }
-    close(fds[0]);
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid && WIFSIGNALED(status))
-        log_error("state: op=%s: worker pid=%d died of %s", what, (int)pid,
-                  signal_name(WTERMSIG(status)));
-    else
-        log_error("state: op=%s: worker pid=%d ended without a result", what,
-                  (int)pid);
-    return STATE_ERROR;
-}
 
 static enum state_result child_result(enum state_result r, int rc)
 {

@@ -206,6 +206,26 @@ typedef int (*state_bounded_fn)(void *ctx);
 enum state_result state_run_bounded(state_bounded_fn fn, void *ctx,
                                     uint32_t timeout_ms, const char *what,
                                     int *child_rc);
+/* Same, and the child may write an answer to out_fd: up to out_cap bytes
+ * arrive in out (*out_len); a longer answer is STATE_ERROR. */
+typedef int (*state_bounded_out_fn)(void *ctx, int out_fd);
+enum state_result state_run_bounded_out(state_bounded_out_fn fn, void *ctx,
+                                        uint32_t timeout_ms, const char *what,
+                                        char *out, size_t out_cap,
+                                        size_t *out_len, int *child_rc);
+
+/* --- one-call bounded wrappers, safe to call from PID 1's process -------- */
+#define STATE_SERVICE_LOAD_BYTES_MAX (128 * 1024)
+/* `bay0 stop|start X --persist`: store the intent, then act on it. */
+enum state_result state_service_desired_persist(const char *name, bool up,
+                                                uint32_t timeout_ms);
+/* Forget a stored intent (back to the service dir's default). */
+enum state_result state_service_desired_forget(const char *name,
+                                               uint32_t timeout_ms);
+/* Read every stored service intent; fn is called in the caller's process
+ * after the child answered (never on timeout). */
+enum state_result state_service_desired_load(uint32_t timeout_ms,
+                                             state_service_fn fn, void *ctx);
 
 /* --- boot and shutdown (called by init.c) ------------------------------ */
 /* open+migrate, last-good-time clock fix, entropy seed read+credit+rewrite,

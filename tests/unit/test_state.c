@@ -637,6 +637,72 @@ static void test_run_bounded(void **s)
         ;
 }
 
+static int work_writes(void *ctx, int fd)
+{
+    size_t n = *(size_t *)ctx;
+    char buf[1000];
+    memset(buf, 'z', sizeof buf);
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < sizeof buf ? n - done : sizeof buf;
+        if (fd_write_all(fd, buf, k) != 0)
+            return 9;
+        done += k;
+    }
+    return 0;
+}
+
+static void test_run_bounded_out(void **s)
+{
+    (void)s;
+    static char out[200000];
+    size_t len, want = 150000; /* more than a pipe buffer */
+    int rc;
+    assert_int_equal(state_run_bounded_out(work_writes, &want, 5000, "t",
+                                           out, sizeof out, &len, &rc),
+                     STATE_OK);
+    assert_int_equal(rc, 0);
+    assert_int_equal(len, want);
+    assert_int_equal(out[want - 1], 'z');
+    assert_int_equal(state_run_bounded_out(work_writes, &want, 5000, "t",
+                                           out, 1000, &len, &rc),
+                     STATE_ERROR); /* answer too long */
+    assert_int_equal(len, 1000);
+}
+
+struct seen_intents {
+    int n;
+    char text[256];
+};
+
+static void intent_collect(const char *name, bool up, void *ctx)
+{
+    struct seen_intents *seen = ctx;
+    size_t used = strlen(seen->text);
+    snprintf(seen->text + used, sizeof seen->text - used, "%s=%d;", name, up);
+    seen->n++;
+}
+
+static void test_service_intent_bridge(void **s)
+{
+    (void)s;
+    assert_int_equal(state_service_desired_persist("web", false, 5000),
+                     STATE_OK);
+    assert_int_equal(state_service_desired_persist("db", true, 5000),
+                     STATE_OK);
+    assert_int_equal(state_service_desired_persist("cron", false, 5000),
+                     STATE_OK);
+    assert_int_equal(state_service_desired_forget("cron", 5000), STATE_OK);
+    assert_int_equal(state_service_desired_persist("", true, 5000),
+                     STATE_ERROR);
+    struct seen_intents seen = {0};
+    assert_int_equal(state_service_desired_load(5000, intent_collect, &seen),
+                     STATE_OK);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.text, "db=1;web=0;");
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+}
+
 static void test_boot_and_shutdown(void **s)
 {
     (void)s;
@@ -714,6 +780,8 @@ int main(void)
         T(test_entropy_seed),
         T(test_atomic_write),
         T(test_run_bounded),
+        T(test_run_bounded_out),
+        T(test_service_intent_bridge),
         T(test_boot_and_shutdown),
         T(test_boot_recovers_corrupt_db),
         T(test_boot_without_persist_root_fails),
