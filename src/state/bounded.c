@@ -10,6 +10,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
