@@ -22,6 +22,7 @@
 #define PERSIST_MOUNTPOINT_DEFAULT "/persist"
 #define PERSIST_DATA_SUBDIR "spine"
 #define PERSIST_DIR_ENV "BAY0_PERSIST_DIR"
+#define MOVE_ASIDE_TRIES_MAX 100
 
 static char persist_override[STATE_PATH_BYTES_MAX];
 static char data_dir_buf[STATE_PATH_BYTES_MAX];
@@ -40,9 +41,13 @@ const char *state_persist_mountpoint(void)
     if (persist_override[0] != '\0')
         return persist_override;
     const char *env = getenv(PERSIST_DIR_ENV);
-    if (env != NULL && env[0] != '\0' && strlen(env) < STATE_PATH_BYTES_MAX / 2)
-        return env;
-    return PERSIST_MOUNTPOINT_DEFAULT;
+    if (env == NULL || env[0] == '\0')
+        return PERSIST_MOUNTPOINT_DEFAULT;
+    /* Too long to use: never fall back to the real one; this path fails
+     * every operation (ENOTDIR) and names the problem. */
+    if (strlen(env) >= STATE_PATH_BYTES_MAX / 2)
+        return "/dev/null/" PERSIST_DIR_ENV "-too-long";
+    return env;
 }
 
 const char *state_data_dir(void)
@@ -280,27 +285,44 @@ static enum open_outcome db_try_open(struct state_db *db, char *why,
     return OPEN_GOOD;
 }
 
-/* Rename state.db (and its -wal, -shm) to state.db.corrupt-STAMP. */
+/* Rename state.db to state.db.corrupt-STAMP[.N] without replacing an
+ * earlier one, then its -wal and -shm to the same name + suffix. */
 static enum state_result db_move_aside(struct state_db *db, const char *dir)
 {
-    char stamp[32];
+    char stamp[32], to[STATE_PATH_BYTES_MAX + 64];
     time_t now = (time_t)(time_wall_ms() / 1000);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-    static const char *const suffixes[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < ARRAY_LEN(suffixes); i++) {
-        char from[STATE_PATH_BYTES_MAX + 8], to[STATE_PATH_BYTES_MAX + 48];
-        str_fmt(from, sizeof from, "%s%s", db->path, suffixes[i]);
-        str_fmt(to, sizeof to, "%s.corrupt-%s%s", db->path, stamp,
-                suffixes[i]);
-        if (rename(from, to) != 0 && errno != ENOENT) {
-            log_error("state: cannot move corrupt db aside: %s: %s", from,
-                      strerror(errno));
-            return STATE_ERROR;
-        }
+    int rc = -1;
+    for (int i = 0; i < MOVE_ASIDE_TRIES_MAX && rc != 0; i++) {
         if (i == 0)
-            log_warn("state: event=db-moved-aside db=%s to=%s", from, to);
+            str_fmt(to, sizeof to, "%s.corrupt-%s", db->path, stamp);
+        else
+            str_fmt(to, sizeof to, "%s.corrupt-%s.%d", db->path, stamp, i);
+        rc = renameat2(AT_FDCWD, db->path, AT_FDCWD, to, RENAME_NOREPLACE);
+        if (rc != 0 && errno != EEXIST)
+            break;
+    }
+    if (rc != 0) {
+        log_error("state: cannot move corrupt db aside: %s: %s", db->path,
+                  strerror(errno));
+        return STATE_ERROR;
+    }
+    log_warn("state: event=db-moved-aside db=%s to=%s", db->path, to);
+    static const char *const suffixes[] = {"-wal", "-shm"};
+    for (size_t i = 0; i < ARRAY_LEN(suffixes); i++) {
+        char from[STATE_PATH_BYTES_MAX + 8], to_side[sizeof to + 8];
+        str_fmt(from, sizeof from, "%s%s", db->path, suffixes[i]);
+        str_fmt(to_side, sizeof to_side, "%s%s", to, suffixes[i]);
+        if (rename(from, to_side) != 0 && errno != ENOENT) {
+            /* A stale -wal must not be replayed into the fresh db. */
+            if (unlink(from) != 0 && errno != ENOENT) {
+                log_error("state: cannot move aside %s: %s", from,
+                          strerror(errno));
+                return STATE_ERROR;
+            }
+        }
     }
     (void)state_fsync_dir(dir);
     return STATE_OK;

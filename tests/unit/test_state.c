@@ -80,6 +80,13 @@ static void test_paths_and_override(void **s)
     assert_string_equal(state_data_dir(), "/persist/spine");
     setenv("BAY0_PERSIST_DIR", "/tmp/elsewhere", 1);
     assert_string_equal(state_persist_mountpoint(), "/tmp/elsewhere");
+    char longdir[400];
+    memset(longdir, 'd', sizeof longdir - 1);
+    longdir[0] = '/';
+    longdir[sizeof longdir - 1] = '\0';
+    setenv("BAY0_PERSIST_DIR", longdir, 1);
+    /* never silently the real one */
+    assert_int_equal(strncmp(state_persist_mountpoint(), "/dev/null/", 10), 0);
     unsetenv("BAY0_PERSIST_DIR");
     state_set_persist_dir(root);
 }
@@ -255,6 +262,11 @@ static void test_garbage_db_moved_aside(void **s)
     /* The fresh one is healthy on the next open. */
     assert_int_equal(state_open(&db, NULL), STATE_OK);
     state_close(&db);
+    /* A second corruption within the same second keeps both. */
+    write_file(path, junk, sizeof junk);
+    assert_int_equal(state_open(&db, NULL), STATE_RECOVERED);
+    state_close(&db);
+    assert_int_equal(count_corrupt_files(state_data_dir()), 2);
 }
 
 static void test_damaged_page_moved_aside(void **s)
