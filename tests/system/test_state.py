@@ -11,10 +11,13 @@ Each test gets its own persist root through BAY0_PERSIST_DIR.
 """
 import json
 import os
+import pathlib
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -201,3 +204,30 @@ def test_corrupt_db_moved_aside_and_work_goes_on(persist):
     r = run(persist, "state-debug", "boot", "--timeout-ms", "5000")
     assert r.stdout == "ok\n"
     assert "abc123" in run(persist, "nack", "list").stdout
+
+
+def test_seed_credited_as_root_mixed_without_privilege(persist, tmp_path):
+    """RNDADDENTROPY needs CAP_SYS_ADMIN: root credits the seed, an ordinary
+    user falls back to mixing it in through /dev/urandom. Both rewrite it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to compare with an unprivileged user")
+    run(persist, "state-debug", "boot", "--timeout-ms", "5000")
+    r = run(persist, "state-debug", "boot", "--timeout-ms", "5000")
+    assert "event=seed how=credited bytes=512" in r.stderr, r.stderr
+    # pytest's tmp_path is not searchable by others: use /tmp directly.
+    user_root = pathlib.Path(tempfile.mkdtemp(prefix="bay0-nobody-"))
+    try:
+        os.chmod(user_root, 0o755)
+        os.chown(user_root, 65534, 65534)
+        env = dict(os.environ, BAY0_PERSIST_DIR=str(user_root))
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+               BAY0, "state-debug", "boot", "--timeout-ms", "5000"]
+        for _ in range(2):
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                               timeout=30)
+            if r.returncode == 127 or "setpriv: failed to execute" in r.stderr:
+                pytest.skip("user nobody cannot execute %s" % BAY0)
+            assert r.stdout == "ok\n", r.stderr
+        assert "event=seed how=mixed bytes=512" in r.stderr, r.stderr
+    finally:
+        shutil.rmtree(user_root)
