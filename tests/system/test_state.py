@@ -231,3 +231,47 @@ def test_seed_credited_as_root_mixed_without_privilege(persist, tmp_path):
         assert "event=seed how=mixed bytes=512" in r.stderr, r.stderr
     finally:
         shutil.rmtree(user_root)
+
+
+def test_clock_behind_last_good_is_detected(tmp_path):
+    """A last-known-good time in the future means the clock is behind. The
+    test must not move this machine's clock, so bay0 runs without
+    CAP_SYS_TIME (as nobody, sys_time dropped from the bounding set): it
+    detects and logs the gap and records clock=behind-unset; with the
+    capability (PID 1 in the VM) the same path sets the clock forward."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run bay0 as nobody without CAP_SYS_TIME")
+    user_root = pathlib.Path(tempfile.mkdtemp(prefix="bay0-clock-"))
+    try:
+        os.chmod(user_root, 0o755)
+        os.chown(user_root, 65534, 65534)
+        env = dict(os.environ, BAY0_PERSIST_DIR=str(user_root))
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+               "--bounding-set=-sys_time", "--inh-caps=-all",
+               BAY0, "state-debug", "boot", "--timeout-ms", "5000"]
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                           timeout=30)
+        if r.returncode == 127 or "setpriv: failed to execute" in r.stderr:
+            pytest.skip("user nobody cannot execute %s" % BAY0)
+        assert r.stdout == "ok\n", r.stderr
+        future_ms = int(time.time() * 1000) + 86400 * 1000
+        con = sqlite3.connect(str(user_root / "spine" / "state.db"))
+        con.execute("UPDATE meta SET value=? WHERE key='last_good_time_ms'",
+                    (str(future_ms),))
+        con.commit()
+        con.close()
+        before = time.time()
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                           timeout=30)
+        assert r.stdout == "ok\n", r.stderr
+        assert "clock is behind last-good time by" in r.stderr, r.stderr
+        assert abs(time.time() - before) < 60, "the clock was not moved"
+        text = (user_root / "spine" / "genesis.log").read_text()
+        assert "clock=behind-unset" in text.splitlines()[-1]
+        con = sqlite3.connect(str(user_root / "spine" / "state.db"))
+        kept = con.execute("SELECT value FROM meta WHERE "
+                           "key='last_good_time_ms'").fetchone()[0]
+        con.close()
+        assert int(kept) == future_ms, "last-good time never goes backwards"
+    finally:
+        shutil.rmtree(user_root)
