@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include "control.h"
+#include "deps.h"
 #include "log.h"
 #include "supervise.h"
 #include "svcdir.h"
@@ -412,6 +413,120 @@ int cli_status(int argc, char **argv)
         if (first < argc && !all_up)
             rc = CLI_EXIT_NO;
     }
+    free(rows);
+    free(reply);
+    return rc;
+}
+
+
+/* ---- deps ----------------------------------------------------------------- */
+
+static const char deps_usage[] =
+    "usage: bay0 deps [--dot] [--rundir DIR] [NAME]\n"
+    "  Print the dependency graph of the running supervisor, one line per\n"
+    "  service (\"name -> what it needs\"), or as Graphviz dot with --dot.\n"
+    "  With NAME, only NAME, what it needs and what needs it.\n";
+
+static int render_deps(char **rows, size_t n, const char *only_name, bool dot)
+{
+    const char **names = calloc(n + 1, sizeof *names);
+    uint32_t *sorted = calloc(n + 1, sizeof *sorted);
+    size_t edges_max = 1;
+    for (size_t i = 0; i < n; i++) {
+        names[i] = rows[i * F_COUNT + F_NAME];
+        edges_max += strlen(rows[i * F_COUNT + F_DEPS]) / 2 + 1;
+    }
+    struct deps_edge *ev = calloc(edges_max, sizeof *ev);
+    struct deps_edges edges = {ev, 0, (uint32_t)edges_max};
+    struct deps_names ix;
+    struct deps_error err;
+    if (deps_names_index(&ix, names, (uint32_t)n, sorted, &err) != DEPS_OK) {
+        fprintf(stderr, "bay0 deps: %s\n", err.msg);
+        return CLI_EXIT_NO;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *list = rows[i * F_COUNT + F_DEPS];
+        if (strcmp(list, "-") == 0)
+            continue;
+        for (char *t = strtok(list, ","); t; t = strtok(NULL, ","))
+            deps_edges_add_name(&edges, &ix, (uint32_t)i, t, &err); /* missing: shown in status */
+    }
+    struct deps_graph g;
+    size_t bytes = deps_graph_bytes((uint32_t)n, edges.count);
+    void *mem = calloc(1, bytes);
+    deps_graph_build(&g, mem, bytes, (uint32_t)n, ev, edges.count);
+    uint64_t *only = NULL;
+    if (only_name) {
+        uint32_t node = deps_names_find(&ix, only_name);
+        if (node == DEPS_NONE) {
+            fprintf(stderr, "bay0 deps: no such service: %s\n", only_name);
+            return CLI_EXIT_NO;
+        }
+        size_t words = deps_bitmap_words((uint32_t)n);
+        only = calloc(words, sizeof *only);
+        uint64_t *tmp = calloc(words, sizeof *tmp);
+        deps_closure(&g, &node, 1, DEPS_NEEDS, tmp, NULL);
+        for (size_t w = 0; w < words; w++)
+            only[w] = tmp[w];
+        deps_closure(&g, &node, 1, DEPS_NEEDED_BY, tmp, NULL);
+        for (size_t w = 0; w < words; w++)
+            only[w] |= tmp[w];
+        only[node / 64] |= 1ull << (node % 64);
+        free(tmp);
+    }
+    struct deps_writer *w = calloc(1, sizeof *w);
+    deps_writer_fd(w, STDOUT_FILENO);
+    if (dot)
+        deps_render_dot(&g, names, only, w);
+    else
+        deps_render_text(&g, names, only, w);
+    int rc = deps_writer_end(w) == DEPS_OK ? 0 : CLI_EXIT_NO;
+    free(w);
+    free(only);
+    free(mem);
+    free(ev);
+    free(sorted);
+    free(names);
+    return rc;
+}
+
+int cli_deps(int argc, char **argv)
+{
+    static const struct option longs[] = {
+        {"rundir", required_argument, NULL, 'r'}, {"dot", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+    };
+    struct cli_opts o = {.timeout_s = CLI_TIMEOUT_S_DEFAULT};
+    bool dot = false;
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "+r:dh", longs, NULL)) != -1) {
+        if (ch == 'r')
+            o.rundir = optarg;
+        else if (ch == 'd')
+            dot = true;
+        else if (ch == 'h') {
+            printf("%s", deps_usage);
+            return 0;
+        } else {
+            fprintf(stderr, "bay0 deps: unknown option '%s'\n%s", argv[optind - 1], deps_usage);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (argc - optind > 1) {
+        fprintf(stderr, "%s", deps_usage);
+        return CLI_EXIT_USAGE;
+    }
+    char *reply = NULL;
+    int rc = transact(&o, "status\n", &reply);
+    if (rc != 0)
+        return rc;
+    char **rows, *final;
+    size_t n = collect_rows(reply, &rows, &final);
+    rc = final ? finish_reply(final, true) : CLI_EXIT_TRYAGAIN;
+    if (rc == 0)
+        rc = render_deps(rows, n, optind < argc ? argv[optind] : NULL, dot);
     free(rows);
     free(reply);
     return rc;

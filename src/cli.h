@@ -22,6 +22,7 @@ int cli_restart(int argc, char **argv);
 int cli_signal(int argc, char **argv);
 int cli_reload(int argc, char **argv);
 int cli_shutdown(int argc, char **argv);
+int cli_deps(int argc, char **argv);
 
 /* The rundir clients use: --rundir, else $BAY0_RUNDIR, else /run/bay0. */
 const char *cli_rundir(const char *option);

@@ -360,12 +360,19 @@ static void do_change(struct conn *c, enum verb verb, int argc, char **argv)
     }
     if (!resolve_targets(c, argc, argv))
         return;
-    enum svc_event ev = verb == V_START ? EV_WANT_UP : verb == V_STOP ? EV_WANT_DOWN : EV_WANT_RESTART;
     for (uint32_t i = 0; i < c->n_targets; i++) {
         struct svc *s = &sup.svcs[c->targets[i]];
         log_info("svc=%s event=request verb=%s uid=%u", s->name,
-                 svc_event_name(ev), c->uid);
-        service_on_event(s, ev, 0);
+                 verb == V_START ? "start" : verb == V_STOP ? "stop" : "restart", c->uid);
+        if (verb == V_START) {
+            sup_want_up_closure(s);
+        } else if (verb == V_RESTART) {
+            service_on_event(s, EV_WANT_RESTART, 0);
+        } else {
+            char others[1024];
+            if (sup_want_down_closure(s, others, sizeof others) > 0)
+                out_add(c, "I %s: also stopping what depends on it: %s\n", s->name, others);
+        }
     }
     c->verb = (uint8_t)verb;
     c->phase = PH_WAITING;
@@ -525,6 +532,23 @@ void control_on_conn(int32_t index, uint32_t events)
 
 /* ---- waiting for states -------------------------------------------------- */
 
+#define BLOCKED_DEPTH_MAX 64
+
+/* A waiting service whose dependency (or its dependency's, ...) failed or
+ * does not exist cannot come up without an operator. */
+static bool waits_on_failure(const struct svc *s, int depth)
+{
+    if (s->state != ST_WAITING || depth > BLOCKED_DEPTH_MAX)
+        return false;
+    for (uint32_t i = 0; i < s->dep_count; i++) {
+        int32_t d = sup.dep_edges[s->dep_first + i];
+        if (d == SVC_NONE || sup.svcs[d].state == ST_FAILED ||
+            waits_on_failure(&sup.svcs[d], depth + 1))
+            return true;
+    }
+    return false;
+}
+
 /* 1 reached, 0 not yet, -1 can no longer be reached. */
 static int target_reached(const struct conn *c, uint32_t i)
 {
@@ -533,7 +557,8 @@ static int target_reached(const struct conn *c, uint32_t i)
         return c->verb == V_STOP ? 1 : -1;
     if (c->verb == V_STOP)
         return (s->state == ST_DOWN || s->state == ST_FAILED) ? 1 : 0;
-    if (s->state == ST_FAILED || (!s->want_up && !svc_is_running(s)))
+    if (s->state == ST_FAILED || (!s->want_up && !svc_is_running(s)) ||
+        waits_on_failure(s, 0))
         return -1;
     if (c->verb == V_RESTART && s->generation == c->target_gen[i])
         return 0;
@@ -554,8 +579,11 @@ static bool check_waits(struct conn *c)
     for (uint32_t i = 0; i < c->n_targets; i++) {
         if (target_reached(c, i) < 0) {
             const struct svc *s = &sup.svcs[c->targets[i]];
-            out_add(c, "E %s %s%s%s\n", s->name, svc_state_name(s->state),
-                    s->reason[0] ? ": " : "", s->reason);
+            if (s->state == ST_WAITING)
+                out_add(c, "E %s waiting for a dependency that failed\n", s->name);
+            else
+                out_add(c, "E %s %s%s%s\n", s->name, svc_state_name(s->state),
+                        s->reason[0] ? ": " : "", s->reason);
             failed++;
         }
     }

@@ -29,6 +29,7 @@ static const struct command commands[] = {
     {"restart", cli_restart, "restart services and wait until they are up"},
     {"signal", cli_signal, "send a signal to services' process groups"},
     {"reload", cli_reload, "rescan the scan directory"},
+    {"deps", cli_deps, "print the dependency graph (text or --dot)"},
     {"shutdown", cli_shutdown, "stop every service and end the supervisor"},
     {"poweroff", cli_shutdown, "stop everything and power off (root only)"},
     {"reboot", cli_shutdown, "stop everything and reboot (root only)"},

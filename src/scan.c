@@ -44,7 +44,7 @@ int sup_table_init(uint32_t slots_wanted)
         return -1;
     }
     sup.slots = n;
-    return 0;
+    return sup_deps_init(n);
 }
 
 static struct svc *slot_alloc(void)
@@ -109,7 +109,20 @@ static void logger_detach(struct svc *s)
     service_on_event(lg, EV_WANT_DOWN, 0);
 }
 
-static struct svc *service_add(const char *dir_name, bool start)
+/* Phase 1 of a scan: read the definition into next_def (nothing changes
+ * state yet, so dependency errors can be folded in before anything runs). */
+static void read_def(struct svc *s, const char *dir_name)
+{
+    s->next_ok = svcdir_load(sup.scan_fd, dir_name, &s->next_def, s->cfg_reason,
+                             sizeof s->cfg_reason) == 0;
+    if (s->next_ok && s->log_rfd < 0 && logger_open_pipe(s) < 0) {
+        s->next_ok = false;
+        str_fmt(s->cfg_reason, sizeof s->cfg_reason, "cannot create log pipe: %s",
+                strerror(errno));
+    }
+}
+
+static struct svc *service_add(const char *dir_name)
 {
     struct svc *s = slot_alloc();
     if (!s) {
@@ -118,36 +131,21 @@ static struct svc *service_add(const char *dir_name, bool start)
         return NULL;
     }
     display_name(s->name, sizeof s->name, dir_name);
-    struct svc_def def;
-    char reason[SERVICE_REASON_BYTES_MAX];
-    bool ok = svcdir_load(sup.scan_fd, dir_name, &def, reason, sizeof reason) == 0;
-    if (ok && logger_open_pipe(s) < 0) {
-        ok = false;
-        str_fmt(reason, sizeof reason, "cannot create log pipe: %s", strerror(errno));
-    }
-    service_apply_config(s, ok ? &def : NULL, ok ? NULL : reason);
-    if (ok && def.has_log_run)
-        logger_attach(s);
-    log_info("svc=%s event=added%s", s->name, ok ? "" : " config=invalid");
-    if (ok && start && !def.down_file)
-        service_on_event(s, EV_WANT_UP, 0);
+    s->scan_new = true;
+    read_def(s, dir_name);
     return s;
 }
 
-static void service_reread(struct svc *s, const char *dir_name)
+/* Phase 3: apply what phases 1 and 2 found. */
+static void apply_def(struct svc *s)
 {
-    struct svc_def def;
-    char reason[SERVICE_REASON_BYTES_MAX];
-    bool ok = svcdir_load(sup.scan_fd, dir_name, &def, reason, sizeof reason) == 0;
-    if (ok && s->log_rfd < 0 && logger_open_pipe(s) < 0) {
-        ok = false;
-        str_fmt(reason, sizeof reason, "cannot create log pipe: %s", strerror(errno));
-    }
-    service_apply_config(s, ok ? &def : NULL, ok ? NULL : reason);
-    if (ok && def.has_log_run && s->logger == SVC_NONE)
+    service_apply_config(s, s->next_ok ? &s->next_def : NULL, s->next_ok ? NULL : s->cfg_reason);
+    if (s->scan_new)
+        log_info("svc=%s event=added%s", s->name, s->next_ok ? "" : " config=invalid");
+    bool want_logger = s->next_ok && s->next_def.has_log_run;
+    if (want_logger && s->logger == SVC_NONE)
         logger_attach(s);
-    else if ((!ok || !def.has_log_run) && s->logger != SVC_NONE &&
-             !sup.svcs[s->logger].removed)
+    else if (!want_logger && s->logger != SVC_NONE && !sup.svcs[s->logger].removed)
         logger_detach(s);
 }
 
@@ -163,14 +161,9 @@ static bool is_service_dir(const char *name, unsigned char d_type)
     return fstatat(sup.scan_fd, name, &st, 0) == 0 && S_ISDIR(st.st_mode);
 }
 
-struct scan_ctx {
-    bool initial;
-    struct scan_summary sum;
-};
-
-static bool scan_entry(const char *name, unsigned char d_type, void *ctx_)
+static bool scan_entry(const char *name, unsigned char d_type, void *ctx)
 {
-    struct scan_ctx *ctx = ctx_;
+    struct scan_summary *sum = ctx;
     if (!is_service_dir(name, d_type))
         return true;
     char shown[SERVICE_NAME_BYTES_MAX + 1];
@@ -181,49 +174,74 @@ static bool scan_entry(const char *name, unsigned char d_type, void *ctx_)
         return true;
     }
     if (s && !s->removed) {
-        uint32_t gen = s->generation;
-        service_reread(s, name);
-        ctx->sum.restarted += s->generation != gen || s->state == ST_STOPPING;
+        read_def(s, name);
     } else {
-        s = service_add(name, true);
-        ctx->sum.added += s != NULL;
+        s = service_add(name);
+        sum->added += s != NULL;
     }
-    if (s) {
+    if (s)
         s->scan_seen = true;
-        ctx->sum.failed += s->config_error;
-        ctx->sum.total++;
-    }
     return true;
 }
 
-static struct scan_summary scan(bool initial)
+static void mark_removed(struct scan_summary *sum)
 {
-    struct scan_ctx ctx = {.initial = initial};
-    for (uint32_t i = 0; i < sup.used_hi; i++)
-        sup.svcs[i].scan_seen = false;
-    if (dir_each(sup.scan_fd, scan_entry, &ctx) < 0)
-        log_error("event=scan-failed path=%s error=\"%s\"", sup.scandir, strerror(errno));
     for (uint32_t i = 0; i < sup.used_hi; i++) {
         struct svc *s = &sup.svcs[i];
         if (!s->in_use || s->is_logger || s->scan_seen || s->removed)
             continue;
         log_info("svc=%s event=removed", s->name);
         s->removed = true;
-        ctx.sum.removed++;
-        service_on_event(s, EV_WANT_DOWN, 0);
+        sum->removed++;
     }
-    return ctx.sum;
+}
+
+static struct scan_summary scan(void)
+{
+    struct scan_summary sum = {0};
+    for (uint32_t i = 0; i < sup.used_hi; i++) {
+        sup.svcs[i].scan_seen = false;
+        sup.svcs[i].scan_new = false;
+    }
+    if (dir_each(sup.scan_fd, scan_entry, &sum) < 0)
+        log_error("event=scan-failed path=%s error=\"%s\"", sup.scandir, strerror(errno));
+    mark_removed(&sum);
+    sup_deps_rebuild();
+    for (uint32_t i = 0; i < sup.used_hi; i++) {
+        struct svc *s = &sup.svcs[i];
+        if (!s->in_use || s->is_logger)
+            continue;
+        if (s->removed) {
+            if (s->want_up || svc_is_running(s))
+                service_on_event(s, EV_WANT_DOWN, 0);
+            continue;
+        }
+        uint32_t gen = s->generation;
+        apply_def(s);
+        sum.restarted += s->generation != gen || s->state == ST_STOPPING;
+        sum.failed += s->config_error;
+        sum.total++;
+    }
+    /* new services start in dependency order (dependencies first) */
+    const uint32_t *order = sup_deps_start_order();
+    for (uint32_t i = 0; i < sup.used_hi; i++) {
+        struct svc *s = &sup.svcs[order[i]];
+        if (s->in_use && s->scan_new && !s->config_error && !s->def.down_file)
+            service_on_event(s, EV_WANT_UP, 0);
+    }
+    return sum;
 }
 
 void sup_scan(bool initial)
 {
-    struct scan_summary sum = scan(initial);
+    (void)initial;
+    struct scan_summary sum = scan();
     log_info("event=scan services=%u invalid=%u", sum.total, sum.failed);
 }
 
 struct scan_summary sup_reload(void)
 {
-    struct scan_summary sum = scan(false);
+    struct scan_summary sum = scan();
     log_info("event=reload services=%u added=%u removed=%u restarted=%u invalid=%u",
              sum.total, sum.added, sum.removed, sum.restarted, sum.failed);
     return sum;

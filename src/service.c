@@ -260,11 +260,7 @@ static void want_up(struct svc *s)
         set_state(s, ST_FAILED);
         return;
     }
-    for (uint32_t i = 0; i < s->dep_count; i++) {
-        int32_t d = sup.dep_edges[s->dep_first + i];
-        if (d != SVC_NONE && !sup.svcs[d].want_up)
-            service_on_event(&sup.svcs[d], EV_WANT_UP, 0);
-    }
+    s->stop_deferred = false;
     if (deps_ready(s)) {
         spawn_run(s);
         return;
@@ -518,6 +514,15 @@ static void on_timer(struct svc *s)
 static void on_want_down(struct svc *s)
 {
     s->want_up = false;
+    /* Dependents stop first: wait until nothing that needs s still runs
+     * (the loop re-sends WANT_DOWN when that changes). */
+    if (svc_is_running(s) && sup_has_running_dependents(s)) {
+        if (!s->stop_deferred)
+            log_info("svc=%s event=stop-deferred reason=\"dependents still running\"", s->name);
+        s->stop_deferred = true;
+        return;
+    }
+    s->stop_deferred = false;
     switch (s->state) {
     case ST_STARTING:
     case ST_UP:
@@ -597,8 +602,8 @@ void service_on_event(struct svc *s, enum svc_event ev, int status)
     case EV_WANT_RESTART:
         on_want_restart(s);
         return;
-    case EV_DEPS_READY:
-        if (s->state == ST_WAITING && s->want_up)
+    case EV_DEPS_READY: /* "maybe ready": the loop asks after any change */
+        if (s->state == ST_WAITING && s->want_up && deps_ready(s))
             spawn_run(s);
         return;
     case EV_RUN_EXIT:

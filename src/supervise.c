@@ -79,23 +79,26 @@ void sup_state_changed(struct svc *s, enum svc_state old)
     sup.state_changes++;
     log_debug("svc=%s event=state from=%s to=%s", s->name, svc_state_name(old),
               svc_state_name(s->state));
-    bool was_ready = old == ST_UP || old == ST_READY;
-    bool is_ready = svc_is_ready(s);
-    if (was_ready != is_ready || is_ready)
-        readiness_changed = true;
+    /* Any change can start a waiting dependent or release a deferred stop. */
+    readiness_changed = true;
     control_on_change();
 }
 
-/* Starts waiting services whose dependencies became ready. Bounded: each
- * pass starts at least one service or ends. */
+/* Starts waiting services whose dependencies became ready, and stops the
+ * deferred ones whose dependents have all stopped. Bounded: each pass
+ * changes at least one service or ends. */
 static void propagate_readiness(void)
 {
     for (uint32_t pass = 0; readiness_changed && pass <= sup.used_hi; pass++) {
         readiness_changed = false;
         for (uint32_t i = 0; i < sup.used_hi; i++) {
             struct svc *s = &sup.svcs[i];
-            if (s->in_use && s->state == ST_WAITING && s->want_up)
+            if (!s->in_use)
+                continue;
+            if (s->state == ST_WAITING && s->want_up)
                 service_on_event(s, EV_DEPS_READY, 0);
+            else if (s->stop_deferred && !sup_has_running_dependents(s))
+                service_on_event(s, EV_WANT_DOWN, 0);
         }
     }
 }

@@ -61,6 +61,9 @@ struct svc {
     bool stop_requested; /* the run's death was asked for (stop/restart) */
     bool scan_seen;      /* scratch for sup_reload */
     bool log_midline;    /* built-in logger: last chunk ended mid-line */
+    bool stop_deferred;  /* wants down, waits for its dependents to stop */
+    bool next_ok;        /* scan scratch: next_def is valid */
+    bool scan_new;       /* scan scratch: added by this scan */
     uint8_t state;      /* enum svc_state */
     uint8_t exit_kind;  /* enum svc_exit_kind of the last run exit */
     uint8_t deaths_len;
@@ -85,7 +88,9 @@ struct svc {
     uint16_t dep_count;
     uint16_t missing_deps;    /* count of names that are no service */
     struct svc_def def;
+    struct svc_def next_def; /* scan scratch: the definition just read */
     char reason[SERVICE_REASON_BYTES_MAX];
+    char cfg_reason[SERVICE_REASON_BYTES_MAX]; /* scan scratch */
 };
 
 struct sup {
@@ -145,6 +150,19 @@ struct scan_summary {
 void sup_scan(bool initial);
 struct scan_summary sup_reload(void);
 void sup_release_removed(void);
+
+/* depgraph.c: the dependency graph of the table (built by each scan) */
+int sup_deps_init(uint32_t slots);
+/* Reads every scanned service's dependencies, resolves names, finds
+ * cycles; failures clear next_ok and set cfg_reason. */
+void sup_deps_rebuild(void);
+/* Slots in start order (dependencies first) / stop order; count = used_hi. */
+const uint32_t *sup_deps_start_order(void);
+bool sup_has_running_dependents(const struct svc *s);
+/* `start X`: X and everything it needs, in start order. */
+void sup_want_up_closure(struct svc *s);
+/* `stop X`: X and everything that needs it; returns how many others. */
+uint32_t sup_want_down_closure(struct svc *s, char *names, size_t names_size);
 
 /* supervise.c */
 void sup_request_shutdown(int action); /* enum supervise_exit */

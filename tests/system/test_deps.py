@@ -1,0 +1,190 @@
+"""Dependencies and oneshots on the real binary: ordered and parallel
+start, reverse-order stop, cycles and missing names, `bay0 deps`."""
+import os
+import time
+
+from conftest import pid_alive, wait_for
+
+
+def stamp_run(tmp, name, extra="", then="exec sleep 1000"):
+    """A run script that appends its name and a start timestamp to a file."""
+    return (f"echo \"{name} $(date +%s.%N)\" >> {tmp}/starts\n{extra}\n{then}")
+
+
+def stop_run(tmp, name):
+    """A run that records when it got SIGTERM, then exits."""
+    return (f"trap 'echo \"{name} $(date +%s.%N)\" >> {tmp}/stops; exit 0' TERM\n"
+            f"while :; do sleep 0.05; done")
+
+
+def read_stamps(path):
+    out = {}
+    for line in open(path).read().splitlines():
+        name, t = line.split()
+        out.setdefault(name, float(t))
+    return out
+
+
+def test_chain_starts_in_order_with_readiness(sup, tmp_path):
+    # c needs b, b needs a; a and b signal readiness after 0.3 s
+    sup.service("a", run=stamp_run(tmp_path, "a", "sleep 0.3; echo >&3"),
+                files={"notification-fd": "3\n"})
+    sup.service("b", run=stamp_run(tmp_path, "b", "sleep 0.3; echo >&3"),
+                files={"notification-fd": "3\n", "dependencies": "# needs a\na\n"})
+    sup.service("c", run=stamp_run(tmp_path, "c"), files={"dependencies.d/b": ""})
+    sup.start()
+    st = sup.status()
+    assert st["c"]["state"] == "waiting" and st["c"]["waiting_for"] == ["b"]
+    assert st["b"]["depends_on"] == ["a"] and st["c"]["depends_on"] == ["b"]
+    sup.wait_state("c", "up")
+    t = read_stamps(tmp_path / "starts")
+    assert t["a"] + 0.25 <= t["b"], t
+    assert t["b"] + 0.25 <= t["c"], t
+
+
+def test_independent_services_start_in_parallel(sup, tmp_path):
+    names = [f"p{i}" for i in range(10)]
+    for n in names:
+        sup.service(n, run=stamp_run(tmp_path, n, "sleep 0.5; echo >&3"),
+                    files={"notification-fd": "3\n"})
+    sup.service("after", run=stamp_run(tmp_path, "after"),
+                files={"dependencies": "\n".join(names) + "\n"})
+    sup.start()
+    sup.wait_state("after", "up")
+    t = read_stamps(tmp_path / "starts")
+    spread = max(t[n] for n in names) - min(t[n] for n in names)
+    assert spread < 0.4, spread  # no one waited for another's 0.5 s readiness
+    assert t["after"] >= max(t[n] for n in names) + 0.45
+
+
+def test_stop_goes_in_reverse_order(sup, tmp_path):
+    sup.service("db", run=stop_run(tmp_path, "db"))
+    sup.service("app", run=stop_run(tmp_path, "app"), files={"dependencies": "db\n"})
+    sup.service("web", run=stop_run(tmp_path, "web"), files={"dependencies": "app\n"})
+    sup.start()
+    sup.wait_state("web", "up")
+    r = sup.cli("stop", "db")
+    assert "also stopping what depends on it" in r.stderr
+    assert "app" in r.stderr and "web" in r.stderr
+    st = sup.status()
+    assert all(st[n]["state"] == "down" for n in ("db", "app", "web")), st
+    t = read_stamps(tmp_path / "stops")
+    assert t["web"] < t["app"] < t["db"], t
+
+
+def test_shutdown_stops_in_reverse_order(sup, tmp_path):
+    sup.service("db", run=stop_run(tmp_path, "db"))
+    sup.service("web", run=stop_run(tmp_path, "web"), files={"dependencies": "db\n"})
+    sup.start()
+    sup.wait_state("web", "up")
+    assert sup.stop() == 0
+    t = read_stamps(tmp_path / "stops")
+    assert t["web"] < t["db"], t
+
+
+def test_start_brings_dependencies_up_first(sup, tmp_path):
+    sup.service("db", run=stamp_run(tmp_path, "db", "sleep 0.2; echo >&3"),
+                files={"down": "", "notification-fd": "3\n"})
+    sup.service("web", run=stamp_run(tmp_path, "web"),
+                files={"down": "", "dependencies": "db\n"})
+    sup.start()
+    assert sup.status()["db"]["state"] == "down"
+    sup.cli("start", "web")
+    st = sup.status()
+    assert st["db"]["state"] == "ready" and st["web"]["state"] == "up"
+    t = read_stamps(tmp_path / "starts")
+    assert t["db"] + 0.15 <= t["web"]
+
+
+def test_cycle_and_missing_are_config_errors_rest_runs(sup):
+    sup.service("x", files={"dependencies": "y\n"})
+    sup.service("y", files={"dependencies": "z\n"})
+    sup.service("z", files={"dependencies": "x\n"})
+    sup.service("needs-x", files={"dependencies": "x\n"})
+    sup.service("lonely", files={"dependencies": "ghost\n"})
+    sup.service("fine")
+    sup.start()
+    sup.wait_state("fine", "up")
+    st = sup.status()
+    for n in ("x", "y", "z"):
+        assert st[n]["state"] == "failed"
+        assert "dependency cycle: x -> y -> z -> x" in st[n]["reason"], st[n]
+        assert st[n]["pid"] is None
+    assert st["lonely"]["state"] == "failed"
+    assert "missing dependency: ghost" in st["lonely"]["reason"]
+    assert st["needs-x"]["state"] == "waiting" and st["needs-x"]["waiting_for"] == ["x"]
+    log = sup.log_text()
+    assert 'event=dependency-cycle cycle="x -> y -> z -> x"' in log
+    r = sup.cli("start", "needs-x", check=False)
+    assert r.returncode == 1 and "waiting for a dependency that failed" in r.stderr
+
+
+def test_oneshot_gates_dependents(sup, tmp_path):
+    sup.service("setup", run=f"sleep 0.2\necho done > {tmp_path}/setup.out",
+                files={"type": "oneshot\n"})
+    sup.service("svc", files={"dependencies": "setup\n"})
+    sup.start()
+    s = sup.wait_state("svc", "up")
+    one = sup.svc("setup")
+    assert one["state"] == "up" and one["pid"] is None and one["ready"] is True
+    assert one["last_exit"] == {"code": 0}
+    assert (tmp_path / "setup.out").read_text() == "done\n"
+
+
+def test_failed_oneshot_holds_dependents(sup):
+    sup.service("check", run="exit 4", files={"type": "oneshot\n"})
+    sup.service("deploy", files={"dependencies": "check\n"})
+    sup.start()
+    one = sup.wait_state("check", "failed")
+    assert one["reason"] == "oneshot exited 4"
+    d = sup.svc("deploy")
+    assert d["state"] == "waiting" and d["waiting_for"] == ["check"] and d["pid"] is None
+    r = sup.cli("status", "deploy", check=False)
+    assert r.returncode == 1 and "waiting for check" in r.stdout
+
+
+def test_oneshot_undo_runs_on_stop(sup, tmp_path):
+    sup.service("mount", run=f"touch {tmp_path}/mounted",
+                files={"type": "oneshot\n", "undo": f"#!/bin/sh\nrm {tmp_path}/mounted\n"})
+    sup.start()
+    sup.wait_state("mount", "up")
+    assert (tmp_path / "mounted").exists()
+    sup.cli("stop", "mount")
+    assert not (tmp_path / "mounted").exists()
+    assert sup.svc("mount")["state"] == "down"
+    sup.cli("start", "mount")
+    assert (tmp_path / "mounted").exists()
+
+
+def test_deps_command_text_and_dot(sup):
+    sup.service("db")
+    sup.service("app", files={"dependencies": "db\n"})
+    sup.service("web", files={"dependencies": "app\ndb\n"})
+    sup.service("other")
+    sup.start()
+    text = sup.cli("deps").stdout.splitlines()
+    assert "web -> app db" in text and "db ->" in text and "other ->" in text
+    only = sup.cli("deps", "app").stdout
+    assert "other" not in only and "web -> app db" in only
+    dot = sup.cli("deps", "--dot").stdout
+    assert dot.startswith("digraph") and '"web" -> "app"' in dot
+
+
+def test_twenty_services_fifty_edges(sup, tmp_path):
+    import random
+    rnd = random.Random(7)
+    names = [f"n{i:02d}" for i in range(20)]
+    edges = set()
+    while len(edges) < 50:
+        a, b = sorted(rnd.sample(range(20), 2))
+        edges.add((b, a))  # higher index depends on lower: a DAG
+    for i, n in enumerate(names):
+        deps = [names[b] for a, b in edges if a == i]
+        sup.service(n, run=stamp_run(tmp_path, n, "sleep 0.05; echo >&3"),
+                    files={"notification-fd": "3\n", "dependencies": "\n".join(deps) + "\n"})
+    sup.start()
+    for n in names:
+        sup.wait_state(n, "ready", timeout=20)
+    t = read_stamps(tmp_path / "starts")
+    for a, b in edges:
+        assert t[names[b]] < t[names[a]], (names[a], names[b])
