@@ -13,6 +13,9 @@
 static enum log_level log_min = LOG_LEVEL_INFO;
 static int log_file_fd = -1;
 static char log_prefix[32] = "bay0";
+static log_sink_fn log_sink;
+
+void log_set_sink(log_sink_fn fn) { log_sink = fn; }
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -28,7 +31,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     if (level < log_min)
         return;
     int saved_errno = errno;
-    char line[LOG_LINE_BYTES_MAX];
+    char line[LOG_MSG_BYTES_MAX];
     int64_t now_ms = time_wall_ms();
     time_t secs = (time_t)(now_ms / 1000);
     struct tm tm;
@@ -54,5 +57,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     (void)!write(STDERR_FILENO, line + skip, len - skip);
     if (log_file_fd >= 0)
         (void)!write(log_file_fd, line, len);
+    if (log_sink)
+        log_sink(line, len);
     errno = saved_errno;
 }

@@ -1,28 +1,129 @@
-/* logger.c — log pipes and the built-in logger (see logger.h).
- *
- * The built-in logger writes from the event loop: a read of at most
- * LOGGER_READ_BYTES_MAX, then appends to LOGDIR/NAME/current. The log
- * directory is on the image or a tmpfs (never /persist).
+/* logger.c — the supervisor's side of logging (see logger.h, logring.h):
+ * pipes, the shared rings, the writer process's life, drops on a full
+ * disk. Everything here is non-blocking and allocation-free after
+ * logger_init.
  */
 #include "logger.h"
 
 #include "log.h"
+#include "logfile.h"
+#include "logring.h"
 #include "svc.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#define STAMP_BYTES 28 /* "2026-11-21T23:40:01.123456Z " */
-#define LOGGER_OUT_BYTES_MAX (LOGGER_READ_BYTES_MAX * 2)
+static struct logring_hdr *hdr;
+static size_t map_bytes;
+static pid_t writer_pid;
+static int64_t writer_started_ms;
+static uint32_t writer_quick_deaths;
+static char drop_buf[LOG_RING_BYTES];
 
-static char in_buf[LOGGER_READ_BYTES_MAX];
-static char out_buf[LOGGER_OUT_BYTES_MAX];
+void logring_set_bit(_Atomic uint64_t *bits, uint32_t i, int efd)
+{
+    uint64_t mask = 1ull << (i % 64);
+    uint64_t old = atomic_fetch_or(&bits[i / 64], mask);
+    if (!(old & mask)) {
+        uint64_t one = 1;
+        (void)!write(efd, &one, sizeof one);
+    }
+}
+
+static void start_writer(void)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("event=log-writer-fork-failed error=\"%s\"", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_IGN); /* a ctrl-C is for the supervisor */
+        prctl(PR_SET_NAME, "bay0-logwriter");
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        logwriter_main(hdr);
+    }
+    writer_pid = pid;
+    writer_started_ms = time_mono_ms();
+    log_info("event=log-writer-started pid=%d", pid);
+}
+
+int logger_init(uint32_t slots, const char *logdir)
+{
+    uint32_t words = ((slots + 1 + 63) / 64 + 7) / 8 * 8;
+    map_bytes = sizeof *hdr + 2 * words * sizeof(uint64_t) + (slots + 1) * sizeof(struct logring);
+    int fd = memfd_create("bay0-logrings", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, (off_t)map_bytes) < 0) {
+        log_error("event=log-rings-failed error=\"%s\"", strerror(errno));
+        return -1;
+    }
+    hdr = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (hdr == MAP_FAILED) {
+        hdr = NULL;
+        log_error("event=log-rings-map-failed error=\"%s\"", strerror(errno));
+        return -1;
+    }
+    hdr->slots = slots;
+    hdr->words = words;
+    str_copy(hdr->logdir, sizeof hdr->logdir, logdir);
+    hdr->data_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    hdr->resume_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (hdr->data_efd < 0 || hdr->resume_efd < 0)
+        return -1;
+    struct logring *self = logring_at(hdr, slots);
+    str_copy(self->name, sizeof self->name, "bay0");
+    self->max_bytes = LOG_MAX_BYTES_DEFAULT;
+    self->keep = LOG_KEEP_DEFAULT;
+    self->stamp = LOG_STAMP_NONE; /* log.c's lines carry their own */
+    self->active = 1;
+    atomic_fetch_add(&self->generation, 1);
+    sup_watch_fd(hdr->resume_efd, WATCH_LOG_RESUME, 0);
+    start_writer();
+    return 0;
+}
+
+static struct logring *ring_of(const struct svc *s)
+{
+    return hdr ? logring_at(hdr, (uint32_t)svc_index(s)) : NULL;
+}
+
+void logger_configure(struct svc *s)
+{
+    struct logring *r = ring_of(s);
+    if (!r)
+        return;
+    bool same = r->active && strcmp(r->name, s->name) == 0;
+    str_copy(r->name, sizeof r->name, s->name);
+    r->max_bytes = s->def.log_max_bytes;
+    r->keep = s->def.log_keep;
+    r->stamp = s->def.log_stamp;
+    if (!same) { /* a new service in this slot: start from a clean ring */
+        atomic_store(&r->head, 0);
+        atomic_store(&r->tail, 0);
+        atomic_store(&r->flags, 0);
+        r->intent_valid = 0;
+        r->midline = 0;
+        r->line_bytes = 0;
+        r->active = 1;
+        atomic_fetch_add(&r->generation, 1);
+    }
+}
 
 int logger_open_pipe(struct svc *s)
 {
@@ -44,80 +145,156 @@ void logger_close_pipe(struct svc *s)
     if (s->log_wfd >= 0)
         close(s->log_wfd);
     s->log_rfd = s->log_wfd = -1;
+    struct logring *r = ring_of(s);
+    if (r)
+        r->active = 0;
 }
 
 void logger_use_external(struct svc *s, bool external)
 {
     if (s->log_rfd < 0)
         return;
-    if (external) {
-        sup_unwatch_fd(s->log_rfd);
-        fd_set_nonblock(s->log_rfd, false);
-    } else {
-        fd_set_nonblock(s->log_rfd, true);
+    sup_unwatch_fd(s->log_rfd);
+    fd_set_nonblock(s->log_rfd, !external);
+    if (!external)
+        sup_watch_fd(s->log_rfd, WATCH_LOG, svc_index(s));
+}
+
+/* While the disk is full, what does not fit is read and counted, so the
+ * service never blocks on a disk it cannot fix. */
+static void drop_input(struct svc *s, struct logring *r)
+{
+    ssize_t n = read(s->log_rfd, drop_buf, sizeof drop_buf);
+    if (n <= 0)
+        return;
+    uint64_t lines = 0;
+    for (const char *p = drop_buf; (p = memchr(p, '\n', (size_t)(drop_buf + n - p))); p++)
+        lines++;
+    atomic_fetch_add(&r->dropped_bytes, (uint64_t)n);
+    atomic_fetch_add(&r->dropped_lines, lines);
+}
+
+static void pause_reading(struct svc *s, struct logring *r)
+{
+    atomic_fetch_or(&r->flags, LOGRING_PAUSED);
+    sup_unwatch_fd(s->log_rfd);
+    /* the writer may have made room before it could see the flag */
+    uint64_t used = atomic_load(&r->head) - atomic_load(&r->tail);
+    if (used < LOG_RING_BYTES) {
+        atomic_fetch_and(&r->flags, ~LOGRING_PAUSED);
         sup_watch_fd(s->log_rfd, WATCH_LOG, svc_index(s));
     }
 }
 
-static size_t stamp(char *dst)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char tmp[64];
-    int n = snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
-    BAY0_ASSERT(n == STAMP_BYTES);
-    memcpy(dst, tmp, STAMP_BYTES);
-    return STAMP_BYTES;
-}
-
-static int open_current(const struct svc *s)
-{
-    char path[4096];
-    if (!str_fmt(path, sizeof path, "%s/%s", sup.logdir, s->name))
-        return -1;
-    mkdir(path, 0755);
-    if (!str_fmt(path, sizeof path, "%s/%s/current", sup.logdir, s->name))
-        return -1;
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
-}
-
-static void flush(int fd, size_t *len)
-{
-    if (*len && fd >= 0 && fd_write_all(fd, out_buf, *len) < 0)
-        log_warn("event=log-write-failed error=\"%s\"", strerror(errno));
-    *len = 0;
-}
-
 void logger_on_readable(struct svc *s)
 {
-    if (!s->in_use || s->log_rfd < 0)
+    struct logring *r = ring_of(s);
+    if (!s->in_use || s->log_rfd < 0 || !r)
         return;
-    ssize_t n = read(s->log_rfd, in_buf, sizeof in_buf);
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t used = head - atomic_load_explicit(&r->tail, memory_order_acquire);
+    if (used >= LOG_RING_BYTES) {
+        if (atomic_load(&r->flags) & LOGRING_DISK_FULL)
+            drop_input(s, r);
+        else
+            pause_reading(s, r);
+        return;
+    }
+    size_t at = (size_t)(head % LOG_RING_BYTES);
+    size_t room = LOG_RING_BYTES - (size_t)used;
+    if (room > LOG_RING_BYTES - at)
+        room = LOG_RING_BYTES - at;
+    ssize_t n = read(s->log_rfd, r->data + at, room);
     if (n <= 0)
         return;
-    int fd = open_current(s);
-    if (fd < 0)
-        log_warn("svc=%s event=log-open-failed error=\"%s\"", s->name, strerror(errno));
-    char ts[STAMP_BYTES];
-    stamp(ts);
-    size_t out = 0;
-    for (ssize_t i = 0; i < n; i++) {
-        if (out + STAMP_BYTES + 1 > sizeof out_buf)
-            flush(fd, &out);
-        if (!s->log_midline) {
-            memcpy(out_buf + out, ts, STAMP_BYTES);
-            out += STAMP_BYTES;
-            s->log_midline = true;
+    atomic_store_explicit(&r->head, head + (uint64_t)n, memory_order_release);
+    logring_set_bit(logring_data_bits(hdr), (uint32_t)svc_index(s), hdr->data_efd);
+}
+
+void logger_on_resume(void)
+{
+    uint64_t count;
+    (void)!read(hdr->resume_efd, &count, sizeof count);
+    _Atomic uint64_t *bits = logring_resume_bits(hdr);
+    for (uint32_t w = 0; w < hdr->words; w++) {
+        uint64_t word = atomic_exchange(&bits[w], 0);
+        for (; word; word &= word - 1) {
+            uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(word);
+            if (i >= sup.used_hi)
+                continue;
+            struct svc *s = &sup.svcs[i];
+            struct logring *r = logring_at(hdr, i);
+            if (!s->in_use || s->log_rfd < 0 || s->logger != SVC_NONE)
+                continue;
+            if (atomic_fetch_and(&r->flags, ~LOGRING_PAUSED) & LOGRING_PAUSED)
+                sup_watch_fd(s->log_rfd, WATCH_LOG, (int32_t)i);
         }
-        out_buf[out++] = in_buf[i];
-        if (in_buf[i] == '\n')
-            s->log_midline = false;
     }
-    flush(fd, &out);
-    if (fd >= 0)
-        close(fd);
+}
+
+bool logger_on_exit(pid_t pid, int status)
+{
+    if (pid != writer_pid || pid == 0)
+        return false;
+    writer_pid = 0;
+    bool quick = time_mono_ms() - writer_started_ms < 1000;
+    writer_quick_deaths = quick ? writer_quick_deaths + 1 : 0;
+    if (WIFSIGNALED(status))
+        log_warn("event=log-writer-died pid=%d signal=%s", pid, signal_name(WTERMSIG(status)));
+    else
+        log_warn("event=log-writer-died pid=%d code=%d", pid, WEXITSTATUS(status));
+    if (atomic_load(&hdr->quit))
+        return true;
+    if (writer_quick_deaths > 5) {
+        /* crash-looping: lines wait in the rings (backpressure) */
+        log_error("event=log-writer-failing deaths=%u", writer_quick_deaths);
+        if (writer_quick_deaths > 50)
+            return true;
+    }
+    start_writer();
+    return true;
+}
+
+void logger_shutdown(void)
+{
+    if (!hdr || writer_pid == 0)
+        return;
+    for (uint32_t i = 0; i < sup.used_hi; i++) /* what is still in the pipes */
+        if (sup.svcs[i].in_use && sup.svcs[i].log_rfd >= 0 && sup.svcs[i].logger == SVC_NONE)
+            logger_on_readable(&sup.svcs[i]);
+    atomic_store(&hdr->quit, 1);
+    uint64_t one = 1;
+    (void)!write(hdr->data_efd, &one, sizeof one);
+    int64_t deadline = time_mono_ms() + LOGGER_DRAIN_TIMEOUT_MS;
+    pid_t pid = writer_pid;
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pfd >= 0) {
+        struct pollfd p = {.fd = pfd, .events = POLLIN};
+        int64_t left = deadline - time_mono_ms();
+        if (poll(&p, 1, left > 0 ? (int)left : 0) == 0) {
+            log_warn("event=log-writer-drain-timeout pid=%d", pid);
+            kill(pid, SIGKILL);
+        }
+        close(pfd);
+    }
+    waitpid(pid, NULL, 0);
+    writer_pid = 0;
+}
+
+void logger_self_append(const char *line, size_t len)
+{
+    if (!hdr)
+        return;
+    struct logring *r = logring_at(hdr, hdr->slots);
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t used = head - atomic_load_explicit(&r->tail, memory_order_acquire);
+    if (used + len > LOG_RING_BYTES) {
+        atomic_fetch_add(&r->dropped_bytes, len);
+        atomic_fetch_add(&r->dropped_lines, 1);
+        return;
+    }
+    for (size_t i = 0; i < len; i++)
+        r->data[(head + i) % LOG_RING_BYTES] = line[i];
+    atomic_store_explicit(&r->head, head + len, memory_order_release);
+    logring_set_bit(logring_data_bits(hdr), hdr->slots, hdr->data_efd);
 }

@@ -140,6 +140,8 @@ static struct svc *service_add(const char *dir_name)
 static void apply_def(struct svc *s)
 {
     service_apply_config(s, s->next_ok ? &s->next_def : NULL, s->next_ok ? NULL : s->cfg_reason);
+    if (s->next_ok)
+        logger_configure(s);
     if (s->scan_new)
         log_info("svc=%s event=added%s", s->name, s->next_ok ? "" : " config=invalid");
     bool want_logger = s->next_ok && s->next_def.has_log_run;

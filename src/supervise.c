@@ -112,6 +112,8 @@ static void reap_children(void)
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid <= 0)
             return;
+        if (logger_on_exit(pid, status))
+            continue;
         bool is_aux = false;
         struct svc *s = svc_by_pid(pid, &is_aux);
         if (!s) {
@@ -416,7 +418,13 @@ static int setup(const struct supervise_config *cfg)
     }
     sup_watch_fd(signal_fd, WATCH_SIGNAL, 0);
     sup_watch_fd(timer_fd, WATCH_TIMER, 0);
-    return sup_table_init(cfg->services_max);
+    if (sup_table_init(cfg->services_max) < 0)
+        return -1;
+    if (logger_init(sup.slots, cfg->logdir) == 0)
+        log_set_sink(logger_self_append);
+    else
+        log_warn("event=logger-unavailable reason=\"service output goes nowhere\"");
+    return 0;
 }
 
 /* ---- the loop ----------------------------------------------------------- */
@@ -447,6 +455,9 @@ static void dispatch(const struct epoll_event *ev)
         return;
     case WATCH_LOG:
         logger_on_readable(&sup.svcs[index]);
+        return;
+    case WATCH_LOG_RESUME:
+        logger_on_resume();
         return;
     default:
         BAY0_ASSERT(!"unknown epoll kind");
@@ -481,6 +492,8 @@ enum supervise_exit supervise_run(const struct supervise_config *cfg)
     if (!all_services_down())
         exit_status = 1;
     log_info("event=supervisor-stopped action=%d", exit_action);
+    log_set_sink(NULL);
+    logger_shutdown();
     control_close(cfg->rundir);
     unlink(sup.notify_path);
     return exit_action;

@@ -3,6 +3,7 @@
  * missing optional file means its default. Never allocates. */
 #include "svcdir.h"
 
+#include "logfile.h"
 #include "util.h"
 
 #include <errno.h>
@@ -27,6 +28,9 @@ void svcdir_defaults(struct svc_def *def)
     def->max_death_tally = MAX_DEATH_TALLY_DEFAULT;
     def->timeout_kill_ms = TIMEOUT_KILL_MS_DEFAULT;
     def->timeout_finish_ms = TIMEOUT_FINISH_MS_DEFAULT;
+    def->log_max_bytes = LOG_MAX_BYTES_DEFAULT;
+    def->log_keep = LOG_KEEP_DEFAULT;
+    def->log_stamp = LOG_STAMP_ISO;
 }
 
 bool svc_file_sig_equal(const struct svc_file_sig *a,
@@ -234,6 +238,23 @@ static bool load_bay0_files(int dir_fd, struct svc_def *def, char *reason,
     return true;
 }
 
+static bool load_log_files(int dir_fd, struct svc_def *def, char *reason,
+                           size_t reason_size)
+{
+    static const char *const stamps[] = {"iso", "tai64n", "none"};
+    uint32_t keep = def->log_keep;
+    if (!read_u32(dir_fd, "log-max-bytes", LOG_MAX_BYTES_MAX, &def->log_max_bytes, reason,
+                  reason_size) ||
+        !read_u32(dir_fd, "log-keep", LOG_KEEP_MAX, &keep, reason, reason_size) ||
+        !read_word(dir_fd, "log-timestamp", stamps, ARRAY_LEN(stamps), &def->log_stamp, reason,
+                   reason_size))
+        return false;
+    def->log_keep = (uint16_t)keep;
+    if (def->log_max_bytes < LOG_MAX_BYTES_MIN)
+        return fail(reason, reason_size, "log-max-bytes: at least %d", LOG_MAX_BYTES_MIN);
+    return true;
+}
+
 static int open_dir(int scan_fd, const char *path, char *reason,
                     size_t reason_size)
 {
@@ -258,7 +279,8 @@ int svcdir_load(int scan_fd, const char *name, struct svc_def *def,
     if (dir_fd < 0)
         return -1;
     bool ok = load_s6_files(dir_fd, def, reason, reason_size) &&
-              load_bay0_files(dir_fd, def, reason, reason_size);
+              load_bay0_files(dir_fd, def, reason, reason_size) &&
+              load_log_files(dir_fd, def, reason, reason_size);
     close(dir_fd);
     return ok ? 0 : -1;
 }

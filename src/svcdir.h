@@ -5,7 +5,9 @@
  * max-death-tally, env/, log/run. bay0 adds: type (longrun | oneshot),
  * restart (always | on-failure | never), restart-limit ("COUNT SECONDS"),
  * notify (sd_notify readiness through NOTIFY_SOCKET), undo (a oneshot's
- * stop script), dependencies and dependencies.d/ (read by deps.c).
+ * stop script), dependencies and dependencies.d/ (read by deps.c), and
+ * for the built-in logger log-max-bytes, log-keep, log-timestamp
+ * (iso | tai64n | none).
  *
  * Pure reads relative to a scan directory fd; never allocates, never
  * touches /persist, never starts anything.
@@ -58,6 +60,9 @@ struct svc_def {
     uint32_t restart_limit_window_s;
     uint32_t timeout_kill_ms;   /* 0 = never SIGKILL */
     uint32_t timeout_finish_ms; /* 0 = no limit */
+    uint32_t log_max_bytes;     /* built-in logger: rotate at this size */
+    uint16_t log_keep;          /* built-in logger: archives kept */
+    uint8_t log_stamp;          /* enum log_stamp */
     struct svc_file_sig run_sig;
 };
 

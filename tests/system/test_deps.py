@@ -17,12 +17,19 @@ def stop_run(tmp, name):
             f"while :; do sleep 0.05; done")
 
 
-def read_stamps(path):
-    out = {}
-    for line in open(path).read().splitlines():
-        name, t = line.split()
-        out.setdefault(name, float(t))
-    return out
+def read_stamps(path, *need):
+    """Start stamps by name; waits until every name in need has written
+    its own (state `up` means spawned, not that the script ran a line)."""
+    def parse():
+        out = {}
+        if os.path.exists(path):
+            for line in open(path).read().splitlines():
+                parts = line.split()
+                if len(parts) == 2:
+                    out.setdefault(parts[0], float(parts[1]))
+        return out
+    wait_for(lambda: all(n in parse() for n in need), what=f"stamps of {need}")
+    return parse()
 
 
 def test_chain_starts_in_order_with_readiness(sup, tmp_path):
@@ -37,7 +44,7 @@ def test_chain_starts_in_order_with_readiness(sup, tmp_path):
     assert st["c"]["state"] == "waiting" and st["c"]["waiting_for"] == ["b"]
     assert st["b"]["depends_on"] == ["a"] and st["c"]["depends_on"] == ["b"]
     sup.wait_state("c", "up")
-    t = read_stamps(tmp_path / "starts")
+    t = read_stamps(tmp_path / "starts", "a", "b", "c")
     assert t["a"] + 0.25 <= t["b"], t
     assert t["b"] + 0.25 <= t["c"], t
 
@@ -51,7 +58,7 @@ def test_independent_services_start_in_parallel(sup, tmp_path):
                 files={"dependencies": "\n".join(names) + "\n"})
     sup.start()
     sup.wait_state("after", "up")
-    t = read_stamps(tmp_path / "starts")
+    t = read_stamps(tmp_path / "starts", "after", *names)
     spread = max(t[n] for n in names) - min(t[n] for n in names)
     assert spread < 0.4, spread  # no one waited for another's 0.5 s readiness
     assert t["after"] >= max(t[n] for n in names) + 0.45
@@ -68,7 +75,7 @@ def test_stop_goes_in_reverse_order(sup, tmp_path):
     assert "app" in r.stderr and "web" in r.stderr
     st = sup.status()
     assert all(st[n]["state"] == "down" for n in ("db", "app", "web")), st
-    t = read_stamps(tmp_path / "stops")
+    t = read_stamps(tmp_path / "stops", "web", "app", "db")
     assert t["web"] < t["app"] < t["db"], t
 
 
@@ -78,7 +85,7 @@ def test_shutdown_stops_in_reverse_order(sup, tmp_path):
     sup.start()
     sup.wait_state("web", "up")
     assert sup.stop() == 0
-    t = read_stamps(tmp_path / "stops")
+    t = read_stamps(tmp_path / "stops", "web", "db")
     assert t["web"] < t["db"], t
 
 
@@ -92,7 +99,7 @@ def test_start_brings_dependencies_up_first(sup, tmp_path):
     sup.cli("start", "web")
     st = sup.status()
     assert st["db"]["state"] == "ready" and st["web"]["state"] == "up"
-    t = read_stamps(tmp_path / "starts")
+    t = read_stamps(tmp_path / "starts", "db", "web")
     assert t["db"] + 0.15 <= t["web"]
 
 
@@ -185,6 +192,6 @@ def test_twenty_services_fifty_edges(sup, tmp_path):
     sup.start()
     for n in names:
         sup.wait_state(n, "ready", timeout=20)
-    t = read_stamps(tmp_path / "starts")
+    t = read_stamps(tmp_path / "starts", *names)
     for a, b in edges:
         assert t[names[b]] < t[names[a]], (names[a], names[b])

@@ -1,0 +1,82 @@
+/* logring.h — the shared memory between PID 1's loop and the log writer
+ * (internal to logger.c and logwriter.c).
+ *
+ * Layout of the memfd: struct logring_hdr, then `slots` rings. Ring i is
+ * service slot i; ring `slots` is bay0's own log. head is advanced only by
+ * the supervisor, tail only by the writer (both monotonic byte counts);
+ * data[(x) % LOG_RING_BYTES] is byte x. The writer's commit protocol:
+ *   1. intent = {tail after, midline after, current's size before/after}
+ *   2. write the formatted bytes to current
+ *   3. tail = intent tail; clear intent
+ * A restarted writer finds an intent: current at the "after" size means
+ * step 2 completed (commit it); anything else is truncated back to the
+ * "before" size and written again.
+ */
+#ifndef BAY0_LOGRING_H
+#define BAY0_LOGRING_H
+
+#include "logger.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define LOGRING_PAUSED 1u    /* supervisor stopped reading: ring full */
+#define LOGRING_DISK_FULL 2u /* writer cannot write: supervisor drops */
+
+struct logring {
+    _Atomic uint64_t head;
+    _Atomic uint64_t tail;
+    _Atomic uint32_t flags;
+    _Atomic uint32_t generation; /* bumped when the slot gets a service */
+    _Atomic uint64_t dropped_bytes;
+    _Atomic uint64_t dropped_lines;
+    /* configuration, written before generation is bumped */
+    char name[72];
+    uint32_t max_bytes;
+    uint32_t keep;
+    uint8_t stamp;
+    uint8_t active;
+    /* the writer's, persistent across writer restarts */
+    uint8_t midline;
+    uint8_t intent_valid;
+    uint8_t intent_midline;
+    uint32_t line_bytes;
+    uint32_t intent_line_bytes;
+    uint32_t writer_generation;
+    uint64_t intent_tail;
+    int64_t intent_size_before;
+    int64_t intent_size_after;
+    uint64_t reported_dropped_lines;
+    char data[LOG_RING_BYTES];
+} __attribute__((aligned(64)));
+
+struct logring_hdr {
+    uint32_t slots; /* service rings; ring `slots` is bay0's own */
+    uint32_t words; /* bitmap words */
+    _Atomic uint32_t quit;
+    int data_efd;   /* supervisor -> writer: rings with new data */
+    int resume_efd; /* writer -> supervisor: paused rings with room */
+    char logdir[4096];
+    /* then: _Atomic uint64_t data_bits[words], resume_bits[words], rings */
+} __attribute__((aligned(64)));
+
+static inline _Atomic uint64_t *logring_data_bits(struct logring_hdr *h)
+{
+    return (_Atomic uint64_t *)(h + 1);
+}
+static inline _Atomic uint64_t *logring_resume_bits(struct logring_hdr *h)
+{
+    return logring_data_bits(h) + h->words;
+}
+/* words is a multiple of 8, so the rings stay 64-byte aligned */
+static inline struct logring *logring_at(struct logring_hdr *h, uint32_t i)
+{
+    return (struct logring *)(logring_resume_bits(h) + h->words) + i;
+}
+
+void logring_set_bit(_Atomic uint64_t *bits, uint32_t i, int efd);
+
+/* logwriter.c: the writer process's main loop (never returns). */
+_Noreturn void logwriter_main(struct logring_hdr *h);
+
+#endif

@@ -1,0 +1,317 @@
+/* logwriter.c — the log writer process, and `bay0 logger`.
+ *
+ * The writer is forked by the supervisor and shares the rings with it
+ * (logring.h). It sleeps on an eventfd, takes the rings whose bit is set,
+ * formats their bytes (a timestamp per line) and appends them to
+ * LOGDIR/NAME/current with the commit protocol of logring.h, rotating at
+ * the service's size limit. It does all the disk I/O, so a slow or full
+ * disk stalls only logging. It may allocate (it is not PID 1's loop).
+ */
+#include "logfile.h"
+#include "logring.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WRITER_RETRY_MS 500
+#define LOGGER_READ_BYTES 65536
+
+struct wslot {
+    struct log_dir dir;
+    bool open;
+    bool failing; /* a write failed: retry on the timer */
+    uint32_t gen;
+};
+
+static struct logring_hdr *H;
+static struct wslot *ws;
+static char *out;
+
+static void wslot_close(struct wslot *w)
+{
+    if (w->open)
+        log_dir_close(&w->dir);
+    w->open = false;
+}
+
+static bool wslot_open(struct wslot *w, struct logring *r)
+{
+    if (w->open)
+        return true;
+    char path[4096 + 80];
+    if (!str_fmt(path, sizeof path, "%s/%s", H->logdir, r->name) ||
+        log_dir_open(&w->dir, path, r->max_bytes, r->keep ? r->keep : LOG_KEEP_DEFAULT) < 0)
+        return false;
+    w->open = true;
+    return true;
+}
+
+/* A restarted writer: finish or undo the write that was under way. */
+static void recover_intent(struct wslot *w, struct logring *r)
+{
+    if (!r->intent_valid || log_dir_current(&w->dir) < 0)
+        return;
+    struct stat st;
+    if (fstat(w->dir.cur_fd, &st) == 0 && st.st_size == r->intent_size_after) {
+        r->midline = r->intent_midline;
+        r->line_bytes = r->intent_line_bytes;
+        atomic_store_explicit(&r->tail, r->intent_tail, memory_order_release);
+        w->dir.cur_size = st.st_size;
+    } else if (fstat(w->dir.cur_fd, &st) == 0 && st.st_size > r->intent_size_before) {
+        if (ftruncate(w->dir.cur_fd, r->intent_size_before) == 0)
+            w->dir.cur_size = r->intent_size_before;
+    }
+    r->intent_valid = 0;
+}
+
+static void report_drops(struct wslot *w, struct logring *r)
+{
+    uint64_t lines = atomic_load(&r->dropped_lines);
+    uint64_t bytes = atomic_load(&r->dropped_bytes);
+    if (lines == r->reported_dropped_lines || r->midline)
+        return;
+    char line[256];
+    size_t n = log_stamp_now((enum log_stamp)r->stamp, line);
+    n += (size_t)snprintf(line + n, sizeof line - n,
+                          "bay0: %llu lines (%llu bytes in all) were lost while the log could not be written\n",
+                          (unsigned long long)(lines - r->reported_dropped_lines),
+                          (unsigned long long)bytes);
+    if (log_dir_append(&w->dir, line, n) == 0) {
+        log_warn("svc=%s event=log-lines-lost lines=%llu", r->name,
+                 (unsigned long long)(lines - r->reported_dropped_lines));
+        r->reported_dropped_lines = lines;
+    }
+}
+
+static void write_failed(struct wslot *w, struct logring *r, int err)
+{
+    r->intent_valid = 0;
+    if (!w->failing)
+        log_error("svc=%s event=log-write-failed dir=%s/%s error=\"%s\"", r->name, H->logdir,
+                  r->name, strerror(err));
+    w->failing = true;
+    atomic_fetch_or(&r->flags, LOGRING_DISK_FULL);
+}
+
+/* Formats as much of in[0..n) as current can take; rotates first when it
+ * cannot take even one more line. Returns the output length. */
+static size_t format_fitting(struct log_dir *d, const char *in, size_t n, enum log_stamp kind,
+                             struct log_line_state *st, size_t *used)
+{
+    struct log_line_state saved = *st;
+    size_t len = log_format(in, n, kind, st, out, log_dir_room(d), used);
+    if (*used == 0 && !saved.midline && log_dir_rotate(d) == 0) {
+        *st = saved;
+        len = log_format(in, n, kind, st, out, log_dir_room(d), used);
+    }
+    return len;
+}
+
+/* Writes what it can of one contiguous piece of the ring under the commit
+ * protocol; returns the ring bytes consumed (0 when it could not write). */
+static size_t write_piece(struct wslot *w, struct logring *r, uint64_t tail, size_t n)
+{
+    if (log_dir_current(&w->dir) < 0) {
+        write_failed(w, r, errno);
+        return 0;
+    }
+    struct log_line_state st = {r->midline, r->line_bytes};
+    size_t used = 0;
+    size_t len = format_fitting(&w->dir, r->data + tail % LOG_RING_BYTES, n,
+                                (enum log_stamp)r->stamp, &st, &used);
+    if (used == 0 || log_dir_current(&w->dir) < 0) {
+        write_failed(w, r, used == 0 ? ENOSPC : errno);
+        return 0;
+    }
+    r->intent_tail = tail + used;
+    r->intent_midline = st.midline;
+    r->intent_line_bytes = st.line_bytes;
+    r->intent_size_before = w->dir.cur_size;
+    r->intent_size_after = w->dir.cur_size + (int64_t)len;
+    atomic_thread_fence(memory_order_release);
+    r->intent_valid = 1;
+    atomic_thread_fence(memory_order_release);
+    if (log_dir_append(&w->dir, out, len) < 0) {
+        write_failed(w, r, errno);
+        return 0;
+    }
+    r->midline = st.midline;
+    r->line_bytes = st.line_bytes;
+    atomic_store_explicit(&r->tail, tail + used, memory_order_release);
+    atomic_thread_fence(memory_order_release);
+    r->intent_valid = 0;
+    return used;
+}
+
+static void process(uint32_t i)
+{
+    struct logring *r = logring_at(H, i);
+    struct wslot *w = &ws[i];
+    uint32_t gen = atomic_load(&r->generation);
+    if (w->gen != gen) {
+        wslot_close(w);
+        w->gen = gen;
+        w->failing = false;
+        if (r->writer_generation != gen)
+            r->intent_valid = 0;
+        r->writer_generation = gen;
+    }
+    if (atomic_load(&r->head) == atomic_load(&r->tail) && !r->intent_valid)
+        return;
+    if (!wslot_open(w, r)) {
+        write_failed(w, r, errno);
+        return;
+    }
+    recover_intent(w, r);
+    for (;;) {
+        uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+        uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        if (head == tail)
+            break;
+        size_t off = (size_t)(tail % LOG_RING_BYTES);
+        size_t n = (size_t)(head - tail);
+        if (n > LOG_RING_BYTES - off)
+            n = LOG_RING_BYTES - off;
+        if (write_piece(w, r, tail, n) == 0)
+            return;
+        if (atomic_load(&r->flags) & LOGRING_PAUSED)
+            logring_set_bit(logring_resume_bits(H), i, H->resume_efd);
+    }
+    if (w->failing || (atomic_load(&r->flags) & LOGRING_DISK_FULL)) {
+        w->failing = false;
+        atomic_fetch_and(&r->flags, ~LOGRING_DISK_FULL);
+        log_info("svc=%s event=log-write-recovered", r->name);
+    }
+    report_drops(w, r);
+}
+
+static bool any_failing(void)
+{
+    for (uint32_t i = 0; i <= H->slots; i++)
+        if (ws[i].failing)
+            return true;
+    return false;
+}
+
+static void process_all(void)
+{
+    for (uint32_t i = 0; i <= H->slots; i++)
+        process(i);
+}
+
+_Noreturn void logwriter_main(struct logring_hdr *h)
+{
+    H = h;
+    log_set_sink(NULL); /* the rings' only producer is the supervisor */
+    ws = calloc(h->slots + 1, sizeof *ws);
+    out = malloc(log_format_bound(LOG_RING_BYTES));
+    if (!ws || !out)
+        _exit(111);
+    process_all(); /* a restarted writer picks up where the last one was */
+    for (;;) {
+        struct pollfd p = {.fd = h->data_efd, .events = POLLIN};
+        int r = poll(&p, 1, any_failing() ? WRITER_RETRY_MS : -1);
+        uint64_t count;
+        (void)!read(h->data_efd, &count, sizeof count);
+        if (atomic_load(&h->quit)) {
+            process_all();
+            _exit(0);
+        }
+        if (r == 0) {
+            process_all();
+            continue;
+        }
+        _Atomic uint64_t *bits = logring_data_bits(h);
+        for (uint32_t wd = 0; wd < h->words; wd++)
+            for (uint64_t word = atomic_exchange(&bits[wd], 0); word; word &= word - 1)
+                process(wd * 64 + (uint32_t)__builtin_ctzll(word));
+    }
+}
+
+/* ---- bay0 logger: the same formatting and rotation on stdin ------------- */
+
+static const char logger_usage[] =
+    "usage: bay0 logger [-s MAXBYTES] [-n KEEP] [-t iso|tai64n|none] DIR\n"
+    "  Read lines on stdin and write DIR/current with a timestamp per line\n"
+    "  (ISO 8601 UTC with microseconds by default), rotating at MAXBYTES\n"
+    "  (default 1000000) into @TAI64N.s archives, keeping KEEP (default 20),\n"
+    "  as s6-log does. For a service's log/run: exec bay0 logger ./main\n";
+
+static int parse_logger_opts(int argc, char **argv, uint32_t *max, uint32_t *keep,
+                             enum log_stamp *stamp)
+{
+    optind = 1;
+    opterr = 0;
+    int ch;
+    uint64_t v;
+    while ((ch = getopt(argc, argv, "+s:n:t:h")) != -1) {
+        if (ch == 's' && parse_u64(optarg, LOG_MAX_BYTES_MAX, &v) && v >= LOG_MAX_BYTES_MIN)
+            *max = (uint32_t)v;
+        else if (ch == 'n' && parse_u64(optarg, LOG_KEEP_MAX, &v))
+            *keep = (uint32_t)v;
+        else if (ch == 't' && strcmp(optarg, "iso") == 0)
+            *stamp = LOG_STAMP_ISO;
+        else if (ch == 't' && strcmp(optarg, "tai64n") == 0)
+            *stamp = LOG_STAMP_TAI64N;
+        else if (ch == 't' && strcmp(optarg, "none") == 0)
+            *stamp = LOG_STAMP_NONE;
+        else if (ch == 'h') {
+            printf("%s", logger_usage);
+            return -1;
+        } else {
+            fprintf(stderr, "bay0 logger: bad option or value '%s'\n%s", argv[optind - 1], logger_usage);
+            return -2;
+        }
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "%s", logger_usage);
+        return -2;
+    }
+    return optind;
+}
+
+int logger_cli_main(int argc, char **argv)
+{
+    uint32_t max = LOG_MAX_BYTES_DEFAULT, keep = LOG_KEEP_DEFAULT;
+    enum log_stamp stamp = LOG_STAMP_ISO;
+    int at = parse_logger_opts(argc, argv, &max, &keep, &stamp);
+    if (at < 0)
+        return at == -1 ? 0 : 2;
+    struct log_dir d;
+    if (log_dir_open(&d, argv[at], max, keep) < 0) {
+        fprintf(stderr, "bay0 logger: %s: %s\n", argv[at], strerror(errno));
+        return 1;
+    }
+    static char in[LOGGER_READ_BYTES];
+    out = malloc(log_format_bound(sizeof in));
+    struct log_line_state st = {false, 0};
+    for (;;) {
+        ssize_t n = read(STDIN_FILENO, in, sizeof in);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (size_t off = 0; off < (size_t)n;) {
+            size_t used = 0;
+            size_t len = format_fitting(&d, in + off, (size_t)n - off, stamp, &st, &used);
+            while (len > 0 && log_dir_append(&d, out, len) < 0) {
+                fprintf(stderr, "bay0 logger: %s/current: %s (retrying)\n", argv[at], strerror(errno));
+                struct pollfd none = {.fd = -1};
+                poll(&none, 0, WRITER_RETRY_MS);
+            }
+            off += used;
+        }
+    }
+    log_dir_close(&d);
+    free(out);
+    return 0;
+}
