@@ -157,6 +157,19 @@ def descendants(pid):
     return out
 
 
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def service_descendants(pid):
+    """descendants() without bay0's own log writer."""
+    return [p for p in descendants(pid) if comm(p) != "bay0-logwriter"]
+
+
 def proc_state(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:

@@ -4,7 +4,7 @@ import os
 import signal
 import time
 
-from conftest import descendants, pid_alive, proc_state, wait_for, write_file
+from conftest import descendants, pid_alive, proc_state, service_descendants, wait_for, write_file
 
 
 def test_three_services_come_up(sup):
@@ -146,7 +146,7 @@ def test_orphans_are_reaped(sup):
         return [p for p in descendants(pid) if proc_state(p) == "Z"]
 
     # the orphans end 0.1 s after they start; afterwards nothing is left over
-    wait_for(lambda: len(descendants(pid)) == 1 and not zombies(), timeout=5,
+    wait_for(lambda: len(service_descendants(pid)) == 1 and not zombies(), timeout=5,
              what="orphans gone and reaped")
 
 
