@@ -1,0 +1,392 @@
+"""report.py — turns the raw numbers of bench.py into bench/RESULTS.md and
+bench/scaling.svg (gnuplot). Pure formatting: never measures, never starts
+anything but gnuplot.
+"""
+import os
+import statistics
+import subprocess
+
+SUPS = ["bay0", "s6", "runit", "daemontools", "supervisord"]
+ANCHORS = SUPS[1:]
+
+
+def fmt(v, unit="", nd=None):
+    if v is None:
+        return "—"
+    if nd is None:
+        nd = 0 if abs(v) >= 100 else 1 if abs(v) >= 10 else 2 if abs(v) >= 1 else 3
+    return f"{v:,.{nd}f}{unit}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def fmt_ratio(r):
+    if r is None:
+        return "—"
+    return f"{r:.2f}×" if 0.1 <= r < 100 else f"{r:.2g}×" if r < 0.1 else f"{r:,.0f}×"
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+class Rows:
+    """Extracts one number per (row, supervisor) from the raw results."""
+
+    def __init__(self, R):
+        self.R = R
+        self.sc = R.get("scaling", {})
+
+    def runs(self, sup, n):
+        return self.sc.get(sup, {}).get(str(n), [])
+
+    def mem(self, sup, n):
+        return med([r.get("pss_per_svc_kib") for r in self.runs(sup, n) if r.get("bringup_s")])
+
+    def bringup(self, sup, n):
+        return med([r.get("bringup_s") for r in self.runs(sup, n)])
+
+    def floor_bringup(self, n):
+        return med([r.get("bringup_s") for r in self.R.get("floor_bringup", {}).get(str(n), [])])
+
+    def main_run(self, sup):
+        runs = self.runs(sup, 1000)
+        return runs[0] if runs else {}
+
+    def status_ms(self, sup, kind="plain"):
+        v = self.main_run(sup).get("status", {}).get(kind, {}).get("median_s")
+        return None if v is None else v * 1000
+
+    def idle(self, sup):
+        return self.main_run(sup).get("idle")
+
+    def wakeups(self, sup):
+        i = self.idle(sup)
+        return None if not i else i["vcsw"] / i["seconds"]
+
+    def idle_cpu_ms(self, sup):
+        i = self.idle(sup)
+        return None if not i else i["cpu_ns"] / 1e6
+
+    def restart(self, key, what="median_ms"):
+        return self.R.get("restart", {}).get(key, {}).get("restart", {}).get(what)
+
+    def floor_restart(self, what="median_ms"):
+        return self.R.get("restart", {}).get("floor", {}).get(what)
+
+    def control_ms(self, key):
+        v = self.R.get("restart", {}).get(key, {}).get("control", {}).get("median_s")
+        return None if v is None else v * 1000
+
+
+def table(head, rows):
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def main_table(x, sups):
+    """(label, unit, fn(sup) -> value, floor value or None)."""
+    return [
+        ("memory per service, N=100 (KiB PSS)", lambda s: x.mem(s, 100), None),
+        ("memory per service, N=1000 (KiB PSS)", lambda s: x.mem(s, 1000), None),
+        ("bring-up N=1000 (s, median)", lambda s: x.bringup(s, 1000), x.floor_bringup(1000)),
+        ("restart after SIGKILL, median (ms)", lambda s: x.restart(s), x.floor_restart()),
+        ("restart after SIGKILL, p99 (ms)", lambda s: x.restart(s, "p99_ms"), x.floor_restart("p99_ms")),
+        ("restart, with notification-fd, median (ms)",
+         lambda s: x.restart(s + "+ready") if s in ("bay0", "s6") else None, x.floor_restart()),
+        ("restart, with notification-fd, p99 (ms)",
+         lambda s: x.restart(s + "+ready", "p99_ms") if s in ("bay0", "s6") else None,
+         x.floor_restart("p99_ms")),
+        ("control round trip stop+start (ms, median)", lambda s: x.control_ms(s), None),
+        ("control round trip, bay0-static as client (ms)",
+         lambda s: x.control_ms("bay0-static-client") if s == "bay0" else None, None),
+        ("status of N=1000, one query (ms, median)", lambda s: x.status_ms(s), None),
+        ("status --json of N=1000 (ms, median)",
+         lambda s: x.status_ms(s, "json") if s == "bay0" else None, None),
+        ("idle N=1000: wake-ups/s (voluntary ctx switches)", lambda s: x.wakeups(s), None),
+        ("idle N=1000: CPU ms in the window", lambda s: x.idle_cpu_ms(s), None),
+    ]
+
+
+def section_main(x, sups, R):
+    rows_def = main_table(x, sups)
+    head = ["row"] + sups + ["floor"]
+    rows = []
+    for label, fn, floor in rows_def:
+        rows.append([label] + [fmt(fn(s)) for s in sups] + [fmt(floor)])
+    crash = R.get("crash", {})
+    rows.append(["crash loop 10 s: starts / supervisor CPU ms"] +
+                [f"{crash[s]['starts']} / {fmt(crash[s]['supervisor_cpu_ms'])}" if s in crash
+                 and "starts" in crash[s] else "—" for s in sups] + ["—"])
+    out = [table(head, rows), ""]
+    if "bay0" in sups:
+        rhead = ["row"] + [f"bay0/{s}" for s in sups if s != "bay0"] + ["bay0/floor"]
+        rrows = []
+        for label, fn, floor in rows_def:
+            b = fn("bay0")
+            rrows.append([label] + [fmt_ratio(ratio(b, fn(s))) for s in sups if s != "bay0"]
+                         + [fmt_ratio(ratio(b, floor))])
+        out += ["Ratios (bay0 / other, same run; below 1 means bay0 is smaller/faster):", "",
+                table(rhead, rrows), ""]
+    return out
+
+
+def goals(x, R):
+    """(row, goal, measured, verdict)."""
+    out = []
+
+    def verdict(ok, by):
+        return "met" if ok else f"**missed** ({by})"
+
+    m = x.mem("bay0", 1000)
+    if m is not None:
+        out.append(("memory per service N=1000", "≤ 4 KiB", fmt(m, " KiB"),
+                    verdict(m <= 4, f"{m / 4:.1f}× the goal")))
+    b, f = x.bringup("bay0", 1000), x.floor_bringup(1000)
+    if b is not None and f:
+        out.append(("bring-up N=1000", "≤ 1.3× floor", f"{fmt(b, ' s')} = {b / f:.2f}× floor {fmt(f, ' s')}",
+                    verdict(b / f <= 1.3, f"{b / f / 1.3:.2f}× over")))
+    for key, label in (("bay0", "restart after SIGKILL"), ("bay0+ready", "restart, notification-fd")):
+        r, fl = x.restart(key), x.floor_restart()
+        if r is not None and fl:
+            p99, flp = x.restart(key, "p99_ms"), x.floor_restart("p99_ms")
+            out.append((label + " (median; p99)", "≤ 1.2× floor",
+                        f"{fmt(r, ' ms')} = {r / fl:.2f}× floor {fmt(fl, ' ms')}; p99 {fmt(p99, ' ms')} = "
+                        f"{ratio(p99, flp) or 0:.2f}× floor p99",
+                        verdict(r / fl <= 1.2, f"{r / fl / 1.2:.2f}× over")))
+    c = R.get("crash", {}).get("bay0")
+    if c and "starts" in c:
+        failed = "failed" in c["state"]
+        fa = c.get("failed_after_s")
+        ok = c["starts_last_half"] <= 2 and (failed or fa is not None)
+        when = ("`failed` within 10 s" if failed else
+                f"`failed` after {fa:.1f} s" if fa is not None else
+                f"not `failed` after {70} s")
+        out.append(("crash loop", "backs off, reaches failed, no CPU burn",
+                    f"{c['starts']} starts in 10 s ({c['starts_last_half']} in the last 5 s), "
+                    f"supervisor CPU {fmt(c['supervisor_cpu_ms'], ' ms')}; state at 10 s: "
+                    f"`{c['state'][:80]}`; {when}",
+                    "met" if ok else "**missed** (see the crash-loop table)"))
+    for key, label in (("bay0", "control round trip"),
+                       ("bay0-static-client", "control round trip, static client")):
+        ctl = x.control_ms(key)
+        if ctl is not None:
+            out.append((label, "≤ 1 ms", fmt(ctl, " ms"), verdict(ctl <= 1, f"{ctl:.1f}× the goal")))
+    for kind in ("plain", "json"):
+        s = x.status_ms("bay0", kind)
+        if s is not None:
+            out.append((f"status N=1000 ({'--json' if kind == 'json' else 'text'})", "≤ 5 ms", fmt(s, " ms"),
+                        verdict(s <= 5, f"{s / 5:.1f}× the goal")))
+    w = x.wakeups("bay0")
+    if w is not None:
+        out.append(("idle N=1000", "0 wake-ups", f"{fmt(w)} /s, CPU {fmt(x.idle_cpu_ms('bay0'), ' ms')}",
+                    verdict(w == 0, f"{w:.2f}/s")))
+    lg = R.get("logger", {})
+    bl, s6t = lg.get("bay0 logger", {}), lg.get("s6-log t", {}).get("median_lines_per_s")
+    if "median_lines_per_s" in bl and s6t:
+        rr = bl["median_lines_per_s"] / s6t
+        out.append(("logger throughput", "≥ 2× s6-log t", f"{rr:.2f}× s6-log t", verdict(rr >= 2, f"{rr / 2:.2f}× of the goal")))
+    elif bl.get("error"):
+        out.append(("logger throughput", "≥ 2× s6-log t", "not yet available", "not measured"))
+    size = R.get("sizes", {}).get("bay0-static")
+    if size:
+        out.append(("binary", "one static binary", f"{size / 1024:,.0f} KiB", "reported"))
+    return out
+
+
+def section_logger(R):
+    lg = R.get("logger", {})
+    if not lg:
+        return []
+    rows = []
+    s6t = lg.get("s6-log t", {}).get("median_lines_per_s")
+    for name, v in lg.items():
+        lps = v.get("median_lines_per_s")
+        rows.append([name, fmt(lps / 1e6 if lps else None, " M", 2),
+                     "yes" if v.get("all_lines_counted") else ("—" if not lps else "**no**"),
+                     fmt_ratio(ratio(lps, s6t)), v.get("error", "")])
+    return ["## Logger throughput", "",
+            "2,000,000 lines of 100 bytes through a pipe, rotation at 1 MB, every rotated file kept "
+            "and every line counted afterwards; lines/s = lines / (first write -> logger exit), "
+            "median of the repetitions.", "",
+            table(["logger", "lines/s", "all lines counted", "vs s6-log t", "note"], rows), ""]
+
+
+def section_scaling(x, sups, R):
+    ns = sorted({int(n) for s in sups for n in x.sc.get(s, {})})
+    if not ns:
+        return []
+    head = ["N", "floor bring-up"] + [f"{s} bring-up / KiB per svc" for s in sups]
+    rows = []
+    notes = []
+    for n in ns:
+        row = [f"{n:,}", fmt(x.floor_bringup(n), " s")]
+        for s in sups:
+            runs = x.runs(s, n)
+            errs = [r["error"] for r in runs if r.get("error")]
+            if errs:
+                notes.append(f"- {s} at N={n:,}: {errs[0]}")
+            b = x.bringup(s, n)
+            m = med([r.get("pss_per_svc_kib") for r in runs])
+            row.append(f"{fmt(b, ' s')} / {fmt(m)}" if runs else "not run")
+        rows.append(row)
+    out = ["## Scaling", "", table(head, rows), ""]
+    if notes:
+        out += ["What happened where a supervisor did not get all services up:", ""] + notes + [""]
+    if chart(x, sups, ns, os.path.join(R["_bench_dir"], "scaling.svg")):
+        out += ["![scaling](scaling.svg)", ""]
+    return out
+
+
+def chart(x, sups, ns, path):
+    data = path + ".dat"
+    with open(data, "w") as f:
+        for s in sups + ["floor"]:
+            f.write(f"# {s}\n")
+            for n in ns:
+                b = x.floor_bringup(n) if s == "floor" else x.bringup(s, n)
+                m = None if s == "floor" else x.mem(s, n)
+                f.write(f"{n} {b if b is not None else 'NaN'} {m if m is not None else 'NaN'}\n")
+            f.write("\n\n")
+    names = sups + ["floor"]
+    bring = ", ".join(f"'{data}' index {i} using 1:2 with linespoints title '{s}'"
+                      for i, s in enumerate(names))
+    mem = ", ".join(f"'{data}' index {i} using 1:3 with linespoints title '{s}'"
+                    for i, s in enumerate(names[:-1]))
+    script = f"""set terminal svg size 960,420 dynamic font 'sans,11'
+set output '{path}'
+set multiplot layout 1,2
+set logscale x; set logscale y; set grid; set key top left
+set xlabel 'services (N)'
+set title 'bring-up (s, supervisor start -> last first stamp)'
+plot {bring}
+set title 'memory per service (KiB PSS of supervision processes)'
+plot {mem}
+unset multiplot
+"""
+    try:
+        r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True, timeout=60)
+        ok = r.returncode == 0 and os.path.exists(path)
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    os.unlink(data)
+    return ok
+
+
+def section_machine(R):
+    m = R["machine"]
+    v = m["versions"]
+    p = R["params"]
+    return [f"Generated by `bench/run.sh` on {m['date']} in {R.get('elapsed_s', '?')} s.", "",
+            f"- machine: {m['cpus']} × {m['cpu']}, {m['mem_gib']} GiB, Linux {m['kernel']}, "
+            f"RLIMIT_NOFILE {m['nofile'][0]}/{m['nofile'][1]}, pid_max {m['pid_max']}",
+            f"- load average at start {' '.join(m['loadavg_start'])}, at end "
+            f"{' '.join(m.get('loadavg_end', ['?']))} (other builds and QEMU share the 2 cores: "
+            "absolute numbers are noisy, the same-run ratios are what counts)",
+            f"- versions: bay0 `{v.get('bay0')}`, s6 {v.get('s6')}, skalibs {v.get('libskarnet2.13')}, "
+            f"runit {v.get('runit')}, daemontools {v.get('daemontools')}, supervisor {v.get('supervisor')}",
+            f"- parameters: idle window {p['idle']} s, {p['restarts']} restarts, {p['reps']} bring-up "
+            f"repetitions at N=1000, {p['log_reps']} logger repetitions, N up to {p['max_n']:,}", ""]
+
+
+def section_sizes(R):
+    s = R.get("sizes", {})
+    rows = []
+    if "bay0-static" in s:
+        rows.append(["bay0 (static, build/bay0-static)", f"{s['bay0-static'] / 1024:,.0f} KiB", "1 file, no shared libraries"])
+    if "bay0" in s:
+        rows.append(["bay0 (dynamic, build/bay0)", f"{s['bay0'] / 1024:,.0f} KiB", "+ libc, libsqlite3"])
+    rows.append(["s6 binaries + libskarnet", f"{(s['s6_binaries'] + s['libskarnet']) / 1024:,.0f} KiB",
+                 f"{s['s6_binaries_count']} binaries {s['s6_binaries'] / 1024:,.0f} KiB + libskarnet "
+                 f"{s['libskarnet'] / 1024:,.0f} KiB, dynamic (+ libc)"])
+    rows.append(["runit binaries", f"{s['runit_binaries'] / 1024:,.0f} KiB", f"{s['runit_binaries_count']} files, dynamic"])
+    rows.append(["daemontools binaries", f"{s['daemontools_binaries'] / 1024:,.0f} KiB",
+                 f"{s['daemontools_binaries_count']} files, dynamic"])
+    return ["## Binary size", "", table(["what", "size", "note"], rows), ""]
+
+
+def section_crash(R, sups):
+    c = R.get("crash", {})
+    if not c:
+        return []
+    rows = []
+    for s in sups:
+        v = c.get(s, {})
+        if "starts" not in v:
+            rows.append([s, "—", "—", "—", "—", v.get("error", "")])
+            continue
+        fa = v.get("failed_after_s")
+        later = f" (`failed` {fa:.1f} s after start)" if fa is not None else (
+            " (not `failed` 70 s after start)" if "failed_after_s" in v else "")
+        rows.append([s, v["starts"], v["starts_last_half"], fmt(v["supervisor_cpu_ms"]),
+                     fmt(v["reaped_children_cpu_ms"]),
+                     "`" + v["state"].replace("|", "/")[:120] + "`" + later])
+    return ["## Crash loop", "",
+            "One service that exits 1 at once, observed 10 s from the supervisor's start.", "",
+            table(["supervisor", "starts", "starts in last 5 s", "supervisor CPU ms",
+                   "reaped children CPU ms", "state at 10 s"], rows), ""]
+
+
+HOW = """## How each row is measured
+
+- Service: `bench/svc.c`, static; `run` is a symlink to it (no shell). It takes
+  CLOCK_REALTIME first thing in `main()` and appends `NAME SEC.NSEC PID` with
+  one O_APPEND write to the run's shared stamp file, then `pause()`s.
+- Supervisors are started by `benchtool stamp-exec`, which takes t0 and
+  execs the supervisor. Bring-up = last service's first stamp - t0. Floor:
+  `benchtool floor-bringup`, one process fork+exec'ing the N services.
+  Service directories are created 1.5 s before each start (runsvdir ignores a
+  scan directory modified within the last second).
+- Memory: PSS (`/proc/PID/smaps_rollup`) summed over the supervisor's process
+  tree minus the service instances, 1 s after the last service came up,
+  divided by N. s6: s6-svscan + s6-supervise; runit: runsvdir + runsv;
+  daemontools: svscan + supervise; supervisord: its Python process; bay0:
+  its process(es).
+- Restart: 16 services; `benchtool restart` SIGKILLs the current instance of
+  one of them every ≥ 200 ms, only once it has been up > 2 s, and waits for
+  the new instance's stamp; the sample is stamp - time of kill(2). Floor: the
+  same tool doing kill + waitpid + fork + exec itself.
+- Control round trip (service s00000 of the restart instance), timed in C by
+  `benchtool cmdloop`, median of up to 20 rounds: s6 `s6-svc -wD -d` then
+  `s6-svc -wu -u` (`-wU` with notification-fd); runit `sv stop` then
+  `sv start` (both wait); daemontools `svc -d`, `svstat` until down, `svc -u`,
+  `svstat` until up; supervisord `supervisorctl stop` then `start` (Debian
+  defaults, startsecs=1); bay0 `bay0 stop` then `bay0 start` (both wait).
+- Status of N=1000, median of 5: s6 one `s6-svstat` per service (it has no
+  multi-service status), runit `sv status` with 1000 directories,
+  daemontools `svstat` with 1000 directories, `supervisorctl status`,
+  `bay0 status` and `bay0 status --json`.
+- Idle: CPU time (schedstat) and voluntary context switches of every thread
+  of the supervision processes over the idle window, N=1000, all up.
+- supervisord runs with Debian's defaults (startsecs=1, startretries=3,
+  autorestart=unexpected, stdout to AUTO log files).
+"""
+
+
+def write(R, out_path, bench_dir):
+    R["_bench_dir"] = bench_dir
+    x = Rows(R)
+    sups = [s for s in SUPS if s in R.get("supervisors", [])]
+    lines = ["# bay0 against s6, runit, daemontools and supervisord", ""]
+    lines += section_machine(R)
+    if "bay0" not in sups:
+        lines += ["**bay0 was not built when this ran: anchors only.**", ""]
+    lines += ["## The issue's table, measured in this run", ""] + section_main(x, sups, R)
+    g = goals(x, R)
+    if g:
+        lines += ["## bay0 against its goals", "",
+                  table(["row", "goal", "bay0 measured", "verdict"], [list(r) for r in g]), ""]
+    lines += section_crash(R, sups)
+    lines += section_logger(R)
+    lines += section_scaling(x, sups, R)
+    lines += section_sizes(R)
+    lines += [HOW, "Raw numbers of the last run: `bench/raw/results.json` (not committed).", ""]
+    del R["_bench_dir"]
+    with open(out_path, "w") as f:
+        f.write("\n".join(lines))
