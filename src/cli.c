@@ -24,12 +24,6 @@
 
 #define CLI_REPLY_BYTES_MAX (64u * 1024 * 1024)
 
-struct cli_opts {
-    const char *rundir;
-    bool json;
-    bool nowait;
-    int timeout_s;
-};
 
 const char *cli_rundir(const char *option)
 {
@@ -63,7 +57,7 @@ static int connect_control(const char *rundir)
 
 /* Sends one request and reads the whole reply into *out (NUL-terminated).
  * Returns 0, or a CLI exit code on failure (message printed). */
-static int transact(const struct cli_opts *o, const char *request, char **out)
+int cli_transact(const struct cli_opts *o, const char *request, char **out)
 {
     int fd = connect_control(cli_rundir(o->rundir));
     if (fd < 0)
@@ -105,7 +99,7 @@ static int transact(const struct cli_opts *o, const char *request, char **out)
 }
 
 /* Prints I/E lines, returns the code of the final line (OK=0). */
-static int finish_reply(char *reply, bool quiet_ok)
+int cli_finish_reply(char *reply, bool quiet_ok)
 {
     int code = CLI_EXIT_TRYAGAIN;
     bool final_seen = false;
@@ -388,12 +382,12 @@ int cli_status(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     char *reply = NULL;
-    int rc = transact(&o, req, &reply);
+    int rc = cli_transact(&o, req, &reply);
     if (rc != 0)
         return rc;
     char **rows, *final;
     size_t n = collect_rows(reply, &rows, &final);
-    rc = final ? finish_reply(final, true) : CLI_EXIT_TRYAGAIN;
+    rc = final ? cli_finish_reply(final, true) : CLI_EXIT_TRYAGAIN;
     if (rc == 0) {
         bool all_up = true;
         if (!o.json)
@@ -519,12 +513,12 @@ int cli_deps(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     char *reply = NULL;
-    int rc = transact(&o, "status\n", &reply);
+    int rc = cli_transact(&o, "status\n", &reply);
     if (rc != 0)
         return rc;
     char **rows, *final;
     size_t n = collect_rows(reply, &rows, &final);
-    rc = final ? finish_reply(final, true) : CLI_EXIT_TRYAGAIN;
+    rc = final ? cli_finish_reply(final, true) : CLI_EXIT_TRYAGAIN;
     if (rc == 0)
         rc = render_deps(rows, n, optind < argc ? argv[optind] : NULL, dot);
     free(rows);
@@ -558,10 +552,10 @@ static int change(int argc, char **argv, const char *verb, const char *what)
         return CLI_EXIT_USAGE;
     }
     char *reply = NULL;
-    int rc = transact(&o, req, &reply);
+    int rc = cli_transact(&o, req, &reply);
     if (rc != 0)
         return rc;
-    rc = finish_reply(reply, true);
+    rc = cli_finish_reply(reply, true);
     free(reply);
     return rc;
 }
@@ -586,10 +580,10 @@ static int simple(int argc, char **argv, const char *usage, int min_args)
         return CLI_EXIT_USAGE;
     }
     char *reply = NULL;
-    int rc = transact(&o, req, &reply);
+    int rc = cli_transact(&o, req, &reply);
     if (rc != 0)
         return rc;
-    rc = finish_reply(reply, false);
+    rc = cli_finish_reply(reply, false);
     free(reply);
     return rc;
 }

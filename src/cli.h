@@ -7,6 +7,8 @@
 #ifndef BAY0_CLI_H
 #define BAY0_CLI_H
 
+#include <stdbool.h>
+
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_NO 1
 #define CLI_EXIT_USAGE 2
@@ -23,6 +25,20 @@ int cli_signal(int argc, char **argv);
 int cli_reload(int argc, char **argv);
 int cli_shutdown(int argc, char **argv);
 int cli_deps(int argc, char **argv);
+
+struct cli_opts {
+    const char *rundir;
+    bool json;
+    bool nowait;
+    int timeout_s;
+};
+
+/* Sends one request, reads the whole reply (malloc'ed, NUL-terminated).
+ * 0, or a CLI exit code with the message printed. */
+int cli_transact(const struct cli_opts *o, const char *request, char **out);
+/* Prints I/E lines of a reply; returns the final line's code (OK = 0). */
+int cli_finish_reply(char *reply, bool quiet_ok);
+int cli_log(int argc, char **argv);
 
 /* The rundir clients use: --rundir, else $BAY0_RUNDIR, else /run/bay0. */
 const char *cli_rundir(const char *option);

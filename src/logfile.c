@@ -51,6 +51,17 @@ size_t log_format_bound(size_t len)
     return len * (LOG_STAMP_BYTES_MAX + 1) + LOG_STAMP_BYTES_MAX + sizeof LOG_SPLIT_MARK;
 }
 
+/* What the line starting at in will take once formatted: exact when its
+ * end is in sight, else the most any line can take. */
+static size_t line_need(const char *in, size_t len, size_t stamp_len)
+{
+    size_t look = len < LOG_LINE_BYTES_MAX ? len : LOG_LINE_BYTES_MAX;
+    const char *nl = memchr(in, '\n', look);
+    if (nl)
+        return stamp_len + sizeof LOG_SPLIT_MARK + (size_t)(nl - in) + 1;
+    return LOG_LINE_FORMATTED_MAX;
+}
+
 size_t log_format(const char *in, size_t len, enum log_stamp kind,
                   struct log_line_state *st, char *out, size_t out_limit,
                   size_t *consumed)
@@ -61,7 +72,7 @@ size_t log_format(const char *in, size_t len, enum log_stamp kind,
     size_t i = 0;
     while (i < len) {
         bool new_line = !st->midline || st->line_bytes >= LOG_LINE_BYTES_MAX;
-        if (new_line && o + LOG_LINE_FORMATTED_MAX > out_limit)
+        if (new_line && o + line_need(in + i, len - i, stamp_len) > out_limit)
             break;
         if (!st->midline) {
             memcpy(out + o, stamp, stamp_len);

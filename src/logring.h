@@ -47,6 +47,7 @@ struct logring {
     int64_t intent_size_before;
     int64_t intent_size_after;
     uint64_t reported_dropped_lines;
+    uint64_t reported_dropped_bytes;
     char data[LOG_RING_BYTES];
 } __attribute__((aligned(64)));
 

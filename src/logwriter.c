@@ -77,18 +77,25 @@ static void report_drops(struct wslot *w, struct logring *r)
 {
     uint64_t lines = atomic_load(&r->dropped_lines);
     uint64_t bytes = atomic_load(&r->dropped_bytes);
-    if (lines == r->reported_dropped_lines || r->midline)
+    if (lines == r->reported_dropped_lines && bytes == r->reported_dropped_bytes)
         return;
     char line[256];
-    size_t n = log_stamp_now((enum log_stamp)r->stamp, line);
+    size_t n = 0;
+    if (r->midline) /* the rest of that line is among what was lost */
+        line[n++] = '\n';
+    n += log_stamp_now((enum log_stamp)r->stamp, line + n);
     n += (size_t)snprintf(line + n, sizeof line - n,
-                          "bay0: %llu lines (%llu bytes in all) were lost while the log could not be written\n",
+                          "bay0: %llu lines (%llu bytes) were lost while the log could not be written\n",
                           (unsigned long long)(lines - r->reported_dropped_lines),
-                          (unsigned long long)bytes);
+                          (unsigned long long)(bytes - r->reported_dropped_bytes));
     if (log_dir_append(&w->dir, line, n) == 0) {
-        log_warn("svc=%s event=log-lines-lost lines=%llu", r->name,
-                 (unsigned long long)(lines - r->reported_dropped_lines));
+        log_warn("svc=%s event=log-lines-lost lines=%llu bytes=%llu", r->name,
+                 (unsigned long long)(lines - r->reported_dropped_lines),
+                 (unsigned long long)(bytes - r->reported_dropped_bytes));
         r->reported_dropped_lines = lines;
+        r->reported_dropped_bytes = bytes;
+        r->midline = 0;
+        r->line_bytes = 0;
     }
 }
 
@@ -99,7 +106,9 @@ static void write_failed(struct wslot *w, struct logring *r, int err)
         log_error("svc=%s event=log-write-failed dir=%s/%s error=\"%s\"", r->name, H->logdir,
                   r->name, strerror(err));
     w->failing = true;
-    atomic_fetch_or(&r->flags, LOGRING_DISK_FULL);
+    uint32_t flags = atomic_fetch_or(&r->flags, LOGRING_DISK_FULL);
+    if (flags & LOGRING_PAUSED) /* reading stopped on a full ring: resume, to drop */
+        logring_set_bit(logring_resume_bits(H), (uint32_t)(r - logring_at(H, 0)), H->resume_efd);
 }
 
 /* Formats as much of in[0..n) as current can take; rotates first when it
