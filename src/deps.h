@@ -80,7 +80,9 @@ struct deps_list {
  * order first, then directory entries sorted by name; duplicates collapse.
  * Neither existing is not an error (count 0). dir_label (the directory's
  * path) only appears in error messages, e.g.
- *   "sv/web/dependencies:3: bad name "a b": name has a character ..." */
+ *   "sv/web/dependencies:3: bad name "a b": name has a character ..."
+ * On error out->count is 0. Uses ~25 KiB of static buffers: one caller at
+ * a time (the supervisor's loop), like the graph. */
 enum deps_status deps_read(int dirfd, const char *dir_label,
                            struct deps_list *out, struct deps_error *err);
 
