@@ -5,7 +5,7 @@ readiness, the waiting state.
 valid grains -> both validators pass, grain-deploy runs after them;
 an invalid graincard or graintime -> that validator fails, grain-deploy
 never starts, and `bay0 status --json` says why (waiting_for, last_exit,
-reason).
+reason); fixing the grain lets deploy run.
 
 Enabled by BAY0_DEPS_READY=1 (set once the dependency wiring is in).
 Uses the shared `sup` fixture (conftest.py), which ends bay0 and every
@@ -119,6 +119,12 @@ def test_invalid_graincard_holds_deploy(sup, tmp_path):
     wait_for(lambda: f"violation {bad}:3: 95 columns (max 80)" in card_log(sup),
              what="the violation in graincard-validator's log")
     assert "first pass failed: not ready, exiting 1" in card_log(sup)
+    # Remove the bad grain: the next restart passes and deploy follows.
+    shutil.rmtree(os.path.join(root, "grains-bad"))
+    sup.wait_state("grain-deploy", "up", timeout=DEADLINE_S)
+    assert sup.svc("graincard-validator")["state"] == "ready"
+    assert "files=3" in open(os.path.join(target, "DEPLOYED")).read()
+    assert not os.path.exists(os.path.join(target, "grains-bad"))
 
 
 def test_invalid_graintime_fails_oneshot_and_holds_deploy(sup, tmp_path):
@@ -140,3 +146,9 @@ def test_invalid_graintime_fails_oneshot_and_holds_deploy(sup, tmp_path):
     wait_for(lambda: os.path.exists(log_path) and
              "no such date: day 30 of month 2" in open(log_path).read(),
              what="the violation in graintime-validator's log")
+    # Fix the grain and run the oneshot again: deploy follows.
+    shutil.rmtree(os.path.join(root, bad))
+    sup.cli("start", "graintime-validator")
+    st = sup.wait_state("grain-deploy", "up", timeout=DEADLINE_S)
+    assert st["last_exit"] == {"code": 0}
+    assert "files=3" in open(os.path.join(target, "DEPLOYED")).read()
