@@ -66,7 +66,7 @@ static void start_writer(void)
 int logger_init(uint32_t slots, const char *logdir)
 {
     uint32_t words = ((slots + 1 + 63) / 64 + 7) / 8 * 8;
-    map_bytes = sizeof *hdr + 2 * words * sizeof(uint64_t) + (slots + 1) * sizeof(struct logring);
+    map_bytes = logring_data_offset(slots, words) + (size_t)(slots + 1) * LOG_RING_BYTES;
     int fd = memfd_create("bay0-logrings", MFD_CLOEXEC);
     if (fd < 0 || ftruncate(fd, (off_t)map_bytes) < 0) {
         log_error("event=log-rings-failed error=\"%s\"", strerror(errno));
@@ -204,7 +204,7 @@ void logger_on_readable(struct svc *s)
     size_t room = LOG_RING_BYTES - (size_t)used;
     if (room > LOG_RING_BYTES - at)
         room = LOG_RING_BYTES - at;
-    ssize_t n = read(s->log_rfd, r->data + at, room);
+    ssize_t n = read(s->log_rfd, logring_data(hdr, (uint32_t)svc_index(s)) + at, room);
     if (n <= 0)
         return;
     atomic_store_explicit(&r->head, head + (uint64_t)n, memory_order_release);
@@ -293,8 +293,9 @@ void logger_self_append(const char *line, size_t len)
         atomic_fetch_add(&r->dropped_lines, 1);
         return;
     }
+    char *data = logring_data(hdr, hdr->slots);
     for (size_t i = 0; i < len; i++)
-        r->data[(head + i) % LOG_RING_BYTES] = line[i];
+        data[(head + i) % LOG_RING_BYTES] = line[i];
     atomic_store_explicit(&r->head, head + len, memory_order_release);
     logring_set_bit(logring_data_bits(hdr), hdr->slots, hdr->data_efd);
 }

@@ -1,10 +1,13 @@
 /* logring.h — the shared memory between PID 1's loop and the log writer
  * (internal to logger.c and logwriter.c).
  *
- * Layout of the memfd: struct logring_hdr, then `slots` rings. Ring i is
- * service slot i; ring `slots` is bay0's own log. head is advanced only by
- * the supervisor, tail only by the writer (both monotonic byte counts);
- * data[(x) % LOG_RING_BYTES] is byte x. The writer's commit protocol:
+ * Layout of the memfd: struct logring_hdr, two bitmaps, the ring headers
+ * (struct logring, small and packed together), then the rings' data, one
+ * LOG_RING_BYTES block each, page aligned — so a service that never logs
+ * never touches a page of data. Ring i is service slot i; ring `slots` is
+ * bay0's own log. head is advanced only by the supervisor, tail only by
+ * the writer (both monotonic byte counts); byte x of ring i is
+ * logring_data(h, i)[x % LOG_RING_BYTES]. The writer's commit protocol:
  *   1. intent = {tail after, midline after, current's size before/after}
  *   2. write the formatted bytes to current
  *   3. tail = intent tail; clear intent
@@ -48,7 +51,6 @@ struct logring {
     int64_t intent_size_after;
     uint64_t reported_dropped_lines;
     uint64_t reported_dropped_bytes;
-    char data[LOG_RING_BYTES];
 } __attribute__((aligned(64)));
 
 struct logring_hdr {
@@ -69,10 +71,24 @@ static inline _Atomic uint64_t *logring_resume_bits(struct logring_hdr *h)
 {
     return logring_data_bits(h) + h->words;
 }
-/* words is a multiple of 8, so the rings stay 64-byte aligned */
+/* words is a multiple of 8, so the ring headers stay 64-byte aligned */
 static inline struct logring *logring_at(struct logring_hdr *h, uint32_t i)
 {
     return (struct logring *)(logring_resume_bits(h) + h->words) + i;
+}
+
+#define LOGRING_PAGE_BYTES 4096u
+
+static inline size_t logring_data_offset(uint32_t slots, uint32_t words)
+{
+    size_t meta = sizeof(struct logring_hdr) + 2 * (size_t)words * sizeof(uint64_t) +
+                  ((size_t)slots + 1) * sizeof(struct logring);
+    return (meta + LOGRING_PAGE_BYTES - 1) / LOGRING_PAGE_BYTES * LOGRING_PAGE_BYTES;
+}
+
+static inline char *logring_data(struct logring_hdr *h, uint32_t i)
+{
+    return (char *)h + logring_data_offset(h->slots, h->words) + (size_t)i * LOG_RING_BYTES;
 }
 
 void logring_set_bit(_Atomic uint64_t *bits, uint32_t i, int efd);

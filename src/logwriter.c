@@ -135,7 +135,8 @@ static size_t write_piece(struct wslot *w, struct logring *r, uint64_t tail, siz
     }
     struct log_line_state st = {r->midline, r->line_bytes};
     size_t used = 0;
-    size_t len = format_fitting(&w->dir, r->data + tail % LOG_RING_BYTES, n,
+    char *data = logring_data(H, (uint32_t)(r - logring_at(H, 0)));
+    size_t len = format_fitting(&w->dir, data + tail % LOG_RING_BYTES, n,
                                 (enum log_stamp)r->stamp, &st, &used);
     if (used == 0 || log_dir_current(&w->dir) < 0) {
         write_failed(w, r, used == 0 ? ENOSPC : errno);
