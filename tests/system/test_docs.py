@@ -1,0 +1,161 @@
+"""The man pages stay true to the code: every subcommand `bay0 --help` lists
+has its own section in docs/bay0.8 (and every long option its usage names
+is documented there), every file name src/svcdir.c (and deps.c, spawn.c)
+reads from a service directory has an entry in docs/bay0-servicedir.5, and
+both pages render without a single groff warning.
+
+Needs groff (Debian groff-base) for the rendering tests and man (man-db)
+for the `man -l` one; they skip, saying so, when those are missing."""
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+BAY0 = os.environ.get("BAY0") or os.path.join(ROOT, "build", "bay0")
+MAN8 = os.path.join(ROOT, "docs", "bay0.8")
+MAN5 = os.path.join(ROOT, "docs", "bay0-servicedir.5")
+INTERNAL_COMMANDS = {"state-debug"}  # documented, but its options are not
+
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def roff_plain(text):
+    """The roff source with escapes a reader does not see removed:
+    \\- becomes -, font changes and \\& vanish."""
+    text = text.replace("\\-", "-").replace("\\&", "")
+    return re.sub(r"\\f[BIRP]", "", text)
+
+
+def run_bay0(*args, tmp_path):
+    # A rundir with no supervisor in it: a client that (wrongly) connects
+    # after printing its usage fails fast instead of talking to a real one.
+    env = dict(os.environ, BAY0_RUNDIR=str(tmp_path / "no-supervisor"))
+    return subprocess.run([BAY0, *args], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=20, env=env)
+
+
+def help_commands(tmp_path):
+    out = run_bay0("--help", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    start = lines.index("commands:") + 1
+    cmds = []
+    for line in lines[start:]:
+        if not line.strip():
+            break
+        cmds.append(line.split()[0])
+    return cmds
+
+
+def test_help_lists_the_commands_we_expect(tmp_path):
+    # Guards the parser below: if the --help layout changes, say so here
+    # instead of checking an empty list.
+    cmds = help_commands(tmp_path)
+    for must in ("supervise", "init", "status", "start", "stop", "log", "help"):
+        assert must in cmds, f"{must} missing from `bay0 --help`: {cmds}"
+
+
+def man8_headings():
+    return [line for line in roff_plain(read(MAN8)).splitlines()
+            if line.startswith(".SS ")]
+
+
+def test_every_help_command_has_a_section_in_bay0_8(tmp_path):
+    headings = man8_headings()
+    missing = []
+    for cmd in help_commands(tmp_path):
+        word = re.compile(r"(?<![\w-])" + re.escape(cmd) + r"(?![\w-])")
+        if not any(word.search(h) for h in headings):
+            missing.append(cmd)
+    assert not missing, f"commands with no .SS section in docs/bay0.8: {missing}"
+
+
+def long_options(usage):
+    return set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*[a-z])", usage)) - {"--help"}
+
+
+def test_every_long_option_of_every_command_is_documented(tmp_path):
+    text = roff_plain(read(MAN8))
+    seen, missing = set(), []
+    for cmd in help_commands(tmp_path):
+        if cmd in INTERNAL_COMMANDS or cmd in ("help", "version"):
+            continue
+        out = run_bay0(cmd, "--help", tmp_path=tmp_path)
+        usage = out.stdout + out.stderr
+        assert "usage: bay0" in usage, f"`bay0 {cmd} --help` printed no usage: {usage!r}"
+        for opt in sorted(long_options(usage)):
+            seen.add(opt)
+            if not re.search(r"(?<![\w-])" + re.escape(opt) + r"(?![\w-])", text):
+                missing.append(f"{cmd} {opt}")
+    assert {"--rundir", "--timeout", "--scandir"} <= seen, seen
+    assert not missing, f"options in --help but not in docs/bay0.8: {missing}"
+
+
+def documented_entries(path):
+    """Names that head a tagged paragraph (.TP then .B NAME / .BR NAME ...)
+    in a man page: a file's own entry, not a passing mention."""
+    names = set()
+    lines = roff_plain(read(path)).splitlines()
+    for prev, line in zip(lines, lines[1:]):
+        m = re.match(r"\.BR? (\S+)", line)
+        if prev.strip() == ".TP" and m:
+            names.add(m.group(1).strip('"').rstrip("/"))
+    return names
+
+
+def servicedir_files():
+    src = read(os.path.join(ROOT, "src", "svcdir.c"))
+    files = set(re.findall(
+        r"\b(?:read_opt|read_u32|read_word|file_exists|check_run|open_dir)"
+        r"\(\s*\w+,\s*\"([^\"%]+)\"", src))
+    deps = read(os.path.join(ROOT, "src", "deps.c"))
+    files |= set(re.findall(r"\b(?:file_read_small|openat)\(\s*\w+,\s*\"([^\"%]+)\"", deps))
+    spawn = read(os.path.join(ROOT, "src", "spawn.c"))
+    files |= set(re.findall(r"\"%s/([\w.-]+)\"", spawn))
+    return files
+
+
+def test_servicedir_parser_finds_the_files_we_expect():
+    files = servicedir_files()
+    for must in ("run", "finish", "down", "notification-fd", "timeout-kill",
+                 "restart-limit", "down-signal", "type", "log/run",
+                 "dependencies", "dependencies.d", "env"):
+        assert must in files, f"{must} not found among {sorted(files)}"
+
+
+def test_every_servicedir_file_has_an_entry_in_bay0_servicedir_5():
+    entries = documented_entries(MAN5)
+    missing = sorted(f for f in servicedir_files() if f not in entries)
+    assert not missing, f"files bay0 reads but docs/bay0-servicedir.5 has no entry for: {missing}"
+
+
+@pytest.mark.parametrize("page", [MAN8, MAN5], ids=["bay0.8", "bay0-servicedir.5"])
+def test_groff_renders_without_warnings(page):
+    if not shutil.which("groff"):
+        pytest.skip("groff not installed (Debian package groff-base)")
+    out = subprocess.run(["groff", "-man", "-Tutf8", "-ww", page],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == "", f"groff warnings for {page}:\n{out.stderr}"
+    assert "NAME" in out.stdout and "bay0" in out.stdout
+    assert len(out.stdout.splitlines()) > 50
+
+
+@pytest.mark.parametrize("width", ["60", "80", "120"])
+@pytest.mark.parametrize("page", [MAN8, MAN5], ids=["bay0.8", "bay0-servicedir.5"])
+def test_man_renders_without_warnings(page, width):
+    if not shutil.which("man"):
+        pytest.skip("man not installed (Debian package man-db)")
+    env = dict(os.environ, MANWIDTH=width, MANPAGER="cat", PAGER="cat")
+    out = subprocess.run(["man", "--warnings", "-l", page], capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == "", f"man -l warnings for {page} at width {width}:\n{out.stderr}"
+    assert "SEE ALSO" in out.stdout
