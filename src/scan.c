@@ -106,6 +106,10 @@ static void logger_detach(struct svc *s)
 {
     struct svc *lg = &sup.svcs[s->logger];
     lg->removed = true;
+    if (s->removed && !svc_is_running(s) && s->log_wfd >= 0) {
+        close(s->log_wfd); /* EOF for loggers that end on it (s6-log -p) */
+        s->log_wfd = -1;
+    }
     service_on_event(lg, EV_WANT_DOWN, 0);
 }
 

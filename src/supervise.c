@@ -304,8 +304,16 @@ static bool shutdown_progress(void)
         struct svc *s = &sup.svcs[i];
         if (!s->in_use || !s->is_logger)
             continue;
-        if (s->want_up)
+        if (s->want_up) {
+            /* A logger may ignore SIGTERM and end on EOF (s6-log -p): with
+             * its service down, let go of the pipe's write end. */
+            struct svc *parent = &sup.svcs[s->parent];
+            if (parent->log_wfd >= 0) {
+                close(parent->log_wfd);
+                parent->log_wfd = -1;
+            }
             service_on_event(s, EV_WANT_DOWN, 0);
+        }
         loggers_running |= svc_is_running(s);
     }
     return !loggers_running;

@@ -7,7 +7,7 @@ an invalid graincard or graintime -> that validator fails, grain-deploy
 never starts, and `bay0 status --json` says why (waiting_for, last_exit,
 reason); fixing the grain lets deploy run.
 
-Enabled by BAY0_DEPS_READY=1 (set once the dependency wiring is in).
+
 Uses the shared `sup` fixture (conftest.py), which ends bay0 and every
 process it started.
 """
@@ -18,9 +18,7 @@ import pytest
 
 from conftest import wait_for
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("BAY0_DEPS_READY"),
-    reason="needs bay0's dependency wiring: set BAY0_DEPS_READY=1")
+
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLE = os.path.join(REPO, "services", "examples", "grain")
