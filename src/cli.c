@@ -8,6 +8,7 @@
 #include "deps.h"
 #include "log.h"
 #include "supervise.h"
+#include "state/state.h"
 #include "svcdir.h"
 #include "util.h"
 
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #define CLI_REPLY_BYTES_MAX (64u * 1024 * 1024)
+#define PERSIST_TIMEOUT_MS 2000
 
 
 const char *cli_rundir(const char *option)
@@ -133,18 +135,20 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o, const char *usa
     static const struct option longs[] = {
         {"rundir", required_argument, NULL, 'r'}, {"json", no_argument, NULL, 'j'},
         {"timeout", required_argument, NULL, 't'}, {"nowait", no_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"persist", no_argument, NULL, 'p'},       {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     o->timeout_s = CLI_TIMEOUT_S_DEFAULT;
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+r:jt:nh", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+r:jt:nph", longs, NULL)) != -1) {
         uint64_t v;
         switch (ch) {
         case 'r': o->rundir = optarg; break;
         case 'j': o->json = true; break;
         case 'n': o->nowait = true; break;
+        case 'p': o->persist = true; break;
         case 't':
             if (!parse_u64(optarg, 86400, &v)) {
                 fprintf(stderr, "bay0 %s: --timeout takes seconds (0-86400), not '%s'\n", argv[0], optarg);
@@ -528,13 +532,30 @@ int cli_deps(int argc, char **argv)
 
 /* ---- start / stop / restart / signal / reload / shutdown ----------------- */
 
+/* --persist: the intent goes to the state database first (so it survives
+ * a reboot), and only then is it acted on. */
+static int persist_intents(int argc, char **argv, int first, bool up)
+{
+    for (int i = first; i < argc; i++) {
+        enum state_result r = state_service_desired_persist(argv[i], up, PERSIST_TIMEOUT_MS);
+        if (r != STATE_OK && r != STATE_RECOVERED) {
+            fprintf(stderr, "bay0: could not record '%s' as wanted %s in the state database (%s); "
+                            "nothing was changed\n",
+                    argv[i], up ? "up" : "down", r == STATE_TIMEOUT ? "timed out" : "error");
+            return r == STATE_TIMEOUT ? CLI_EXIT_TRYAGAIN : CLI_EXIT_NO;
+        }
+    }
+    return 0;
+}
+
 static int change(int argc, char **argv, const char *verb, const char *what)
 {
-    char usage[256];
+    char usage[512];
     snprintf(usage, sizeof usage,
-             "usage: bay0 %s [--nowait] [--timeout S] [--rundir DIR] NAME...\n"
+             "usage: bay0 %s [--nowait] [--persist] [--timeout S] [--rundir DIR] NAME...\n"
              "  %s the services and wait until they are %s (exit 0), or\n"
-             "  report the ones that cannot get there (exit 1).\n",
+             "  report the ones that cannot get there (exit 1). --persist first\n"
+             "  stores the intent in the state database, so it survives a reboot.\n",
              verb, what, strcmp(verb, "stop") == 0 ? "down" : "up");
     struct cli_opts o = {0};
     int first = parse_opts(argc, argv, &o, usage);
@@ -546,6 +567,11 @@ static int change(int argc, char **argv, const char *verb, const char *what)
     }
     if (!names_valid(argc, argv, first))
         return CLI_EXIT_USAGE;
+    if (o.persist && strcmp(verb, "restart") != 0) {
+        int rc = persist_intents(argc, argv, first, strcmp(verb, "start") == 0);
+        if (rc != 0)
+            return rc;
+    }
     char req[CONTROL_REQUEST_BYTES_MAX + 1];
     if (!build_request(req, sizeof req, verb, o.nowait ? "--nowait" : NULL, argc, argv, first)) {
         fprintf(stderr, "bay0 %s: too many names for one request\n", verb);

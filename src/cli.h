@@ -30,6 +30,7 @@ struct cli_opts {
     const char *rundir;
     bool json;
     bool nowait;
+    bool persist;
     int timeout_s;
 };
 

@@ -7,6 +7,7 @@
  */
 #include "logger.h"
 #include "log.h"
+#include "state/state.h"
 #include "svc.h"
 #include "util.h"
 
@@ -17,6 +18,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define PERSIST_LOAD_TIMEOUT_MS 500
 
 static bool count_entry(const char *name, unsigned char d_type, void *ctx)
 {
@@ -202,6 +205,9 @@ static void mark_removed(struct scan_summary *sum)
     }
 }
 
+static void load_persisted_intents(void);
+static bool load_intents_once;
+
 static struct scan_summary scan(void)
 {
     struct scan_summary sum = {0};
@@ -212,6 +218,10 @@ static struct scan_summary scan(void)
     if (dir_each(sup.scan_fd, scan_entry, &sum) < 0)
         log_error("event=scan-failed path=%s error=\"%s\"", sup.scandir, strerror(errno));
     mark_removed(&sum);
+    if (load_intents_once) {
+        load_intents_once = false;
+        load_persisted_intents();
+    }
     sup_deps_rebuild();
     for (uint32_t i = 0; i < sup.used_hi; i++) {
         struct svc *s = &sup.svcs[i];
@@ -232,15 +242,37 @@ static struct scan_summary scan(void)
     const uint32_t *order = sup_deps_start_order();
     for (uint32_t i = 0; i < sup.used_hi; i++) {
         struct svc *s = &sup.svcs[order[i]];
-        if (s->in_use && s->scan_new && !s->config_error && !s->def.down_file)
+        bool wanted = s->persist_known ? s->persist_up : !s->def.down_file;
+        if (s->in_use && s->scan_new && !s->config_error && wanted)
             service_on_event(s, EV_WANT_UP, 0);
     }
     return sum;
 }
 
+static void on_persisted_intent(const char *name, bool up, void *ctx)
+{
+    (void)ctx;
+    struct svc *s = svc_find(name);
+    if (!s)
+        return;
+    s->persist_known = true;
+    s->persist_up = up;
+    log_info("svc=%s event=persisted-intent desired=%s", name, up ? "up" : "down");
+}
+
+/* Intents stored with `--persist` override `down` files at start-up. This
+ * is the one blocking call of start-up: bounded, in a child process. */
+static void load_persisted_intents(void)
+{
+    enum state_result r = state_service_desired_load(PERSIST_LOAD_TIMEOUT_MS, on_persisted_intent, NULL);
+    if (r != STATE_OK)
+        log_warn("event=persisted-intents-unavailable result=%d timeout_ms=%d "
+                 "reason=\"services follow their down files\"", (int)r, PERSIST_LOAD_TIMEOUT_MS);
+}
+
 void sup_scan(bool initial)
 {
-    (void)initial;
+    load_intents_once = initial && sup.persist_intent;
     struct scan_summary sum = scan();
     log_info("event=scan services=%u invalid=%u", sum.total, sum.failed);
 }

@@ -400,6 +400,7 @@ static int setup(const struct supervise_config *cfg)
     sup.rundir = cfg->rundir;
     sup.logdir = cfg->logdir;
     sup.pid1 = cfg->pid1;
+    sup.persist_intent = cfg->pid1 || getenv("BAY0_PERSIST_DIR") != NULL;
     if (cfg->shutdown_timeout_ms)
         shutdown_timeout_ms = cfg->shutdown_timeout_ms;
     raise_fd_limit();

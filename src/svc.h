@@ -64,6 +64,8 @@ struct svc {
     bool stop_deferred;  /* wants down, waits for its dependents to stop */
     bool next_ok;        /* scan scratch: next_def is valid */
     bool scan_new;       /* scan scratch: added by this scan */
+    bool persist_known;  /* an intent stored with --persist applies */
+    bool persist_up;
     uint8_t state;      /* enum svc_state */
     uint8_t exit_kind;  /* enum svc_exit_kind of the last run exit */
     uint8_t deaths_len;
@@ -110,6 +112,7 @@ struct sup {
     char notify_path[108];
     bool shutting_down;
     bool pid1;
+    bool persist_intent; /* read --persist intents from the state db at start */
     uint32_t state_changes; /* bumped on every transition (waiters) */
 };
 

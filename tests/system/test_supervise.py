@@ -242,3 +242,29 @@ def test_second_supervisor_on_same_rundir_refused(sup):
     assert r.returncode == 1
     assert "already-running" in r.stderr
     assert sup.ping()
+
+
+def test_persisted_intent_survives_a_restart(sup, tmp_path):
+    persist = tmp_path / "persist"
+    persist.mkdir()
+    sup.env["BAY0_PERSIST_DIR"] = str(persist)
+    sup.service("a")
+    sup.service("lazy", files={"down": ""})
+    sup.start()
+    sup.wait_state("a", "up")
+    sup.cli("stop", "--persist", "a")
+    sup.cli("start", "--persist", "lazy")
+    assert (persist / "spine" / "state.db").exists()
+    assert sup.stop() == 0
+    sup.start()
+    st = sup.status()
+    assert st["a"]["state"] == "down" and st["a"]["desired"] == "down"
+    assert sup.wait_state("lazy", "up")
+    assert "svc=a event=persisted-intent desired=down" in sup.log_text()
+    # without --persist, nothing is stored: a plain stop is forgotten
+    sup.cli("start", "a")
+    sup.cli("stop", "lazy")
+    assert sup.stop() == 0
+    sup.start()
+    assert sup.status()["a"]["state"] == "down"   # the stored intent still says down
+    assert sup.wait_state("lazy", "up")            # and this one up
