@@ -8,7 +8,7 @@
  * Every service in the scan directory has a configuration error (no run,
  * a run that is not executable, a bad file, a bad name), so no request can
  * spawn a process: start/restart end in `failed`, stop in `down`; the
- * request parsing, name resolution, status streaming (over 100 rows, more
+ * request parsing, name resolution, status streaming (150 long rows, more
  * than one output buffer), signal, reload and shutdown paths all run.
  *
  * Input: up to CLIENTS_MAX requests split at 0xff, each sent on its own
@@ -41,7 +41,7 @@
 #define FUZZ_INPUT_BYTES_MAX 16384
 #define CLIENTS_MAX 6 /* below CONTROL_CONNECTIONS_MAX: no eviction */
 #define SEP 0xff
-#define SERVICES_FILLER 100
+#define SERVICES_FILLER 150 /* long names: status needs several buffers */
 #define PUMP_IDLE_ROUNDS_MAX 4
 #define PUMP_ROUNDS_MAX 100000
 #define TAIL_BYTES 512
@@ -97,8 +97,8 @@ static void make_scandir(void)
     mkdir_scan("bad name");                    /* shown, never valid */
     mkdir_scan(".hidden");                     /* skipped */
     for (int i = 0; i < SERVICES_FILLER; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "filler-%03d", i);
+        char name[64];
+        snprintf(name, sizeof name, "filler-with-a-long-name-to-make-long-status-rows-%03d", i);
         mkdir_scan(name);
     }
 }
