@@ -12,6 +12,7 @@
 
 #include "control.h"
 #include "logger.h"
+#include "state/state.h"
 #include "log.h"
 #include "svc.h"
 #include "util.h"
@@ -38,6 +39,8 @@
 #define REAP_PER_WAKEUP_MAX 4096
 #define NOTIFY_DATAGRAM_BYTES_MAX 4096
 #define SHUTDOWN_KILL_GRACE_MS 2000
+#define SUPERVISE_CHECKPOINT_INTERVAL_MS (15 * 60 * 1000) /* last-known-good time */
+#define SUPERVISE_CHECKPOINT_TIMEOUT_MS 1000
 
 static int signal_fd = -1;
 static int timer_fd = -1;
@@ -52,6 +55,30 @@ static int exit_status;
 static uint32_t shutdown_timeout_ms = SUPERVISE_SHUTDOWN_TIMEOUT_MS_DEFAULT;
 
 int supervise_exit_status(void) { return exit_status; }
+
+/* ---- last-known-good time ------------------------------------------------ */
+
+static int64_t checkpoint_due_ms;
+
+/* Writes the last-known-good time from a child process (the state module
+ * bounds its own disk work), so a hung /persist never reaches the loop.
+ * The child is reaped like any orphan. */
+static void checkpoint_time(void)
+{
+    checkpoint_due_ms = time_mono_ms() + SUPERVISE_CHECKPOINT_INTERVAL_MS;
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        log_set_sink(NULL);
+        _exit(state_checkpoint_time(SUPERVISE_CHECKPOINT_TIMEOUT_MS) == STATE_OK ? 0 : 1);
+    }
+    if (pid < 0)
+        log_warn("event=checkpoint-failed error=\"%s\"", strerror(errno));
+    else
+        log_debug("event=checkpoint pid=%d", pid);
+}
 
 /* ---- epoll helpers ----------------------------------------------------- */
 
@@ -138,6 +165,8 @@ static void arm_timer(void)
                                             : shutdown_deadline_ms;
     if (sup.shutting_down && (!next || shutdown_next < next))
         next = shutdown_next;
+    if (checkpoint_due_ms && (!next || checkpoint_due_ms < next))
+        next = checkpoint_due_ms;
     if (next == timer_armed_ms)
         return;
     struct itimerspec its = {0};
@@ -163,6 +192,8 @@ static void on_timer(void)
         if (s->in_use && s->deadline_ms && s->deadline_ms <= now)
             service_on_event(s, EV_TIMER, 0);
     }
+    if (checkpoint_due_ms && checkpoint_due_ms <= now && !sup.shutting_down)
+        checkpoint_time();
     if (sup.shutting_down && !shutdown_killed && shutdown_deadline_ms <= now) {
         shutdown_force();
     } else if (sup.shutting_down && shutdown_killed &&
@@ -480,6 +511,8 @@ enum supervise_exit supervise_run(const struct supervise_config *cfg)
     log_info("event=supervisor-started scandir=%s rundir=%s logdir=%s slots=%u pid=%d",
              cfg->scandir, cfg->rundir, cfg->logdir, sup.slots, getpid());
     sup_scan(true);
+    if (sup.persist_intent)
+        checkpoint_due_ms = time_mono_ms() + SUPERVISE_CHECKPOINT_INTERVAL_MS;
     loop_running = true;
     while (loop_running) {
         propagate_readiness();

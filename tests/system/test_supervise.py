@@ -268,3 +268,29 @@ def test_persisted_intent_survives_a_restart(sup, tmp_path):
     sup.start()
     assert sup.status()["a"]["state"] == "down"   # the stored intent still says down
     assert sup.wait_state("lazy", "up")            # and this one up
+
+
+def test_idle_supervisor_does_not_wake_up(sup):
+    for i in range(50):
+        sup.service(f"idle{i}")
+    sup.start()
+    for i in range(50):
+        sup.wait_state(f"idle{i}", "up")
+    from conftest import comm, descendants
+
+    def switches():
+        pids = [sup.proc.pid] + [p for p in descendants(sup.proc.pid) if comm(p) == "bay0-logwriter"]
+        total = 0
+        for p in pids:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        total += int(line.split()[1])
+        return total, len(pids)
+
+    time.sleep(0.3)  # let the start-up log lines drain
+    before, n = switches()
+    assert n == 2
+    time.sleep(2.0)  # the measured idle period itself, not a wait for an event
+    after, _ = switches()
+    assert after == before, f"{after - before} wake-ups in 2 s of idling"
