@@ -376,6 +376,34 @@ def sup_classes():
     return ([Bay0] if BIN.get("bay0") else []) + ANCHORS
 
 
+def cmdloop(run, steps, iters, max_s, env):
+    """Times rounds of `steps` in benchtool; returns (seconds per round, rc)."""
+    path = os.path.join(run, f"steps-{time.monotonic_ns()}")
+    with open(path, "w") as f:
+        for s in steps:
+            f.write(" ".join(s) + "\n")
+    r = subprocess.run([BIN["benchtool"], "cmdloop", str(iters), str(max_s), path],
+                       capture_output=True, text=True, env=env, timeout=max_s + 60)
+    if r.returncode != 0:
+        log(f"  benchtool cmdloop rc={r.returncode}: {r.stderr.strip()[-300:]}")
+    return [int(v) / 1e9 for v in r.stdout.split() if int(v) >= 0], r.returncode
+
+
+def run_exec_floor():
+    """What any two-command round trip costs before a supervisor does
+    anything: two fork+exec+wait of /bin/true, of `bay0 version`, of
+    `bay0-static version`. Medians in ms."""
+    out = {}
+    cases = [("true", "/bin/true")]
+    for key in ("bay0", "bay0-static"):
+        if BIN.get(key):
+            cases.append((key, BIN[key] + " version"))
+    for label, cmd in cases:
+        vals, _ = cmdloop(ARGS.work, [["run"] + cmd.split()] * 2, 50, 10, dict(os.environ))
+        out[label] = statistics.median(vals) * 1000 if vals else None
+    return out
+
+
 # ---------------------------------------------------------------- one instance
 
 class Instance:
@@ -438,12 +466,7 @@ class Instance:
         return vals, r.returncode
 
     def cmdloop(self, steps, iters, max_s):
-        path = os.path.join(self.run, f"steps-{time.monotonic_ns()}")
-        with open(path, "w") as f:
-            for s in steps:
-                f.write(" ".join(s) + "\n")
-        vals, rc = self.benchtool(["cmdloop", str(iters), str(max_s), path], max_s + 60)
-        return [v / 1e9 for v in vals if v >= 0], rc
+        return cmdloop(self.run, steps, iters, max_s, self.sup.env())
 
     def output_tail(self):
         try:
@@ -678,17 +701,23 @@ def logger_variants():
         ("svlogd -tt", lambda d: [BIN["svlogd"], "-tt", d], svlogd_setup),
     ]
     if bay0_logger_available():
-        v.insert(0, ("bay0 logger", lambda d: [BIN["bay0"], "logger", "--timestamps",
-                                               "--size", str(LOG_ROTATE_BYTES),
-                                               "--keep", str(LOG_KEEP_FILES), d], None))
+        # `bay0 logger [-s BYTES] [-n KEEP] [-t iso|tai64n|none] DIR`; iso is its default.
+        for stamp in ("iso", "tai64n", "none"):
+            v.insert(0, (f"bay0 logger -t {stamp}",
+                         lambda d, st=stamp: [BIN["bay0"], "logger", "-s", str(LOG_ROTATE_BYTES),
+                                              "-n", str(LOG_KEEP_FILES), "-t", st, d], None))
     return v
 
 
 def bay0_logger_available():
+    """`bay0 logger` exists once its help works (-h; --help as a fallback)."""
     if not BIN.get("bay0"):
         return False
-    r = subprocess.run([BIN["bay0"], "logger", "--help"], capture_output=True, text=True, timeout=10)
-    return r.returncode == 0
+    for flag in ("-h", "--help"):
+        r = subprocess.run([BIN["bay0"], "logger", flag], capture_output=True, text=True, timeout=10)
+        if r.returncode == 0:
+            return True
+    return False
 
 
 def run_logger(name, argv_fn, setup, reps):
@@ -730,6 +759,8 @@ def machine_info():
     vers = {p: sh(["dpkg-query", "-W", "-f", "${Version}", p])
             for p in ["s6", "runit", "daemontools", "supervisor", "libskarnet2.13"]}
     vers["bay0"] = sh([BIN["bay0"], "version"]) if BIN.get("bay0") else "not built"
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    vers["bay0_tree"] = sh(["git", "-C", repo, "log", "-1", "--format=%h %cd", "--date=iso"])
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "cpu": cpu,
             "cpus": os.cpu_count(), "mem_gib": round(int(mem) / 1048576, 1),
             "kernel": os.uname().release, "loadavg_start": open("/proc/loadavg").read().split()[:3],
@@ -831,7 +862,7 @@ def main():
 def rows_logger():
     out = {}
     if BIN.get("bay0") and not bay0_logger_available():
-        out["bay0 logger"] = {"error": "not yet available (`bay0 logger --help` fails)"}
+        out["bay0 logger"] = {"error": "not yet available (`bay0 logger -h` fails)"}
     for name, argv_fn, setup in logger_variants():
         log(f"logger {name}")
         out[name] = run_logger(name, argv_fn, setup, ARGS.log_reps)
@@ -864,7 +895,8 @@ def short(r):
 
 
 def rows_restart():
-    out = {"floor": run_floor_restart(ARGS.restarts)}
+    out = {"floor": run_floor_restart(ARGS.restarts), "exec_floor": run_exec_floor()}
+    log(f"exec floor (two runs, ms): {out['exec_floor']}")
     log(f"restart floor: {out['floor'].get('median_ms')}")
     variants = [(c, False) for c in sup_classes()] + [(S6, True)]
     if BIN.get("bay0"):

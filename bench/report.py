@@ -79,6 +79,9 @@ class Rows:
     def floor_restart(self, what="median_ms"):
         return self.R.get("restart", {}).get("floor", {}).get(what)
 
+    def exec_floor_ms(self, key):
+        return self.R.get("restart", {}).get("exec_floor", {}).get(key)
+
     def control_ms(self, key):
         v = self.R.get("restart", {}).get(key, {}).get("control", {}).get("median_s")
         return None if v is None else v * 1000
@@ -103,9 +106,14 @@ def main_table(x, sups):
         ("restart, with notification-fd, p99 (ms)",
          lambda s: x.restart(s + "+ready", "p99_ms") if s in ("bay0", "s6") else None,
          x.floor_restart("p99_ms")),
-        ("control round trip stop+start (ms, median)", lambda s: x.control_ms(s), None),
+        ("control round trip stop+start (ms, median)", lambda s: x.control_ms(s),
+         x.exec_floor_ms("true")),
         ("control round trip, bay0-static as client (ms)",
          lambda s: x.control_ms("bay0-static-client") if s == "bay0" else None, None),
+        ("two client start-ups, `bay0 version` twice (ms)",
+         lambda s: x.exec_floor_ms("bay0") if s == "bay0" else None, x.exec_floor_ms("true")),
+        ("two client start-ups, `bay0-static version` twice (ms)",
+         lambda s: x.exec_floor_ms("bay0-static") if s == "bay0" else None, x.exec_floor_ms("true")),
         ("status of N=1000, one query (ms, median)", lambda s: x.status_ms(s), None),
         ("status --json of N=1000 (ms, median)",
          lambda s: x.status_ms(s, "json") if s == "bay0" else None, None),
@@ -177,7 +185,10 @@ def goals(x, R):
                        ("bay0-static-client", "control round trip, static client")):
         ctl = x.control_ms(key)
         if ctl is not None:
-            out.append((label, "≤ 1 ms", fmt(ctl, " ms"), verdict(ctl <= 1, f"{ctl:.1f}× the goal")))
+            fl = x.exec_floor_ms("true")
+            extra = f" (two runs of /bin/true alone: {fmt(fl, ' ms')})" if fl else ""
+            out.append((label, "≤ 1 ms", fmt(ctl, " ms") + extra,
+                        verdict(ctl <= 1, f"{ctl:.1f}× the goal")))
     for kind in ("plain", "json"):
         s = x.status_ms("bay0", kind)
         if s is not None:
@@ -188,11 +199,18 @@ def goals(x, R):
         out.append(("idle N=1000", "0 wake-ups", f"{fmt(w)} /s, CPU {fmt(x.idle_cpu_ms('bay0'), ' ms')}",
                     verdict(w == 0, f"{w:.2f}/s")))
     lg = R.get("logger", {})
-    bl, s6t = lg.get("bay0 logger", {}), lg.get("s6-log t", {}).get("median_lines_per_s")
-    if "median_lines_per_s" in bl and s6t:
-        rr = bl["median_lines_per_s"] / s6t
-        out.append(("logger throughput", "≥ 2× s6-log t", f"{rr:.2f}× s6-log t", verdict(rr >= 2, f"{rr / 2:.2f}× of the goal")))
-    elif bl.get("error"):
+    s6t = lg.get("s6-log t", {}).get("median_lines_per_s")
+    bays = [(k, v) for k, v in lg.items() if k.startswith("bay0 logger -t") and "median_lines_per_s" in v]
+    for k, v in bays:
+        if not s6t:
+            break
+        rr = v["median_lines_per_s"] / s6t
+        lost = "" if v.get("all_lines_counted") else "; **lines missing**"
+        ok = rr >= 2 or k.endswith("none")
+        out.append((f"logger throughput (`{k}`)", "≥ 2× s6-log t" if not k.endswith("none") else "(no stamps: info)",
+                    f"{fmt(v['median_lines_per_s'] / 1e6, ' M', 2)} lines/s = {rr:.2f}× s6-log t{lost}",
+                    verdict(ok and not lost, f"{rr / 2:.2f}× of the goal") if not k.endswith("none") else "info"))
+    if not bays and lg.get("bay0 logger", {}).get("error"):
         out.append(("logger throughput", "≥ 2× s6-log t", "not yet available", "not measured"))
     size = R.get("sizes", {}).get("bay0-static")
     if size:
@@ -289,7 +307,8 @@ def section_machine(R):
             f"- load average at start {' '.join(m['loadavg_start'])}, at end "
             f"{' '.join(m.get('loadavg_end', ['?']))} (other builds and QEMU share the 2 cores: "
             "absolute numbers are noisy, the same-run ratios are what counts)",
-            f"- versions: bay0 `{v.get('bay0')}`, s6 {v.get('s6')}, skalibs {v.get('libskarnet2.13')}, "
+            f"- versions: bay0 `{v.get('bay0')}` (tree at {v.get('bay0_tree', '?')}, "
+            "binaries copied at the start of the run), s6 {v.get('s6')}, skalibs {v.get('libskarnet2.13')}, "
             f"runit {v.get('runit')}, daemontools {v.get('daemontools')}, supervisor {v.get('supervisor')}",
             f"- parameters: idle window {p['idle']} s, {p['restarts']} restarts, {p['reps']} bring-up "
             f"repetitions at N=1000, {p['log_reps']} logger repetitions, N up to {p['max_n']:,}", ""]
@@ -358,6 +377,10 @@ HOW = """## How each row is measured
   `sv start` (both wait); daemontools `svc -d`, `svstat` until down, `svc -u`,
   `svstat` until up; supervisord `supervisorctl stop` then `start` (Debian
   defaults, startsecs=1); bay0 `bay0 stop` then `bay0 start` (both wait).
+- Floor of the control row: two fork+exec+wait of `/bin/true` from the same
+  C loop (any two-command round trip pays it); the two "client start-ups"
+  rows run `bay0 version` twice (dynamic: ld.so + libsqlite3 + libm) and
+  `bay0-static version` twice.
 - Status of N=1000, median of 5: s6 one `s6-svstat` per service (it has no
   multi-service status), runit `sv status` with 1000 directories,
   daemontools `svstat` with 1000 directories, `supervisorctl status`,

@@ -34,10 +34,16 @@ CFLAGS="-std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -O2"
 gcc $CFLAGS -static -o "$BIN/svc" bench/svc.c
 gcc $CFLAGS -o "$BIN/benchtool" bench/benchtool.c
 
+# A snapshot of the binaries: the whole run measures one build, even if
+# build/ is rebuilt meanwhile.
 BAY0_ARGS=""
 if [ -x build/bay0 ]; then
-    BAY0_ARGS="--bay0 build/bay0"
-    [ -x build/bay0-static ] && BAY0_ARGS="$BAY0_ARGS --bay0-static build/bay0-static"
+    cp build/bay0 "$BIN/bay0"
+    BAY0_ARGS="--bay0 $BIN/bay0"
+    if [ -x build/bay0-static ]; then
+        cp build/bay0-static "$BIN/bay0-static"
+        BAY0_ARGS="$BAY0_ARGS --bay0-static $BIN/bay0-static"
+    fi
 else
     echo "bench: build/bay0 missing: measuring the anchors only (run 'make bench')" >&2
 fi
