@@ -142,7 +142,7 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o, const char *usa
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+r:jt:nph", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "r:jt:nph", longs, NULL)) != -1) {
         uint64_t v;
         switch (ch) {
         case 'r': o->rundir = optarg; break;
@@ -156,7 +156,7 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o, const char *usa
             }
             o->timeout_s = (int)v;
             break;
-        case 'h': printf("%s", usage); return -CLI_EXIT_OK;
+        case 'h': printf("%s", usage); exit(CLI_EXIT_OK);
         default:
             fprintf(stderr, "bay0 %s: unknown option '%s'\n%s", argv[0], argv[optind - 1], usage);
             return -CLI_EXIT_USAGE;
@@ -499,7 +499,7 @@ int cli_deps(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+r:dh", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "r:dh", longs, NULL)) != -1) {
         if (ch == 'r')
             o.rundir = optarg;
         else if (ch == 'd')
@@ -567,7 +567,11 @@ static int change(int argc, char **argv, const char *verb, const char *what)
     }
     if (!names_valid(argc, argv, first))
         return CLI_EXIT_USAGE;
-    if (o.persist && strcmp(verb, "restart") != 0) {
+    if (o.persist && strcmp(verb, "restart") == 0) {
+        fprintf(stderr, "bay0 restart: --persist is for start and stop (restart keeps the intent)\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (o.persist) {
         int rc = persist_intents(argc, argv, first, strcmp(verb, "start") == 0);
         if (rc != 0)
             return rc;
@@ -597,7 +601,7 @@ static int simple(int argc, char **argv, const char *usage, int min_args)
     if (first < 0)
         return -first;
     if (argc - first < min_args || (min_args == 0 && argc > first)) {
-        fprintf(stderr, "%s", usage);
+        fprintf(stderr, "bay0 %s: wrong number of arguments\n%s", argv[0], usage);
         return CLI_EXIT_USAGE;
     }
     char req[CONTROL_REQUEST_BYTES_MAX + 1];

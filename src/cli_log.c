@@ -196,7 +196,7 @@ int cli_log(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+r:l:n:fh", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "r:l:n:fh", longs, NULL)) != -1) {
         if (ch == 'r')
             o.rundir = optarg;
         else if (ch == 'l')

@@ -104,22 +104,38 @@ void control_close(const char *rundir)
     close(listen_fd);
 }
 
-static struct conn *conn_slot(void)
+/* A slot for a new client. Read-only clients may hold at most half of
+ * the slots between them; when all are busy, the oldest connection still
+ * reading its request goes, and a privileged client may also take the
+ * slot of the oldest read-only one (whatever it is doing), so nobody
+ * without rights can lock root out. */
+static struct conn *conn_slot(bool privileged)
 {
-    struct conn *oldest = NULL;
+    struct conn *free_slot = NULL, *oldest_reading = NULL, *oldest_ro = NULL;
+    int read_only = 0;
     for (int i = 0; i < CONTROL_CONNECTIONS_MAX; i++) {
         struct conn *c = &conns[i];
-        if (c->phase == PH_FREE)
-            return c;
-        if (c->phase == PH_READING && (!oldest || c->accepted_seq < oldest->accepted_seq))
-            oldest = c;
+        if (c->phase == PH_FREE) {
+            free_slot = free_slot ? free_slot : c;
+            continue;
+        }
+        read_only += !c->can_write;
+        if (c->phase == PH_READING && (!oldest_reading || c->accepted_seq < oldest_reading->accepted_seq))
+            oldest_reading = c;
+        if (!c->can_write && (!oldest_ro || c->accepted_seq < oldest_ro->accepted_seq))
+            oldest_ro = c;
     }
-    if (oldest) {
+    if (!privileged && read_only >= CONTROL_CONNECTIONS_MAX / 2)
+        return NULL; /* refused: read-only clients hold their share */
+    if (free_slot)
+        return free_slot;
+    struct conn *victim = privileged && oldest_ro ? oldest_ro : oldest_reading;
+    if (victim) {
         log_warn("event=control-evict uid=%u reason=\"all %d connections busy\"",
-                 oldest->uid, CONTROL_CONNECTIONS_MAX);
-        conn_close(oldest);
+                 victim->uid, CONTROL_CONNECTIONS_MAX);
+        conn_close(victim);
     }
-    return oldest;
+    return victim;
 }
 
 void control_on_accept(void)
@@ -130,15 +146,22 @@ void control_on_accept(void)
             return;
         struct ucred cred;
         socklen_t len = sizeof cred;
-        struct conn *c = conn_slot();
-        if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+            close(fd);
+            continue;
+        }
+        bool privileged = cred.uid == 0 || cred.uid == geteuid();
+        struct conn *c = conn_slot(privileged);
+        if (!c) {
+            static const char busy[] = "ERR 3 busy: too many read-only connections\n";
+            (void)!send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
             close(fd);
             continue;
         }
         c->fd = fd;
         c->phase = PH_READING;
         c->uid = cred.uid;
-        c->can_write = cred.uid == 0 || cred.uid == geteuid();
+        c->can_write = privileged;
         c->accepted_seq = ++accept_seq;
         c->in_len = c->out_len = c->out_off = 0;
         c->epollout = false;

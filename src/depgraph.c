@@ -35,7 +35,6 @@ static const char **index_names;
 static uint32_t *index_slot;
 static uint32_t *index_sorted;
 static uint32_t *order_start;
-static uint32_t *order_scratch;
 static uint64_t *closure_bits;
 static struct deps_list scratch_list;
 
@@ -54,10 +53,9 @@ int sup_deps_init(uint32_t slots)
     index_slot = calloc(slots, sizeof *index_slot);
     index_sorted = calloc(slots, sizeof *index_sorted);
     order_start = calloc(slots, sizeof *order_start);
-    order_scratch = calloc(slots, sizeof *order_scratch);
     closure_bits = calloc(deps_bitmap_words(slots), sizeof *closure_bits);
     if (!sup.dep_edges || !sup.dep_names || !graph_edges || !graph_mem || !index_names ||
-        !index_slot || !index_sorted || !order_start || !order_scratch || !closure_bits) {
+        !index_slot || !index_sorted || !order_start || !closure_bits) {
         log_error("event=deps-alloc-failed slots=%u", slots);
         return -1;
     }

@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct logring_hdr *hdr;
@@ -41,7 +42,7 @@ void logring_set_bit(_Atomic uint64_t *bits, uint32_t i, int efd)
     }
 }
 
-static void start_writer(void)
+static void start_writer(uint32_t delay_ms)
 {
     pid_t pid = fork();
     if (pid < 0) {
@@ -56,6 +57,10 @@ static void start_writer(void)
         signal(SIGINT, SIG_IGN); /* a ctrl-C is for the supervisor */
         prctl(PR_SET_NAME, "bay0-logwriter");
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (delay_ms) { /* crash-looping: pause in the child, never in PID 1 */
+            struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000};
+            nanosleep(&ts, NULL);
+        }
         logwriter_main(hdr);
     }
     writer_pid = pid;
@@ -94,7 +99,7 @@ int logger_init(uint32_t slots, const char *logdir)
     self->active = 1;
     atomic_fetch_add(&self->generation, 1);
     sup_watch_fd(hdr->resume_efd, WATCH_LOG_RESUME, 0);
-    start_writer();
+    start_writer(0);
     return 0;
 }
 
@@ -245,13 +250,12 @@ bool logger_on_exit(pid_t pid, int status)
         log_warn("event=log-writer-died pid=%d code=%d", pid, WEXITSTATUS(status));
     if (atomic_load(&hdr->quit))
         return true;
-    if (writer_quick_deaths > 5) {
-        /* crash-looping: lines wait in the rings (backpressure) */
+    uint32_t delay_ms = 0;
+    if (writer_quick_deaths > 5) { /* crash-looping: lines wait in the rings */
         log_error("event=log-writer-failing deaths=%u", writer_quick_deaths);
-        if (writer_quick_deaths > 50)
-            return true;
+        delay_ms = LOGGER_WRITER_RESTART_DELAY_MS * (writer_quick_deaths > 20 ? 25 : 1);
     }
-    start_writer();
+    start_writer(delay_ms);
     return true;
 }
 

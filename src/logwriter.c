@@ -49,7 +49,7 @@ static bool wslot_open(struct wslot *w, struct logring *r)
         return true;
     char path[4096 + 80];
     if (!str_fmt(path, sizeof path, "%s/%s", H->logdir, r->name) ||
-        log_dir_open(&w->dir, path, r->max_bytes, r->keep ? r->keep : LOG_KEEP_DEFAULT) < 0)
+        log_dir_open(&w->dir, path, r->max_bytes, r->keep) < 0)
         return false;
     w->open = true;
     return true;
@@ -259,11 +259,12 @@ static const char logger_usage[] =
 static int parse_logger_opts(int argc, char **argv, uint32_t *max, uint32_t *keep,
                              enum log_stamp *stamp)
 {
+    static const struct option longs[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     optind = 1;
     opterr = 0;
     int ch;
     uint64_t v;
-    while ((ch = getopt(argc, argv, "+s:n:t:h")) != -1) {
+    while ((ch = getopt_long(argc, argv, "s:n:t:h", longs, NULL)) != -1) {
         if (ch == 's' && parse_u64(optarg, LOG_MAX_BYTES_MAX, &v) && v >= LOG_MAX_BYTES_MIN)
             *max = (uint32_t)v;
         else if (ch == 'n' && parse_u64(optarg, LOG_KEEP_MAX, &v))

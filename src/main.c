@@ -8,6 +8,7 @@
 #include "state/state.h"
 #include "util.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,6 +73,8 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (getpid() != 1)
+        signal(SIGPIPE, SIG_IGN); /* a client reports EPIPE, never dies of it */
     if (getpid() == 1)
         return init_main(argc, argv);
     if (argc < 2) {

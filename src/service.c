@@ -198,14 +198,14 @@ static pid_t spawn_prog(struct svc *s, const char *prog, const char *const *argv
 }
 
 static void enter_backoff(struct svc *s);
+static void spawn_failed(struct svc *s);
 
 static void spawn_run(struct svc *s)
 {
     int child_ready = -1;
     if (s->def.readiness == SVC_READY_FD && !open_ready_pipe(s, &child_ready)) {
         set_reason(s, "cannot create readiness pipe: %s", strerror(errno));
-        log_error("svc=%s event=spawn-failed error=\"%s\"", s->name, s->reason);
-        enter_backoff(s);
+        spawn_failed(s);
         return;
     }
     static const char *const argv[] = {"./run", NULL};
@@ -215,8 +215,7 @@ static void spawn_run(struct svc *s)
     if (pid < 0) {
         close_ready_pipe(s);
         set_reason(s, "cannot start run: %s", strerror(errno));
-        log_error("svc=%s event=spawn-failed error=\"%s\"", s->name, s->reason);
-        enter_backoff(s);
+        spawn_failed(s);
         return;
     }
     if (s->generation > 0)
@@ -284,6 +283,14 @@ static void begin_stop(struct svc *s)
     set_state(s, ST_STOPPING);
 }
 
+static void death_ring_push(struct svc *s)
+{
+    s->deaths_ms[s->deaths_head] = time_mono_ms();
+    s->deaths_head = (uint8_t)((s->deaths_head + 1) % RESTART_LIMIT_COUNT_MAX);
+    if (s->deaths_len < RESTART_LIMIT_COUNT_MAX)
+        s->deaths_len++;
+}
+
 static void record_death(struct svc *s, int status)
 {
     if (WIFSIGNALED(status)) {
@@ -293,14 +300,8 @@ static void record_death(struct svc *s, int status)
         s->exit_kind = EXIT_CODE;
         s->exit_value = (int16_t)WEXITSTATUS(status);
     }
-    if (s->stop_requested)
-        return; /* a requested stop is no death for the restart limit */
-    int64_t now = time_mono_ms();
-    uint8_t cap = RESTART_LIMIT_COUNT_MAX;
-    s->deaths_ms[s->deaths_head] = now;
-    s->deaths_head = (uint8_t)((s->deaths_head + 1) % cap);
-    if (s->deaths_len < cap)
-        s->deaths_len++;
+    if (!s->stop_requested) /* a requested stop is no death for the limit */
+        death_ring_push(s);
 }
 
 static uint32_t deaths_within(const struct svc *s, int64_t window_ms)
@@ -379,6 +380,23 @@ static void fail(struct svc *s, const char *what)
 {
     log_warn("svc=%s event=failed reason=\"%s\"", s->name, what);
     set_state(s, ST_FAILED);
+}
+
+/* A start that never got to run counts as a death for the restart limit,
+ * so a missing interpreter ends in `failed`, not in backoff forever. */
+static void spawn_failed(struct svc *s)
+{
+    log_error("svc=%s event=spawn-failed error=\"%s\"", s->name, s->reason);
+    s->stop_requested = false;
+    death_ring_push(s);
+    if (deaths_within(s, (int64_t)s->def.restart_limit_window_s * 1000) >= s->def.restart_limit_count) {
+        char why[SERVICE_REASON_BYTES_MAX];
+        snprintf(why, sizeof why, "%.120s (restart limit reached)", s->reason);
+        str_copy(s->reason, sizeof s->reason, why);
+        fail(s, s->reason);
+        return;
+    }
+    enter_backoff(s);
 }
 
 static bool exit_clean(const struct svc *s)

@@ -6,6 +6,7 @@
  */
 #include "spawn.h"
 
+#include "log.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -116,6 +117,10 @@ static char **env_build(const struct spawn_req *req)
         }
     }
     env_ptrs[b.count] = NULL;
+    if (b.overflow)
+        log_warn("svc=%s event=env-truncated dir=%s/env limit_vars=%d limit_bytes=%d",
+                 req->service_name ? req->service_name : "?", req->dir, SPAWN_ENV_VARS_MAX,
+                 SPAWN_ENV_BYTES_MAX);
     return env_ptrs;
 }
 

@@ -350,6 +350,29 @@ static bool shutdown_progress(void)
     return !loggers_running;
 }
 
+#define SIGNAL_IGNORED (-2)
+
+/* What a signal asks for. PID 1 of a machine follows busybox init; a
+ * supervisor or a container's PID 1 just stops everything and exits. */
+static int signal_action(int sig)
+{
+    if (!sup.pid1 || sup.container)
+        return sig == SIGTERM || sig == SIGINT || sig == SIGQUIT ? SUPERVISE_EXIT_STOP
+                                                                  : SIGNAL_IGNORED;
+    switch (sig) {
+    case SIGTERM:
+    case SIGINT:
+        return SUPERVISE_EXIT_REBOOT;
+    case SIGUSR1:
+        return SUPERVISE_EXIT_HALT;
+    case SIGUSR2:
+    case SIGPWR:
+        return SUPERVISE_EXIT_POWEROFF;
+    default:
+        return SIGNAL_IGNORED;
+    }
+}
+
 static void on_signal(void)
 {
     struct signalfd_siginfo si;
@@ -359,14 +382,18 @@ static void on_signal(void)
             reap_children();
             continue;
         }
-        enum supervise_exit action = SUPERVISE_EXIT_STOP;
-        if (sup.pid1) {
-            action = sig == SIGUSR1                    ? SUPERVISE_EXIT_HALT
-                     : sig == SIGUSR2 || sig == SIGPWR ? SUPERVISE_EXIT_POWEROFF
-                                                       : SUPERVISE_EXIT_REBOOT;
-        }
         log_info("event=signal signal=%s from_pid=%u", signal_name(sig), si.ssi_pid);
-        sup_request_shutdown(action);
+        if (sig == SIGHUP) { /* like s6-svscan: rescan */
+            sup_reload();
+            continue;
+        }
+        int action = signal_action(sig);
+        if (action == SIGNAL_IGNORED)
+            log_info("event=signal-ignored signal=%s reason=\"%s\"", signal_name(sig),
+                     sup.pid1 && !sup.container ? "not a shutdown signal for PID 1"
+                                                : "only TERM, INT and QUIT stop a supervisor");
+        else
+            sup_request_shutdown(action);
     }
     reap_children(); /* signals coalesce: never leave a zombie behind */
 }
@@ -378,9 +405,9 @@ static int setup_signals(bool pid1)
     sigset_t set;
     sigemptyset(&set);
     int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPWR};
+    (void)pid1;
     for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
-        if (pid1 || (sigs[i] != SIGUSR1 && sigs[i] != SIGUSR2 && sigs[i] != SIGPWR))
-            sigaddset(&set, sigs[i]);
+        sigaddset(&set, sigs[i]);
     signal(SIGPIPE, SIG_IGN);
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
         return -1;
@@ -431,6 +458,7 @@ static int setup(const struct supervise_config *cfg)
     sup.rundir = cfg->rundir;
     sup.logdir = cfg->logdir;
     sup.pid1 = cfg->pid1;
+    sup.container = cfg->container;
     sup.persist_intent = cfg->pid1 || getenv("BAY0_PERSIST_DIR") != NULL;
     if (cfg->shutdown_timeout_ms)
         shutdown_timeout_ms = cfg->shutdown_timeout_ms;

@@ -34,10 +34,12 @@ enum supervise_exit {
 };
 
 /* Runs until a shutdown is requested (signal or control socket).
- * Signal policy: in supervise and container mode SIGTERM, SIGINT and SIGHUP
- * request SUPERVISE_EXIT_STOP. As PID 1: SIGTERM and SIGINT (ctrl-alt-del)
- * request REBOOT, SIGUSR1 HALT, SIGUSR2 and SIGPWR POWEROFF (busybox init's
- * conventions). */
+ * Signal policy: SIGHUP rescans the scan directory (like `bay0 reload`).
+ * In supervise and container mode SIGTERM, SIGINT and SIGQUIT request
+ * SUPERVISE_EXIT_STOP; SIGUSR1, SIGUSR2 and SIGPWR are logged and ignored.
+ * As a machine's PID 1: SIGTERM and SIGINT (ctrl-alt-del) request REBOOT,
+ * SIGUSR1 HALT, SIGUSR2 and SIGPWR POWEROFF (busybox init's conventions);
+ * SIGQUIT is logged and ignored. */
 enum supervise_exit supervise_run(const struct supervise_config *cfg);
 
 /* The exit status a container PID 1 should exit with after supervise_run

@@ -112,6 +112,7 @@ struct sup {
     char notify_path[108];
     bool shutting_down;
     bool pid1;
+    bool container;      /* PID 1 of a container: signals stop, never reboot */
     bool persist_intent; /* read --persist intents from the state db at start */
     uint32_t state_changes; /* bumped on every transition (waiters) */
 };

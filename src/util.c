@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -175,9 +176,17 @@ ssize_t file_read_small(int dirfd, const char *path, char *buf,
                         size_t buf_size)
 {
     BAY0_ASSERT(buf_size > 1);
-    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO or device put where a file belongs must not hang
+     * the caller; anything but a regular file is refused. */
+    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return -1;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        return -1;
+    }
     size_t len = 0;
     for (;;) {
         ssize_t n = read(fd, buf + len, buf_size - 1 - len);

@@ -56,9 +56,10 @@ int signal_from_name(const char *s);
 /* "SIGTERM" for 15, or "SIG?" when unknown. Static storage. */
 const char *signal_name(int sig);
 
-/* Read a small file relative to dirfd (AT_FDCWD allowed) into buf, which is
- * NUL-terminated. Returns bytes read, -1 with errno on error, and sets errno
- * to EFBIG if the file does not fit. */
+/* Read a small regular file relative to dirfd (AT_FDCWD allowed) into buf,
+ * which is NUL-terminated. Returns bytes read, -1 with errno on error:
+ * EFBIG if the file does not fit, EISDIR/EINVAL if it is a directory or
+ * not a regular file (a FIFO never blocks the caller). */
 ssize_t file_read_small(int dirfd, const char *path, char *buf,
                         size_t buf_size);
 /* Strip trailing whitespace (in place); returns the new length. */

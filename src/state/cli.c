@@ -197,16 +197,30 @@ static int nack_change_work(void *ctx)
     return EXIT_DONE;
 }
 
-static void nack_usage(void)
+static bool wants_help(int argc, char **argv)
 {
-    fprintf(stderr, "usage: bay0 nack list [--json]\n"
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+static void nack_usage_to(FILE *f)
+{
+    fprintf(f, "usage: bay0 nack list [--json]\n"
                     "       bay0 nack add HASH [--reason R]\n"
                     "       bay0 nack rm HASH\n"
                     "  (each also takes --timeout-ms MS, default 5000)\n");
 }
 
+static void nack_usage(void) { nack_usage_to(stderr); }
+
 int state_cli_nack(int argc, char **argv)
 {
+    if (wants_help(argc, argv)) {
+        nack_usage_to(stdout);
+        return EXIT_DONE;
+    }
     struct cli_opts o;
     if (!parse_opts(argc, argv, &o) || o.npos < 1) {
         nack_usage();
@@ -281,9 +295,9 @@ static int genesis_append_work(void *ctx)
     return r == STATE_OK ? EXIT_DONE : EXIT_NO;
 }
 
-static void genesis_usage(void)
+static void genesis_usage_to(FILE *f)
 {
-    fprintf(stderr,
+    fprintf(f,
             "usage: bay0 genesis verify [--file F] [--json]\n"
             "       bay0 genesis append [--file F] MSG\n"
             "  verify exits 0 when the chain is intact, 1 when a line is "
@@ -291,8 +305,14 @@ static void genesis_usage(void)
             "unreadable.\n");
 }
 
+static void genesis_usage(void) { genesis_usage_to(stderr); }
+
 int state_cli_genesis(int argc, char **argv)
 {
+    if (wants_help(argc, argv)) {
+        genesis_usage_to(stdout);
+        return EXIT_DONE;
+    }
     struct cli_opts o;
     if (!parse_opts(argc, argv, &o) || o.npos < 1) {
         genesis_usage();

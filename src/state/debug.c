@@ -130,6 +130,10 @@ int state_cli_debug(int argc, char **argv)
 {
     if (argc < 2)
         return usage();
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage();
+        return 0;
+    }
     const char *verb = argv[1];
     uint64_t count = 1000, keys = 4, timeout_ms = STATE_SURVIVAL_TIMEOUT_MS_DEFAULT;
     for (int i = 2; i < argc; i++) {

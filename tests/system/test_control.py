@@ -146,3 +146,58 @@ def test_thousand_restarts_leak_nothing(sup):
     assert s["restarts"] == 1020 and s["state"] == "up" and pid_alive(s["pid"])
     assert open_fds(pid) == fds0
     assert rss_anon_kib(pid) == rss0, (rss0, rss_anon_kib(pid))
+
+
+def test_unprivileged_clients_cannot_lock_root_out(sup):
+    import tempfile
+    sup.rundir = tempfile.mkdtemp(prefix="bay0-run-")
+    os.chmod(sup.rundir, 0o755)
+    sup.env["BAY0_RUNDIR"] = sup.rundir
+    for i in range(300):
+        sup.service(f"s{i:03d}", run=None)
+    sup.start()
+    # nobody opens many connections, asks for a big status, never reads
+    code = (
+        "import socket, sys, time\n"
+        "socks = []\n"
+        "for _ in range(40):\n"
+        "    s = socket.socket(socket.AF_UNIX)\n"
+        "    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)\n"
+        "    try:\n"
+        "        s.connect(sys.argv[1]); s.sendall(b'status\\n'); socks.append(s)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print(len(socks), flush=True)\n"
+        "time.sleep(30)\n")
+    hog = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=65534", "--clear-groups",
+                            "/usr/bin/python3", "-c", code, os.path.join(sup.rundir, "control")],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert int(hog.stdout.readline()) > 0
+        for _ in range(3):  # root is still served, every time
+            assert len(sup.status()) == 300
+        r = sup.cli("status", "--json", user="nobody", check=False)
+        assert r.returncode in (0, 3)  # read-only clients share half the slots
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+def test_help_of_every_command_exits_0():
+    from conftest import BAY0
+    out = subprocess.run([BAY0, "--help"], capture_output=True, text=True).stdout
+    cmds = [l.split()[0] for l in out.splitlines() if l.startswith("  ") and l.split()]
+    assert "status" in cmds and "log" in cmds
+    for cmd in cmds:
+        if cmd in ("init", "help", "version"):
+            continue
+        r = subprocess.run([BAY0, cmd, "--help"], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, (cmd, r.stderr)
+        assert "usage" in (r.stdout + r.stderr).lower(), (cmd, r.stdout)
+
+
+def test_restart_persist_is_a_usage_error(sup):
+    sup.service("a")
+    sup.start()
+    r = sup.cli("restart", "--persist", "a", check=False)
+    assert r.returncode == 2 and "--persist" in r.stderr

@@ -2,6 +2,7 @@
 with a reason naming the file, and every other service runs."""
 import os
 import shutil
+import signal
 import time
 
 from conftest import pid_alive, wait_for, write_file
@@ -80,3 +81,30 @@ def test_bad_service_directories(sup):
     # `start` on a broken service says why and exits 1
     r = sup.cli("start", "norun", check=False)
     assert r.returncode == 1 and "run: missing" in r.stderr
+
+
+def test_fifo_in_service_dir_does_not_hang(sup):
+    d = sup.service("fifo")
+    os.mkfifo(os.path.join(d, "timeout-kill"))
+    sup.service("good")
+    sup.start()
+    assert sup.wait_state("good", "up")
+    s = sup.svc("fifo")
+    assert s["state"] == "failed" and "timeout-kill: cannot read" in s["reason"]
+
+
+def test_missing_interpreter_ends_failed(sup):
+    sup.service("noint", run="#!/nonexistent/interpreter\n", script=False,
+                files={"restart-limit": "3 60\n"})
+    sup.start()
+    s = sup.wait_state("noint", "failed", timeout=10)
+    assert "cannot start run" in s["reason"] and "restart limit" in s["reason"]
+
+
+def test_sighup_rescans(sup):
+    sup.service("a")
+    sup.start()
+    sup.service("b")
+    sup.proc.send_signal(signal.SIGHUP)
+    assert sup.wait_state("b", "up")
+    assert sup.proc.poll() is None

@@ -294,3 +294,13 @@ def test_idle_supervisor_does_not_wake_up(sup):
     time.sleep(2.0)  # the measured idle period itself, not a wait for an event
     after, _ = switches()
     assert after == before, f"{after - before} wake-ups in 2 s of idling"
+
+
+def test_usr1_does_not_kill_a_supervisor(sup):
+    sup.service("a")
+    sup.start()
+    pid = sup.wait_state("a", "up")["pid"]
+    for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGPWR):
+        sup.proc.send_signal(sig)
+    wait_for(lambda: sup.log_text().count("event=signal-ignored") == 3, what="3 ignored")
+    assert sup.proc.poll() is None and sup.svc("a")["pid"] == pid
