@@ -135,9 +135,9 @@ def test_invalid_graintime_fails_oneshot_and_holds_deploy(sup, tmp_path):
     st = sup.wait_state("graintime-validator", "failed", timeout=DEADLINE_S)
     assert st["last_exit"] == {"code": 1}
     assert st["reason"] and "1" in st["reason"], st
+    sup.wait_state("graincard-validator", "ready")
     dep = sup.wait_state("grain-deploy", "waiting")
     assert dep["waiting_for"] == ["graintime-validator"], dep
-    sup.wait_state("graincard-validator", "ready")
     assert "svc=grain-deploy event=started" not in sup.log_text()
     assert not os.path.exists(target)
     log_path = os.path.join(sup.logdir, "graintime-validator", "current")
