@@ -35,6 +35,27 @@ const char *cli_rundir(const char *option)
     return env && env[0] ? env : "/run/bay0";
 }
 
+/* A client out of memory has nothing better to do than say so and exit. */
+static void *xrealloc(void *p, size_t size)
+{
+    void *q = realloc(p, size);
+    if (!q) {
+        fprintf(stderr, "bay0: out of memory (%zu bytes)\n", size);
+        exit(CLI_EXIT_TRYAGAIN);
+    }
+    return q;
+}
+
+void *cli_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) {
+        fprintf(stderr, "bay0: out of memory (%zu x %zu bytes)\n", n, size);
+        exit(CLI_EXIT_TRYAGAIN);
+    }
+    return p;
+}
+
 /* ---- talking to the supervisor ------------------------------------------ */
 
 static int connect_control(const char *rundir)
@@ -70,7 +91,7 @@ int cli_transact(const struct cli_opts *o, const char *request, char **out)
         return CLI_EXIT_TRYAGAIN;
     }
     size_t cap = 65536, len = 0;
-    char *buf = malloc(cap);
+    char *buf = xrealloc(NULL, cap);
     int64_t deadline = time_mono_ms() + (int64_t)o->timeout_s * 1000;
     for (;;) {
         int64_t left = deadline - time_mono_ms();
@@ -85,7 +106,7 @@ int cli_transact(const struct cli_opts *o, const char *request, char **out)
             if (cap >= CLI_REPLY_BYTES_MAX)
                 break;
             cap *= 2;
-            buf = realloc(buf, cap);
+            buf = xrealloc(buf, cap);
         }
         ssize_t n = read(fd, buf + len, cap - 1 - len);
         if (n < 0 && errno == EINTR)
@@ -346,7 +367,7 @@ static int row_cmp(const void *a, const void *b)
 static size_t collect_rows(char *reply, char ***rows_out, char **final)
 {
     size_t n = 0, cap = 64;
-    char **rows = malloc(cap * F_COUNT * sizeof *rows);
+    char **rows = xrealloc(NULL, cap * F_COUNT * sizeof *rows);
     char *line = reply;
     *final = NULL;
     while (line && *line) {
@@ -361,7 +382,7 @@ static size_t collect_rows(char *reply, char ***rows_out, char **final)
         }
         if (n == cap) {
             cap *= 2;
-            rows = realloc(rows, cap * F_COUNT * sizeof *rows);
+            rows = xrealloc(rows, cap * F_COUNT * sizeof *rows);
         }
         if (split_row(line, rows + n * F_COUNT))
             n++;
@@ -427,14 +448,14 @@ static const char deps_usage[] =
 
 static int render_deps(char **rows, size_t n, const char *only_name, bool dot)
 {
-    const char **names = calloc(n + 1, sizeof *names);
-    uint32_t *sorted = calloc(n + 1, sizeof *sorted);
+    const char **names = cli_xcalloc(n + 1, sizeof *names);
+    uint32_t *sorted = cli_xcalloc(n + 1, sizeof *sorted);
     size_t edges_max = 1;
     for (size_t i = 0; i < n; i++) {
         names[i] = rows[i * F_COUNT + F_NAME];
         edges_max += strlen(rows[i * F_COUNT + F_DEPS]) / 2 + 1;
     }
-    struct deps_edge *ev = calloc(edges_max, sizeof *ev);
+    struct deps_edge *ev = cli_xcalloc(edges_max, sizeof *ev);
     struct deps_edges edges = {ev, 0, (uint32_t)edges_max};
     struct deps_names ix;
     struct deps_error err;
@@ -451,7 +472,7 @@ static int render_deps(char **rows, size_t n, const char *only_name, bool dot)
     }
     struct deps_graph g;
     size_t bytes = deps_graph_bytes((uint32_t)n, edges.count);
-    void *mem = calloc(1, bytes);
+    void *mem = cli_xcalloc(1, bytes);
     deps_graph_build(&g, mem, bytes, (uint32_t)n, ev, edges.count);
     uint64_t *only = NULL;
     if (only_name) {
@@ -461,8 +482,8 @@ static int render_deps(char **rows, size_t n, const char *only_name, bool dot)
             return CLI_EXIT_NO;
         }
         size_t words = deps_bitmap_words((uint32_t)n);
-        only = calloc(words, sizeof *only);
-        uint64_t *tmp = calloc(words, sizeof *tmp);
+        only = cli_xcalloc(words, sizeof *only);
+        uint64_t *tmp = cli_xcalloc(words, sizeof *tmp);
         deps_closure(&g, &node, 1, DEPS_NEEDS, tmp, NULL);
         for (size_t w = 0; w < words; w++)
             only[w] = tmp[w];
@@ -472,7 +493,7 @@ static int render_deps(char **rows, size_t n, const char *only_name, bool dot)
         only[node / 64] |= 1ull << (node % 64);
         free(tmp);
     }
-    struct deps_writer *w = calloc(1, sizeof *w);
+    struct deps_writer *w = cli_xcalloc(1, sizeof *w);
     deps_writer_fd(w, STDOUT_FILENO);
     if (dot)
         deps_render_dot(&g, names, only, w);

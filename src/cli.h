@@ -8,6 +8,7 @@
 #define BAY0_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_NO 1
@@ -40,6 +41,8 @@ int cli_transact(const struct cli_opts *o, const char *request, char **out);
 /* Prints I/E lines of a reply; returns the final line's code (OK = 0). */
 int cli_finish_reply(char *reply, bool quiet_ok);
 int cli_log(int argc, char **argv);
+/* calloc that exits 3 with a message when memory runs out (clients only). */
+void *cli_xcalloc(size_t n, size_t size);
 
 /* The rundir clients use: --rundir, else $BAY0_RUNDIR, else /run/bay0. */
 const char *cli_rundir(const char *option);

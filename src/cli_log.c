@@ -77,7 +77,7 @@ static char *slurp(int dir_fd, const char *name, size_t *len)
             close(fd);
         return NULL;
     }
-    char *buf = malloc((size_t)st.st_size + 1);
+    char *buf = cli_xcalloc(1, (size_t)st.st_size + 1);
     ssize_t n = buf ? read(fd, buf, (size_t)st.st_size) : -1;
     close(fd);
     if (n < 0) {
@@ -92,14 +92,14 @@ static char *slurp(int dir_fd, const char *name, size_t *len)
  * first when counting, in order when printing. */
 static void print_tail(int dir_fd, uint32_t want)
 {
-    struct file_list *l = calloc(1, sizeof *l);
+    struct file_list *l = cli_xcalloc(1, sizeof *l);
     dir_each(dir_fd, list_entry, l);
     qsort(l->names, l->count, sizeof l->names[0], cmp_names);
     str_copy(l->names[l->count < LOG_FILES_MAX ? l->count++ : LOG_FILES_MAX - 1],
              sizeof l->names[0], "current");
-    char **bufs = calloc(l->count, sizeof *bufs);
-    size_t *lens = calloc(l->count, sizeof *lens);
-    size_t *starts = calloc(l->count, sizeof *starts);
+    char **bufs = cli_xcalloc(l->count, sizeof *bufs);
+    size_t *lens = cli_xcalloc(l->count, sizeof *lens);
+    size_t *starts = cli_xcalloc(l->count, sizeof *starts);
     uint32_t have = 0;
     int32_t first = (int32_t)l->count;
     for (int32_t i = (int32_t)l->count - 1; i >= 0 && have < want; i--) {

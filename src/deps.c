@@ -795,7 +795,7 @@ void deps_render_text(const struct deps_graph *g, const char *const *names,
 static void put_quoted(struct deps_writer *w, const char *name)
 {
     put(w, "\"");
-    for (size_t i = 0; name[i] && i < DEPS_NAME_BYTES_MAX * 2; i++) {
+    for (size_t i = 0; i < DEPS_NAME_BYTES_MAX * 2 && name[i]; i++) {
         char c[3] = { '\\', name[i], '\0' };
         put(w, (name[i] == '"' || name[i] == '\\') ? c : c + 1);
     }

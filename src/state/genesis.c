@@ -135,7 +135,7 @@ static size_t format_body(char *out, size_t out_size, uint64_t seq,
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                      tm.tm_min, tm.tm_sec, (int)(now_ms % 1000));
     size_t len = (size_t)n;
-    for (size_t i = 0; msg[i] != '\0' && i < STATE_GENESIS_MSG_BYTES_MAX; i++) {
+    for (size_t i = 0; i < STATE_GENESIS_MSG_BYTES_MAX && msg[i] != '\0'; i++) {
         unsigned char c = (unsigned char)msg[i];
         out[len++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
     }
