@@ -3,13 +3,15 @@
  * it finishes the line it is writing, saves the next number and exits 0,
  * so a restarted instance continues without a gap or a repeat: any gap or
  * repeat in the log is the logger's.
- *   numbered STATEFILE TOTAL [PREFIX]
+ *   numbered STATEFILE TOTAL [PREFIX [PAUSE_US_PER_1000_LINES]]
+ * The pause paces a long stream so a test can act on it while it flows.
  */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t stop;
@@ -37,6 +39,7 @@ int main(int argc, char **argv)
     const char *state = argv[1];
     long total = atol(argv[2]);
     const char *prefix = argc > 3 ? argv[3] : "n";
+    long pause_us = argc > 4 ? atol(argv[4]) : 0;
     long n = 0;
     FILE *f = fopen(state, "r");
     if (f) {
@@ -52,6 +55,10 @@ int main(int argc, char **argv)
         ssize_t w = write(1, line, (size_t)len); /* < PIPE_BUF: atomic */
         if (w == len)
             n++;
+        if (pause_us > 0 && n % 1000 == 0) {
+            struct timespec ts = {pause_us / 1000000, (pause_us % 1000000) * 1000};
+            nanosleep(&ts, NULL);
+        }
     }
     save(state, n);
     if (stop)

@@ -40,7 +40,9 @@ def writer_pid(sup):
 def test_no_line_lost_across_restarts_and_writer_kills(sup, helpers, tmp_path):
     total = 1_000_000
     state = tmp_path / "numbered.state"
-    sup.service("count", run=f"exec {helpers}/numbered {state} {total}",
+    # paced to take at least 5 s (5 ms per 1000 lines), so the restarts and
+    # kills below land in the middle of the stream
+    sup.service("count", run=f"exec {helpers}/numbered {state} {total} n 5000",
                 files={"log-max-bytes": "1000000\n", "log-keep": "1000\n"})
     sup.start()
     d = os.path.join(sup.logdir, "count")
