@@ -51,7 +51,7 @@ for t in "$@"; do
     else
         failed=$((failed + 1))
         echo "  fuzz_$t: FAILED (exit $rc), log $log" >&2
-        grep -E 'ERROR|SUMMARY|^    #[0-9]+ .* in (LLVMFuzzer|[a-z_]+ /)|Test unit written|^[a-z_ ]*[:(].*abort|leak|stall|reason|above max' \
+        grep -E 'ERROR|SUMMARY|runtime error|^    #[0-9]+ .* in (LLVMFuzzer|[a-z_]+ /)|Test unit written|^[a-z_ ]*[:(].*abort|leak|stall|reason|above max' \
             "$log" | head -n 25 >&2
     fi
 done
