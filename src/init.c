@@ -35,6 +35,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -50,6 +51,11 @@
 #define INIT_STATE_SHUTDOWN_TIMEOUT_MS 2000
 #define INIT_TIMEOUT_MS_MAX 600000
 #define INIT_LINE_BYTES_MAX 512
+/* The persist deadline counts from the start of module loading (a stalled
+ * disk can hang virtio_blk's probe too); the mount itself still gets at
+ * least this much of it. */
+#define INIT_PERSIST_REMAINING_MS_MIN 1000
+#define INIT_PATH_DEFAULT "/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct init_opts {
     const char *scandir;
@@ -246,8 +252,10 @@ static int child_modules(void *ctx)
 static void modules_step(void)
 {
     int64_t t0 = time_mono_ms();
-    int rc = pid1_run_bounded(child_modules, NULL, opts.modules_timeout_ms,
-                              "modules");
+    uint32_t timeout_ms = opts.modules_timeout_ms < opts.persist_timeout_ms
+                              ? opts.modules_timeout_ms
+                              : opts.persist_timeout_ms;
+    int rc = pid1_run_bounded(child_modules, NULL, timeout_ms, "modules");
     log_info("event=modules result=%s rc=%d ms=%lld",
              rc == 0 ? "ok" : rc < 0 ? "timeout" : "incomplete", rc,
              (long long)(time_mono_ms() - t0));
@@ -261,11 +269,14 @@ static void persist_attempt_line(const char *dev, const char *how, void *ctx)
     *said = true;
 }
 
-static void persist_step(void)
+static void persist_step(int64_t budget_start_ms)
 {
+    int64_t left_ms = opts.persist_timeout_ms - (time_mono_ms() - budget_start_ms);
+    if (left_ms < INIT_PERSIST_REMAINING_MS_MIN)
+        left_ms = INIT_PERSIST_REMAINING_MS_MIN;
     struct persist_request req = {
         .fallback_dev = opts.persist_dev,
-        .timeout_ms = opts.persist_timeout_ms,
+        .timeout_ms = (uint32_t)left_ms,
         .label = opts.persist_label,
     };
     struct persist_result res;
@@ -285,9 +296,10 @@ static void persist_step(void)
                 res.dev[0] ? res.dev : "?", strerror(res.error),
                 (long long)res.elapsed_ms);
     else
-        genesis("persist timeout -> dirty boot (%s after %u ms)",
-                res.dev[0] ? "device did not answer" : "no device",
-                opts.persist_timeout_ms);
+        genesis("persist timeout -> dirty boot (%s within %lld ms)",
+                res.dev[0] ? "device did not answer"
+                           : "no device appeared or answered",
+                (long long)(time_mono_ms() - budget_start_ms));
     pid1_reap_nohang();
 }
 
@@ -365,8 +377,10 @@ int init_main(int argc, char **argv)
     log_info("event=init container=%d panic=%s scandir=%s", opts.container,
              pid1_panic_policy_name(opts.panic), opts.scandir);
     oom_protect();
+    (void)setenv("PATH", INIT_PATH_DEFAULT, 0);
+    int64_t persist_budget_start_ms = time_mono_ms();
     modules_step();
-    persist_step();
+    persist_step(persist_budget_start_ms);
     state_step();
     genesis("init complete (uptime %lld ms)", (long long)uptime_ms());
     struct supervise_config cfg = {
