@@ -5,6 +5,7 @@
  * Allocates only in sup_table_init. Reads the scan directory (the image's
  * root filesystem, never /persist).
  */
+#include "cgroup.h"
 #include "logger.h"
 #include "log.h"
 #include "state/state.h"
@@ -287,6 +288,7 @@ struct scan_summary sup_reload(void)
 
 static void slot_free(struct svc *s)
 {
+    cgroup_remove(s);
     logger_close_pipe(s);
     if (s->ready_fd >= 0) {
         sup_unwatch_fd(s->ready_fd);

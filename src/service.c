@@ -26,6 +26,7 @@
  */
 #include "svc.h"
 
+#include "cgroup.h"
 #include "log.h"
 #include "spawn.h"
 #include "util.h"
@@ -174,6 +175,7 @@ static pid_t spawn_prog(struct svc *s, const char *prog, const char *const *argv
                         int extra_fd, int extra_target)
 {
     char dir[SPAWN_PATH_BYTES_MAX];
+    char cgroup[CGROUP_PATH_BYTES_MAX + 16];
     svc_path(s, dir, sizeof dir);
     struct spawn_req req = {
         .dir = dir,
@@ -185,6 +187,7 @@ static pid_t spawn_prog(struct svc *s, const char *prog, const char *const *argv
         .extra_fd_target = extra_target,
         .notify_socket = s->def.readiness == SVC_READY_NOTIFY ? sup.notify_path : NULL,
         .service_name = s->is_logger ? sup.svcs[s->parent].name : s->name,
+        .cgroup_procs = cgroup_procs_path(s, cgroup, sizeof cgroup) ? cgroup : NULL,
     };
     pid_t reap = 0;
     pid_t pid = spawn_start(&req, &reap);
@@ -347,8 +350,10 @@ static void died(struct svc *s, int status)
     pid_t pgid = s->pid;
     record_death(s, status);
     close_ready_pipe(s);
-    /* Nothing of a dead service survives it: its process group goes. */
+    /* Nothing of a dead service survives it: its process group goes, and
+     * its cgroup (what left the group with setsid) too. */
     kill_group(pgid, SIGKILL);
+    cgroup_kill(s);
     if (s->exit_kind == EXIT_SIGNAL)
         log_info("svc=%s event=exited pid=%d signal=%s uptime_ms=%lld", s->name,
                  pgid, signal_name(s->exit_value),
@@ -499,6 +504,7 @@ static void on_aux_exit(struct svc *s, int status)
 {
     BAY0_ASSERT(s->state == ST_FINISHING);
     kill_group(s->aux_pid, SIGKILL); /* what finish left behind */
+    cgroup_kill(s);
     s->aux_pid = 0;
     s->aux_code = (int16_t)(WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     after_aux(s);

@@ -136,6 +136,13 @@ static void child_exec(const struct spawn_req *req, char **envp)
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (setsid() < 0)
         goto fail;
+    if (req->cgroup_procs) { /* best effort: the process group still holds it */
+        int fd = open(req->cgroup_procs, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            (void)!write(fd, "0", 1);
+            close(fd);
+        }
+    }
     if (dup2(req->stdin_fd, 0) < 0 || dup2(req->stdout_fd, 1) < 0 ||
         dup2(req->stdout_fd, 2) < 0)
         goto fail;

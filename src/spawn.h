@@ -24,6 +24,7 @@ struct spawn_req {
     int extra_fd_target;
     const char *notify_socket; /* NOTIFY_SOCKET value, or NULL */
     const char *service_name;  /* exported as BAY0_SERVICE */
+    const char *cgroup_procs;  /* the child joins this cgroup, or NULL */
 };
 
 /* Returns the child's pid (its own session and process group), or -1 with

@@ -10,6 +10,7 @@
  */
 #include "supervise.h"
 
+#include "cgroup.h"
 #include "control.h"
 #include "logger.h"
 #include "state/state.h"
@@ -312,6 +313,7 @@ static void shutdown_force(void)
         }
         if (s->aux_pid > 0)
             kill(-s->aux_pid, SIGKILL);
+        cgroup_kill(s);
     }
 }
 
@@ -488,6 +490,7 @@ static int setup(const struct supervise_config *cfg)
     sup_watch_fd(timer_fd, WATCH_TIMER, 0);
     if (sup_table_init(cfg->services_max) < 0)
         return -1;
+    cgroup_init();
     if (logger_init(sup.slots, cfg->logdir) == 0)
         log_set_sink(logger_self_append);
     else
@@ -564,6 +567,7 @@ enum supervise_exit supervise_run(const struct supervise_config *cfg)
     log_info("event=supervisor-stopped action=%d", exit_action);
     log_set_sink(NULL);
     logger_shutdown();
+    cgroup_cleanup();
     control_close(cfg->rundir);
     unlink(sup.notify_path);
     return exit_action;

@@ -304,3 +304,20 @@ def test_usr1_does_not_kill_a_supervisor(sup):
         sup.proc.send_signal(sig)
     wait_for(lambda: sup.log_text().count("event=signal-ignored") == 3, what="3 ignored")
     assert sup.proc.poll() is None and sup.svc("a")["pid"] == pid
+
+
+def test_escaped_descendant_dies_with_its_service(sup, tmp_path):
+    pidfile = tmp_path / "escaped.pid"
+    # the grandchild leaves the process group (setsid): only the cgroup holds it
+    sup.service("escaper", run=f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 1000' &\nexec sleep 1000")
+    sup.start()
+    sup.wait_state("escaper", "up")
+    if "event=cgroups-unavailable" in sup.log_text():
+        import pytest
+        pytest.skip("cgroup2 is not usable here: " + sup.log_text().split("cgroups-unavailable")[1][:80])
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="escaped pid")
+    escaped = int(pidfile.read_text())
+    assert pid_alive(escaped)
+    assert os.getpgid(escaped) != sup.svc("escaper")["pid"]  # really out of the group
+    sup.cli("stop", "escaper")
+    wait_for(lambda: not pid_alive(escaped), timeout=5, what="escaped descendant killed")

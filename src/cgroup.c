@@ -1,0 +1,137 @@
+/* cgroup.c — one cgroup2 directory per service, under a directory of this
+ * supervisor's own (CGROUP/bay0.PID), so that nothing a service started
+ * survives its end: not even a descendant that left the process group
+ * with setsid(). A service's leftovers go with one write to cgroup.kill.
+ *
+ * Degrades with one log line where cgroup2 is absent or read-only (or
+ * cgroup.kill is missing, before Linux 5.14): services then rely on their
+ * process groups alone. Writes only to cgroupfs (in-kernel, never a disk);
+ * never allocates; never touches /persist.
+ */
+#include "cgroup.h"
+
+#include "log.h"
+#include "svc.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MOUNTINFO_BYTES_MAX 65536
+
+static char base[CGROUP_PATH_BYTES_MAX];
+static bool enabled;
+
+/* The cgroup2 mount point, from /proc/self/mountinfo. */
+static bool find_mount(char *out, size_t size)
+{
+    static char info[MOUNTINFO_BYTES_MAX];
+    if (file_read_small(AT_FDCWD, "/proc/self/mountinfo", info, sizeof info) < 0)
+        return false;
+    for (char *line = strtok(info, "\n"); line; line = strtok(NULL, "\n")) {
+        char *sep = strstr(line, " - cgroup2 ");
+        if (!sep)
+            continue;
+        char mnt[CGROUP_PATH_BYTES_MAX];
+        /* fields: id parent major:minor root mountpoint ... */
+        if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) == 1)
+            return str_copy(out, size, mnt);
+    }
+    return false;
+}
+
+/* This process's cgroup2 path ("0::/PATH" in /proc/self/cgroup). */
+static bool find_own(char *out, size_t size)
+{
+    char text[4096];
+    if (file_read_small(AT_FDCWD, "/proc/self/cgroup", text, sizeof text) < 0)
+        return false;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        if (strncmp(line, "0::", 3) == 0)
+            return str_copy(out, size, strcmp(line + 3, "/") == 0 ? "" : line + 3);
+    return false;
+}
+
+void cgroup_init(void)
+{
+    char mnt[CGROUP_PATH_BYTES_MAX], own[CGROUP_PATH_BYTES_MAX], probe[CGROUP_PATH_BYTES_MAX + 16];
+    const char *why = NULL;
+    if (!find_mount(mnt, sizeof mnt))
+        why = "no cgroup2 mount";
+    else if (!find_own(own, sizeof own))
+        why = "no cgroup2 entry in /proc/self/cgroup";
+    else if (!str_fmt(base, sizeof base, "%s%s/bay0.%d", mnt, own, (int)getpid()))
+        why = "path too long";
+    else if (mkdir(base, 0755) < 0 && errno != EEXIST)
+        why = strerror(errno);
+    else if (!str_fmt(probe, sizeof probe, "%s/cgroup.kill", base) || access(probe, W_OK) < 0)
+        why = "no cgroup.kill (Linux < 5.14)";
+    if (why) {
+        log_warn("event=cgroups-unavailable reason=\"%s\" effect=\"process groups only\"", why);
+        return;
+    }
+    enabled = true;
+    log_info("event=cgroups dir=%s", base);
+}
+
+bool cgroup_enabled(void) { return enabled; }
+
+static bool svc_dir(const struct svc *s, char *out, size_t size)
+{
+    if (s->is_logger)
+        return str_fmt(out, size, "%s/%s@log", base, sup.svcs[s->parent].name);
+    return str_fmt(out, size, "%s/%s", base, s->name);
+}
+
+bool cgroup_procs_path(const struct svc *s, char *out, size_t size)
+{
+    char dir[CGROUP_PATH_BYTES_MAX];
+    if (!enabled || !svc_dir(s, dir, sizeof dir))
+        return false;
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        log_warn("svc=%s event=cgroup-mkdir-failed dir=%s error=\"%s\"", s->name, dir, strerror(errno));
+        return false;
+    }
+    return str_fmt(out, size, "%s/cgroup.procs", dir);
+}
+
+static void write_file(const char *dir, const char *file, const char *text)
+{
+    char path[CGROUP_PATH_BYTES_MAX + 32];
+    if (!str_fmt(path, sizeof path, "%s/%s", dir, file))
+        return;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    (void)!write(fd, text, strlen(text));
+    close(fd);
+}
+
+void cgroup_kill(const struct svc *s)
+{
+    char dir[CGROUP_PATH_BYTES_MAX];
+    if (enabled && svc_dir(s, dir, sizeof dir))
+        write_file(dir, "cgroup.kill", "1");
+}
+
+void cgroup_remove(const struct svc *s)
+{
+    char dir[CGROUP_PATH_BYTES_MAX];
+    if (enabled && svc_dir(s, dir, sizeof dir) && rmdir(dir) < 0 && errno != ENOENT)
+        log_debug("svc=%s event=cgroup-rmdir-failed error=\"%s\"", s->name, strerror(errno));
+}
+
+void cgroup_cleanup(void)
+{
+    if (!enabled)
+        return;
+    for (uint32_t i = 0; i < sup.used_hi; i++)
+        if (sup.svcs[i].in_use)
+            cgroup_remove(&sup.svcs[i]);
+    if (rmdir(base) < 0 && errno != ENOENT)
+        log_warn("event=cgroup-rmdir-failed dir=%s error=\"%s\"", base, strerror(errno));
+}
