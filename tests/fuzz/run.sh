@@ -27,6 +27,10 @@ if [ $# -eq 0 ]; then
 fi
 
 passed=0; failed=0
+root=/tmp; [ -w /dev/shm ] && root=/dev/shm
+BAY0_FUZZ_TMPDIR=$(mktemp -d "$root/bay0-fuzz-run.XXXXXX") || exit 1
+export BAY0_FUZZ_TMPDIR
+trap 'rm -rf "$BAY0_FUZZ_TMPDIR"' EXIT INT TERM
 for t in "$@"; do
     work="$build/corpus/$t"
     mkdir -p "$work"
