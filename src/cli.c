@@ -140,7 +140,7 @@ int cli_finish_reply(char *reply, bool quiet_ok)
             char *text = NULL;
             long c = strtol(line + 4, &text, 10);
             fprintf(stderr, "bay0: %s\n", text && *text ? text + 1 : line);
-            code = c > 0 && c < 125 ? (int)c : 1;
+            code = c >= CLI_EXIT_NO && c <= CLI_EXIT_DENIED ? (int)c : CLI_EXIT_NO;
             final_seen = true;
         }
     }
@@ -277,7 +277,10 @@ static void iso_time(long long ms, char *buf, size_t size)
 {
     time_t secs = (time_t)(ms / 1000);
     struct tm tm;
-    gmtime_r(&secs, &tm);
+    if (!gmtime_r(&secs, &tm)) {
+        snprintf(buf, size, "?");
+        return;
+    }
     snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
@@ -329,8 +332,10 @@ static void print_table_row(char **f)
     char uptime[32] = "-";
     long long since = atoll(f[F_SINCE]);
     long long now = (long long)time_wall_ms();
-    if (strcmp(f[F_PID], "0") != 0 || strcmp(f[F_STATE], "up") == 0)
-        format_uptime((now - since) / 1000, uptime, sizeof uptime);
+    long long up_ms;
+    if ((strcmp(f[F_PID], "0") != 0 || strcmp(f[F_STATE], "up") == 0) &&
+        !__builtin_sub_overflow(now, since, &up_ms) && up_ms >= 0)
+        format_uptime(up_ms / 1000, uptime, sizeof uptime);
     char info[600] = "";
     if (strcmp(f[F_WAITING], "-") != 0)
         snprintf(info, sizeof info, "waiting for %s", f[F_WAITING]);
@@ -459,9 +464,12 @@ static int render_deps(char **rows, size_t n, const char *only_name, bool dot)
     struct deps_edges edges = {ev, 0, (uint32_t)edges_max};
     struct deps_names ix;
     struct deps_error err;
+    int rc = CLI_EXIT_NO;
+    void *mem = NULL;
+    uint64_t *only = NULL;
     if (deps_names_index(&ix, names, (uint32_t)n, sorted, &err) != DEPS_OK) {
         fprintf(stderr, "bay0 deps: %s\n", err.msg);
-        return CLI_EXIT_NO;
+        goto out;
     }
     for (size_t i = 0; i < n; i++) {
         char *list = rows[i * F_COUNT + F_DEPS];
@@ -472,14 +480,13 @@ static int render_deps(char **rows, size_t n, const char *only_name, bool dot)
     }
     struct deps_graph g;
     size_t bytes = deps_graph_bytes((uint32_t)n, edges.count);
-    void *mem = cli_xcalloc(1, bytes);
+    mem = cli_xcalloc(1, bytes);
     deps_graph_build(&g, mem, bytes, (uint32_t)n, ev, edges.count);
-    uint64_t *only = NULL;
     if (only_name) {
         uint32_t node = deps_names_find(&ix, only_name);
         if (node == DEPS_NONE) {
             fprintf(stderr, "bay0 deps: no such service: %s\n", only_name);
-            return CLI_EXIT_NO;
+            goto out;
         }
         size_t words = deps_bitmap_words((uint32_t)n);
         only = cli_xcalloc(words, sizeof *only);
@@ -499,8 +506,9 @@ static int render_deps(char **rows, size_t n, const char *only_name, bool dot)
         deps_render_dot(&g, names, only, w);
     else
         deps_render_text(&g, names, only, w);
-    int rc = deps_writer_end(w) == DEPS_OK ? 0 : CLI_EXIT_NO;
+    rc = deps_writer_end(w) == DEPS_OK ? 0 : CLI_EXIT_NO;
     free(w);
+out:
     free(only);
     free(mem);
     free(ev);

@@ -139,11 +139,14 @@ static bool read_restart_limit(int dir_fd, struct svc_def *def, char *reason,
                      reason_size);
     if (r <= 0)
         return r == 0;
-    char *space = strpbrk(buf, " \t");
+    char *start = buf;
+    while (*start == ' ' || *start == '\t')
+        start++;
+    char *space = strpbrk(start, " \t");
     uint64_t count, window;
     if (space)
         *space++ = '\0';
-    if (!space || !parse_u64(buf, RESTART_LIMIT_COUNT_MAX, &count) ||
+    if (!space || !parse_u64(start, RESTART_LIMIT_COUNT_MAX, &count) ||
         count == 0 || !parse_u64(space, RESTART_LIMIT_WINDOW_S_MAX, &window) ||
         window == 0)
         return fail(reason, reason_size,

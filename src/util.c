@@ -122,7 +122,7 @@ bool parse_u64(const char *s, uint64_t max, uint64_t *out)
     uint64_t v = 0;
     for (; *s >= '0' && *s <= '9'; s++) {
         uint64_t d = (uint64_t)(*s - '0');
-        if (v > (max - d) / 10)
+        if (d > max || v > (max - d) / 10)
             return false;
         v = v * 10 + d;
     }
