@@ -40,13 +40,6 @@
 
 #define DRIVE_TIMEOUT_MS 10000
 
-/* Under `make asan`: depgraph.c's order_scratch is allocated and never
- * read, so the compiler drops the static that holds it and LeakSanitizer
- * reports it as lost. Suppressed here, for that one allocation site only,
- * until depgraph.c uses or removes it. Unused outside ASan builds. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void) { return "leak:sup_deps_init\n"; }
-
 static char base[64];
 static char scan_path[96];
 static int sig_fd = -1;
