@@ -39,13 +39,17 @@ fetch() {
     tmp=$(mktemp -d "$dir/.dl.XXXXXX")
     # apt's download sandbox user must be able to write here.
     chmod 0777 "$tmp"
+    # A fresh machine may have no package lists yet: update once, retry.
     if ! (cd "$tmp" && apt-get download -qq "$pkg=$version" >/dev/null 2>"$tmp/err"); then
-        if grep -q "Unable to locate\|not found\|Can't find" "$tmp/err" 2>/dev/null; then
-            echo "fetch-inputs: $pkg=$version is not offered; try: apt-get update" >&2
+        echo "fetch-inputs: $pkg=$version not found; running apt-get update" >&2
+        apt-get update -qq >&2 || true
+        if ! (cd "$tmp" && apt-get download -qq "$pkg=$version" >/dev/null 2>"$tmp/err"); then
+            echo "fetch-inputs: $pkg=$version is not offered by the configured" \
+                "mirrors (apt-cache policy $pkg shows what is)" >&2
+            cat "$tmp/err" >&2
+            rm -rf "$tmp"
+            exit 1
         fi
-        cat "$tmp/err" >&2
-        rm -rf "$tmp"
-        exit 1
     fi
     got_file=$(ls "$tmp"/*.deb)
     got=$(sha_of "$got_file")

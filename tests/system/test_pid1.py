@@ -231,14 +231,21 @@ os.execvp("sleep", ["sleep", "1000"])
     assert pid1.cli("status", "burst").returncode == 0
 
 
-def test_poweroff_from_root_stops_everything_refused_for_others(pid1):
-    # Widen the path so that an unprivileged client reaches the socket and
-    # the refusal comes from bay0, not from the file system.
-    os.chmod(pid1.root, 0o755)
-    d = pid1.root
-    while d != "/":
-        d = os.path.dirname(d)
-        os.chmod(d, os.stat(d).st_mode | 0o005) if d.startswith("/tmp/") else None
+@pytest.fixture
+def pid1_open():
+    """Like pid1, in a directory every user may traverse, so that an
+    unprivileged client reaches the socket and a refusal comes from bay0,
+    not from the file system."""
+    root = tempfile.mkdtemp(prefix="bay0-pid1-")
+    os.chmod(root, 0o755)
+    p = Pid1(root)
+    yield p
+    p.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_poweroff_from_root_stops_everything_refused_for_others(pid1_open):
+    pid1 = pid1_open
     for name in ("a", "b"):
         pid1.service(name, "#!/bin/sh\nexec sleep 1000\n")
     pid1.start()
