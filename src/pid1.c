@@ -258,8 +258,12 @@ static void panic_shell(void)
     for (int i = 0; i < PID1_PANIC_SHELL_RUNS_MAX; i++) {
         pid_t pid = fork();
         if (pid == 0) {
+            sigset_t none;
+            sigemptyset(&none);
+            sigprocmask(SIG_SETMASK, &none, NULL);
             setsid();
-            int fd = open("/dev/console", O_RDWR);
+            /* A container's console is its stdio: keep it. */
+            int fd = panic_container ? -1 : open("/dev/console", O_RDWR);
             if (fd >= 0) {
                 (void)ioctl(fd, TIOCSCTTY, 1);
                 dup2(fd, 0);
