@@ -12,7 +12,8 @@
  *   bay0: init complete (...)
  *
  * Kernel command line (bay0.KEY=VALUE): persist=DEV (fallback device),
- * persist_label=LABEL, persist_timeout_ms=N, modules_timeout_ms=N,
+ * persist_label=LABEL, scandir=DIR, rundir=DIR (an argv option wins),
+ * persist_timeout_ms=N, modules_timeout_ms=N,
  * shutdown_timeout_ms=N, panic=reboot|halt|shell.
  * `bay0 init` options (tests, containers): --scandir DIR --rundir DIR
  * --logdir DIR --cmdline STRING (instead of /proc/cmdline).
@@ -51,6 +52,7 @@
 #define INIT_STATE_SHUTDOWN_TIMEOUT_MS 2000
 #define INIT_TIMEOUT_MS_MAX 600000
 #define INIT_LINE_BYTES_MAX 512
+#define INIT_DIR_BYTES_MAX 256
 /* The persist deadline counts from the start of module loading (a stalled
  * disk can hang virtio_blk's probe too); the mount itself still gets at
  * least this much of it. */
@@ -64,6 +66,8 @@ struct init_opts {
     const char *cmdline; /* --cmdline, else NULL: read /proc/cmdline */
     char persist_dev[PERSIST_DEV_BYTES_MAX];
     char persist_label[32];
+    char scandir_buf[INIT_DIR_BYTES_MAX]; /* bay0.scandir= */
+    char rundir_buf[INIT_DIR_BYTES_MAX];  /* bay0.rundir= */
     uint32_t persist_timeout_ms;
     uint32_t modules_timeout_ms;
     uint32_t shutdown_timeout_ms;
@@ -121,7 +125,13 @@ static void cmdline_word(char *w)
     *val++ = '\0';
     if (strcmp(key, "persist") == 0)
         str_copy(opts.persist_dev, sizeof opts.persist_dev, val);
-    else if (strcmp(key, "persist_label") == 0)
+    else if (strcmp(key, "scandir") == 0) {
+        if (str_copy(opts.scandir_buf, sizeof opts.scandir_buf, val))
+            opts.scandir = opts.scandir_buf;
+    } else if (strcmp(key, "rundir") == 0) {
+        if (str_copy(opts.rundir_buf, sizeof opts.rundir_buf, val))
+            opts.rundir = opts.rundir_buf;
+    } else if (strcmp(key, "persist_label") == 0)
         str_copy(opts.persist_label, sizeof opts.persist_label, val);
     else if (strcmp(key, "persist_timeout_ms") == 0)
         parse_timeout(key, val, &opts.persist_timeout_ms);
@@ -373,6 +383,7 @@ int init_main(int argc, char **argv)
     if (!opts.container)
         console_open();
     cmdline_parse();
+    (void)args_parse(argc, argv); /* again: an argv option wins */
     pid1_panic_setup(opts.panic, opts.container);
     log_info("event=init container=%d panic=%s scandir=%s", opts.container,
              pid1_panic_policy_name(opts.panic), opts.scandir);

@@ -151,3 +151,20 @@ def test_stalled_persist_device_still_boots_dirty(vm_factory, tmp_path):
         # the server fails that read and lets it go.
         server.terminate()
         server.wait(10)
+
+
+def test_panic_policy_reboot_never_exits(vm_factory):
+    # A rundir the supervisor cannot create: supervise_run() fails at once,
+    # which PID 1 treats as unrecoverable. Policy reboot: print, sync,
+    # reboot(2) (QEMU runs with -no-reboot, so it exits 0). Exiting instead
+    # would show "Kernel panic ... Attempted to kill init!".
+    vm = vm_factory("panic", ["--no-persist", "--verbose", "--append",
+                              "bay0.rundir=/proc/bay0-nowhere bay0.panic=reboot "
+                              "bay0.persist_timeout_ms=1000"])
+    vm.wait_for(r"bay0: PANIC: the supervisor could not start \(policy=reboot\)",
+                BOOT_TIMEOUT_S)
+    assert vm.wait_exit(POWEROFF_TIMEOUT_S) == 0, vm.text()[-2000:]
+    text = vm.text()
+    assert "bay0: panic: sync done" in text
+    assert "Attempted to kill init" not in text and "Kernel panic" not in text
+    assert re.search(r"reboot: Restarting system", text), text[-2000:]
