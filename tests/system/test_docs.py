@@ -2,7 +2,9 @@
 has its own section in docs/bay0.8 (and every long option its usage names
 is documented there), every file name src/svcdir.c (and deps.c, spawn.c)
 reads from a service directory has an entry in docs/bay0-servicedir.5, and
-both pages render without a single groff warning.
+both pages render without a single groff warning. Across the man pages
+and ARCHITECTURE/OPERATIONS/THREATMODEL, every log event named exists in
+src/, and limitations that the code has since lost are not claimed again.
 
 Needs groff (Debian groff-base) for the rendering tests and man (man-db)
 for the `man -l` one; they skip, saying so, when those are missing."""
@@ -159,3 +161,60 @@ def test_man_renders_without_warnings(page, width):
     assert out.returncode == 0, out.stderr
     assert out.stderr == "", f"man -l warnings for {page} at width {width}:\n{out.stderr}"
     assert "SEE ALSO" in out.stdout
+
+
+DOCS = [MAN8, MAN5] + [os.path.join(ROOT, "docs", f) for f in
+                       ("ARCHITECTURE.md", "OPERATIONS.md", "THREATMODEL.md")]
+
+
+def source_events():
+    events = set()
+    for top, _, files in os.walk(os.path.join(ROOT, "src")):
+        for f in files:
+            if f.endswith((".c", ".h")):
+                events |= set(re.findall(r"event=([a-z][a-z0-9-]*)", read(os.path.join(top, f))))
+    return events
+
+
+def documented_events():
+    """Every `event=NAME` the docs name, plus the bare names in the
+    "Events worth grepping" list of OPERATIONS.md."""
+    names = set()
+    for path in DOCS:
+        names |= set(re.findall(r"event=([a-z][a-z0-9-]*[a-z0-9])", roff_plain(read(path))))
+    ops = read(os.path.join(ROOT, "docs", "OPERATIONS.md"))
+    m = re.search(r"Events worth grepping: `([^`]+)`", ops)
+    assert m, "the 'Events worth grepping' list is gone from OPERATIONS.md"
+    listed = set(m.group(1).split())
+    assert len(listed) > 20, listed
+    return names | listed
+
+
+def test_every_documented_log_event_exists_in_the_code():
+    events = source_events()
+    assert {"started", "failed", "config-error", "cgroups-unavailable"} <= events, events
+    missing = sorted(documented_events() - events)
+    assert not missing, f"log events named in docs/ that no source file logs: {missing}"
+
+
+def test_docs_name_no_removed_limitation():
+    # Statements that were true before the fixes of 51d2c7b/59a204d and must
+    # not creep back: each regex names a behaviour the code no longer has.
+    stale = {
+        r"(?i)restart\s+accepts\s+--persist": "restart --persist is a usage error",
+        r"(?i)logger\s+knows\s+only\s+-h": "bay0 logger takes --help",
+        r"(?i)options\s+come\s+before\s+operands": "options may follow names",
+        r"(?i)never\s+reaches\s+`?failed": "spawn failures end failed",
+        r"(?i)not\s+restarted\s+again": "the log writer is always restarted",
+        r"(?i)currently\s+keeps\s+20": "log-keep 0 keeps none",
+        r"(?i)dies\s+of\s+SIGPIPE|killed\s+by\s+SIGPIPE": "clients ignore SIGPIPE",
+    }
+    found = []
+    for path in DOCS:
+        # drop roff macros (.B, .BR, ...) so sentences read as on the page
+        text = re.sub(r"(?m)^\.[A-Z]{1,2}\b ?", "", roff_plain(read(path)))
+        text = re.sub(r"\s+", " ", text)
+        for pattern, why in stale.items():
+            if re.search(pattern, text):
+                found.append(f"{os.path.basename(path)}: /{pattern}/ ({why})")
+    assert not found, "stale statements in docs/:\n" + "\n".join(found)
