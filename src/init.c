@@ -49,7 +49,6 @@
 #define INIT_CMDLINE_BYTES_MAX 4096
 #define INIT_MODULES_TIMEOUT_MS_DEFAULT 4000
 #define INIT_STATE_TIMEOUT_MS 3000
-#define INIT_STATE_SHUTDOWN_TIMEOUT_MS 2000
 #define INIT_TIMEOUT_MS_MAX 600000
 #define INIT_LINE_BYTES_MAX 512
 #define INIT_DIR_BYTES_MAX 256
@@ -329,13 +328,13 @@ static void state_step(void)
 static void final_flush(void)
 {
     if (opts.persist_ok)
-        (void)state_shutdown(INIT_STATE_SHUTDOWN_TIMEOUT_MS);
+        (void)state_shutdown(PID1_FLUSH_TIMEOUT_MS);
 }
 
 static void final_unmount(void)
 {
     if (opts.persist_ok)
-        (void)persist_unmount(NULL, PERSIST_UMOUNT_TIMEOUT_MS);
+        (void)persist_unmount(NULL, PID1_UMOUNT_TIMEOUT_MS);
 }
 
 /* Block the signals the supervisor takes over (through its signalfd) so
@@ -394,11 +393,17 @@ int init_main(int argc, char **argv)
     persist_step(persist_budget_start_ms);
     state_step();
     genesis("init complete (uptime %lld ms)", (long long)uptime_ms());
+    /* bay0.shutdown_timeout_ms bounds the whole shutdown: the services get
+     * what the final sequence does not need. */
+    uint32_t services_ms = opts.shutdown_timeout_ms > PID1_FINAL_BUDGET_MS +
+                                                          PID1_SUPERVISOR_SHUTDOWN_MS_MIN
+                               ? opts.shutdown_timeout_ms - PID1_FINAL_BUDGET_MS
+                               : PID1_SUPERVISOR_SHUTDOWN_MS_MIN;
     struct supervise_config cfg = {
         .scandir = opts.scandir,
         .rundir = opts.rundir,
         .logdir = opts.logdir,
-        .shutdown_timeout_ms = opts.shutdown_timeout_ms,
+        .shutdown_timeout_ms = services_ms,
         .pid1 = true,
         .container = opts.container,
     };

@@ -15,10 +15,18 @@
 
 #include "supervise.h"
 
+/* The final sequence's steps and their bounds. Their sum is kept out of
+ * the supervisor's share of the shutdown bound, so that the whole shutdown
+ * (services + this) stays within it. */
 #define PID1_TERM_GRACE_MS_DEFAULT 3000 /* SIGTERM -> SIGKILL for leftovers */
 #define PID1_KILL_WAIT_MS 1000          /* after SIGKILL, wait this long */
-#define PID1_SYNC_TIMEOUT_MS 5000       /* sync(2) in a child */
-#define PID1_UMOUNT_TIMEOUT_MS 3000     /* unmount / remount-ro in a child */
+#define PID1_FLUSH_TIMEOUT_MS 2000      /* the state hook (db, seed, time) */
+#define PID1_SYNC_TIMEOUT_MS 2000       /* sync(2) in a child */
+#define PID1_UMOUNT_TIMEOUT_MS 2000     /* unmount / remount-ro in a child */
+#define PID1_FINAL_BUDGET_MS                                                  \
+    (PID1_TERM_GRACE_MS_DEFAULT + PID1_KILL_WAIT_MS + PID1_FLUSH_TIMEOUT_MS + \
+     PID1_SYNC_TIMEOUT_MS + PID1_UMOUNT_TIMEOUT_MS)
+#define PID1_SUPERVISOR_SHUTDOWN_MS_MIN 1000
 
 enum pid1_panic_policy {
     PID1_PANIC_REBOOT = 0,

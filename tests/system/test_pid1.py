@@ -302,3 +302,22 @@ def test_reboot_ends_the_pid_namespace_cleanly(pid1):
     assert pid1.wait_exit(30) == -signal.SIGHUP
     assert "event=shutdown step=reboot cmd=reboot" in pid1.text()
     assert not os.path.exists("/proc/%d" % init)
+
+
+def test_a_stuck_service_cannot_extend_the_shutdown_bound(pid1):
+    # The service asks for 10 minutes to stop; the whole shutdown is bounded
+    # by bay0.shutdown_timeout_ms (the supervisor gets that minus the final
+    # sequence's budget, 10 s).
+    armed = os.path.join(pid1.root, "armed")
+    pid1.service("stuck", "#!/bin/sh\ntrap '' TERM\ntouch %s\n"
+                 "while :; do sleep 1; done\n" % armed,
+                 {"timeout-kill": "600000\n"})
+    pid1.start(cmdline="bay0.shutdown_timeout_ms=12000")
+    wait_for(lambda: os.path.exists(armed), 20, what="the TERM trap")
+    t0 = time.monotonic()
+    r = pid1.cli("poweroff", timeout=60)
+    rc = pid1.wait_exit(30)
+    elapsed = time.monotonic() - t0
+    assert rc == -signal.SIGINT, (rc, r.stderr, pid1.text()[-2000:])
+    assert elapsed < 12 + 3, elapsed
+    assert "event=shutdown step=reboot cmd=poweroff" in pid1.text()
