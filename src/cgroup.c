@@ -1,5 +1,5 @@
 /* cgroup.c — one cgroup2 directory per service, under a directory of this
- * supervisor's own (CGROUP/bay0.PID), so that nothing a service started
+ * supervisor's own (CGROUP/bay0.PID.START), so that nothing a service started
  * survives its end: not even a descendant that left the process group
  * with setsid(). A service's leftovers go with one write to cgroup.kill.
  *
@@ -64,7 +64,9 @@ void cgroup_init(void)
         why = "no cgroup2 mount";
     else if (!find_own(own, sizeof own))
         why = "no cgroup2 entry in /proc/self/cgroup";
-    else if (!str_fmt(base, sizeof base, "%s%s/bay0.%d", mnt, own, (int)getpid()))
+    /* pid + start time: PID 1s of sibling namespaces all have pid 1 */
+    else if (!str_fmt(base, sizeof base, "%s%s/bay0.%d.%llx", mnt, own, (int)getpid(),
+                      (unsigned long long)time_mono_us()))
         why = "path too long";
     else if (mkdir(base, 0755) < 0 && errno != EEXIST)
         why = strerror(errno);

@@ -581,11 +581,14 @@ static int change(int argc, char **argv, const char *verb, const char *what)
 {
     char usage[512];
     snprintf(usage, sizeof usage,
-             "usage: bay0 %s [--nowait] [--persist] [--timeout S] [--rundir DIR] NAME...\n"
+             "usage: bay0 %s [--nowait]%s [--timeout S] [--rundir DIR] NAME...\n"
              "  %s the services and wait until they are %s (exit 0), or\n"
-             "  report the ones that cannot get there (exit 1). --persist first\n"
-             "  stores the intent in the state database, so it survives a reboot.\n",
-             verb, what, strcmp(verb, "stop") == 0 ? "down" : "up");
+             "  report the ones that cannot get there (exit 1).%s\n",
+             verb, strcmp(verb, "restart") == 0 ? "" : " [--persist]", what,
+             strcmp(verb, "stop") == 0 ? "down" : "up",
+             strcmp(verb, "restart") == 0 ? ""
+                                          : " --persist first\n  stores the intent in the state "
+                                            "database, so it survives a reboot.");
     struct cli_opts o = {0};
     int first = parse_opts(argc, argv, &o, usage);
     if (first < 0)

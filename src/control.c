@@ -153,8 +153,10 @@ void control_on_accept(void)
         bool privileged = cred.uid == 0 || cred.uid == geteuid();
         struct conn *c = conn_slot(privileged);
         if (!c) {
-            static const char busy[] = "ERR 3 busy: too many read-only connections\n";
-            (void)!send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            static const char busy_ro[] = "ERR 3 busy: too many read-only connections\n";
+            static const char busy[] = "ERR 3 busy: every connection is in use\n";
+            const char *msg = privileged ? busy : busy_ro;
+            (void)!send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
             close(fd);
             continue;
         }

@@ -64,7 +64,7 @@ static void start_writer(uint32_t delay_ms)
         logwriter_main(hdr);
     }
     writer_pid = pid;
-    writer_started_ms = time_mono_ms();
+    writer_started_ms = time_mono_ms() + delay_ms; /* "quick" counts from after the pause */
     log_info("event=log-writer-started pid=%d", pid);
 }
 

@@ -2,17 +2,19 @@
  * nowhere else: service_on_event(svc, event, status).
  *
  *  state \ event  WANT_UP      WANT_DOWN      WANT_RESTART  DEPS_READY  RUN_EXIT    AUX_EXIT     READY   TIMER
- *  DOWN           deps?spawn   -              =WANT_UP      -           #           -            -       -
- *  WAITING        -            DOWN           -             spawn       #           -            -       -
- *  STARTING       -            stop           stop(->up)    -           died        -            READY   -
- *  UP             -            stop           stop(->up)    -           died        -            READY   -
- *  READY          -            stop           stop(->up)    -           died        -            -       -
- *  STOPPING       (->up)       -              (->up)        -           died        -            -       SIGKILL
+ *  DOWN           deps?spawn   -              =WANT_UP      -           #           #            -       -
+ *  WAITING        -            DOWN           =WANT_UP      deps?spawn  #           #            -       -
+ *  STARTING       -            stop           stop(->up)    -           died        #            READY   -
+ *  UP             -            stop*          stop(->up)*   -           died        #            READY   -
+ *  READY          -            stop           stop(->up)    -           died        #            -       -
+ *  STOPPING       (->up)       -              (->up)        -           died        #            -       SIGKILL
  *  FINISHING      (->up)       (->down)       (->up)        -           #           after_aux    -       SIGKILL aux
- *  BACKOFF        spawn        DOWN           spawn         -           #           -            -       spawn
- *  FAILED         deps?spawn   DOWN           =WANT_UP      -           #           after_aux    -       -
+ *  BACKOFF        spawn        DOWN           spawn         -           #           #            -       deps?spawn:WAITING
+ *  FAILED         deps?spawn   DOWN           =WANT_UP      -           #           #            -       -
  *
- *  "#": impossible (no run process in that state) -> assertion.
+ *  "#": impossible (no such process in that state) -> assertion.
+ *  "*": a oneshot that is UP (done) runs `undo` on WANT_DOWN and runs
+ *  again on WANT_RESTART; a stop waits while a dependent still runs.
  *  "-": ignored (already there, or not meaningful).
  *  "(->up)"/"(->down)": only the desired state changes; the current
  *  transition completes first.

@@ -22,6 +22,7 @@ extern char **environ;
 static char env_buf[SPAWN_ENV_BYTES_MAX];
 static char *env_ptrs[SPAWN_ENV_VARS_MAX + 1];
 static volatile int spawn_child_errno;
+static volatile int spawn_cgroup_errno; /* the child could not join its cgroup */
 
 struct env_builder {
     size_t used;
@@ -138,10 +139,10 @@ static void child_exec(const struct spawn_req *req, char **envp)
         goto fail;
     if (req->cgroup_procs) { /* best effort: the process group still holds it */
         int fd = open(req->cgroup_procs, O_WRONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            (void)!write(fd, "0", 1);
+        if (fd < 0 || write(fd, "0", 1) != 1)
+            spawn_cgroup_errno = errno ? errno : EIO;
+        if (fd >= 0)
             close(fd);
-        }
     }
     if (dup2(req->stdin_fd, 0) < 0 || dup2(req->stdout_fd, 1) < 0 ||
         dup2(req->stdout_fd, 2) < 0)
@@ -171,11 +172,16 @@ pid_t spawn_start(const struct spawn_req *req, pid_t *reap_pid)
     BAY0_ASSERT(req->extra_fd < 0 || req->extra_fd_target > 2);
     char **envp = env_build(req);
     spawn_child_errno = 0;
+    spawn_cgroup_errno = 0;
     pid_t pid = vfork();
     if (pid < 0)
         return -1;
     if (pid == 0)
         child_exec(req, envp);
+    if (spawn_cgroup_errno != 0)
+        log_warn("svc=%s event=cgroup-join-failed path=%s error=\"%s\" effect=\"process group only\"",
+                 req->service_name ? req->service_name : "?", req->cgroup_procs,
+                 strerror(spawn_cgroup_errno));
     if (spawn_child_errno != 0) {
         *reap_pid = pid;
         errno = spawn_child_errno;
