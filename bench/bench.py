@@ -14,6 +14,7 @@ trees rooted at its own children, by pid), or wait without a deadline.
 """
 import argparse
 import ctypes
+import glob
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ MAIN_N = 1000
 BRINGUP_DEADLINE_S = {10: 30, 100: 30, 1000: 60, 10000: 120}
 SETTLE_S = 1.0
 PREPARE_GAP_S = 1.5
+STALL_S = 30  # bring-up gives up when no new service started for this long
 RESTART_K = 16
 RESTART_SPACING_MS = 200
 RESTART_UP_MS = 2000
@@ -40,6 +42,7 @@ LOG_LINE_BYTES = 100
 LOG_ROTATE_BYTES = 1_000_000
 LOG_KEEP_FILES = 400  # 200-260 MB / 1 MB rotations: keep them all to count every line
 TREE_KILL_DEADLINE_S = 30
+SHUTDOWN_WAIT_S = 30
 
 ARGS = None
 BIN = {}
@@ -172,6 +175,23 @@ def pss_kib(pids):
     return total
 
 
+def cgroup2_own_dir():
+    """This process's cgroup2 directory (where bay0, our child, makes its own)."""
+    mnt = own = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            if " - cgroup2 " in line:
+                mnt = line.split()[4]
+                break
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            if line.startswith("0::"):
+                own = line[3:].strip()
+    if not mnt or own is None:
+        return None
+    return mnt + ("" if own == "/" else own)
+
+
 # ---------------------------------------------------------------- stamps
 
 class Stamps:
@@ -230,6 +250,13 @@ class Sup:
 
     def env(self):
         return dict(os.environ)
+
+    def shutdown(self, proc):
+        """The supervisor's own orderly stop, where it has one worth using
+        (outside every measurement); kill_tree follows in any case."""
+
+    def cleanup(self, pid):
+        """Remove what a killed supervisor left outside the run directory."""
 
 
 class S6(Sup):
@@ -345,6 +372,28 @@ class Bay0(Sup):
         return [BIN["bay0"], "supervise", "--scandir", self.scandir,
                 "--rundir", self.rundir, "--logdir", self.logdir]
 
+    def shutdown(self, proc):
+        # bay0 removes its cgroups on an orderly stop; SIGKILL would leave them.
+        try:
+            subprocess.run([BIN["bay0"], "shutdown"], env=self.env(), capture_output=True,
+                           timeout=SHUTDOWN_WAIT_S)
+            proc.wait(timeout=SHUTDOWN_WAIT_S)
+        except subprocess.TimeoutExpired:
+            log(f"  bay0 shutdown did not finish in {SHUTDOWN_WAIT_S} s: killing the tree")
+
+    def cleanup(self, pid):
+        """bay0 makes CGROUP2/OWN/bay0.PID.START/NAME per service; remove
+        this pid's, deepest first (empty cgroups are removed by rmdir)."""
+        base = cgroup2_own_dir()
+        if not base:
+            return
+        for top in glob.glob(f"{base}/bay0.{pid}") + glob.glob(f"{base}/bay0.{pid}.*"):
+            for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+                try:
+                    os.rmdir(dirpath)
+                except OSError as e:
+                    log(f"  cannot remove {dirpath}: {e}")
+
     def status_steps(self, n):
         return [["run", BIN["bay0"], "status"]]
 
@@ -444,12 +493,17 @@ class Instance:
             self.t0 = int(f.read())
 
     def wait_up(self, count, deadline_s):
-        """Wait until `count` services stamped; return bring-up seconds or None."""
+        """Wait until `count` services stamped; return bring-up seconds or
+        None (deadline, supervisor gone, or no new service for STALL_S)."""
         deadline = time.monotonic() + deadline_s
+        seen, last_new = 0, time.monotonic()
         while time.monotonic() < deadline:
-            if len(self.stamps.poll().first) >= count:
+            up = len(self.stamps.poll().first)
+            if up >= count:
                 return (max(self.stamps.first.values()) - self.t0) / 1e9
-            if self.proc.poll() is not None:
+            if up > seen:
+                seen, last_new = up, time.monotonic()
+            if self.proc.poll() is not None or time.monotonic() - last_new > STALL_S:
                 break
             time.sleep(0.02)
         return None
@@ -478,7 +532,9 @@ class Instance:
     def stop(self):
         if self.proc is None:
             return
+        self.sup.shutdown(self.proc)
         kill_tree(self.proc.pid)
+        self.sup.cleanup(self.proc.pid)
         try:
             self.proc.wait(timeout=5)
         except (subprocess.TimeoutExpired, ChildProcessError):
@@ -509,8 +565,10 @@ def run_bringup(cls, n, tag, idle_s=0, status=False):
         res["bringup_s"] = t
         if t is None:
             state = "running" if inst.proc.poll() is None else f"exited rc={inst.proc.returncode}"
-            res["error"] = (f"{res['up']} of {n} services started within "
-                            f"{BRINGUP_DEADLINE_S[n]} s; supervisor {state}")
+            waited = time.time() - inst.t0 / 1e9
+            res["error"] = (f"{res['up']} of {n} services started; gave up after {waited:.0f} s "
+                            f"(limit {BRINGUP_DEADLINE_S[n]} s, or {STALL_S} s without a new "
+                            f"start); supervisor {state}")
             res["supervisor_output"] = inst.output_tail()
         if inst.proc.poll() is not None:
             return res
@@ -518,7 +576,7 @@ def run_bringup(cls, n, tag, idle_s=0, status=False):
         pids = inst.pids()
         res["procs"] = len(pids)
         res["pss_kib"] = pss_kib(pids)
-        res["pss_per_svc_kib"] = res["pss_kib"] / n
+        res["pss_per_svc_kib"] = res["pss_kib"] / n if t is not None else None
         if idle_s and t is not None:
             a = proc_cpu(pids)
             time.sleep(idle_s)

@@ -251,8 +251,14 @@ def section_scaling(x, sups, R):
             if errs:
                 notes.append(f"- {s} at N={n:,}: {errs[0]}")
             b = x.bringup(s, n)
-            m = med([r.get("pss_per_svc_kib") for r in runs])
-            row.append(f"{fmt(b, ' s')} / {fmt(m)}" if runs else "not run")
+            m = med([r.get("pss_per_svc_kib") for r in runs if r.get("bringup_s")])
+            if not runs:
+                row.append("not run")
+            elif b is None:
+                up = runs[0].get("up")
+                row.append(f"**{up:,} of {n:,} up** / —" if up is not None else "**failed**")
+            else:
+                row.append(f"{fmt(b, ' s')} / {fmt(m)}")
         rows.append(row)
     out = ["## Scaling", "", table(head, rows), ""]
     if notes:
@@ -308,7 +314,7 @@ def section_machine(R):
             f"{' '.join(m.get('loadavg_end', ['?']))} (other builds and QEMU share the 2 cores: "
             "absolute numbers are noisy, the same-run ratios are what counts)",
             f"- versions: bay0 `{v.get('bay0')}` (tree at {v.get('bay0_tree', '?')}, "
-            "binaries copied at the start of the run), s6 {v.get('s6')}, skalibs {v.get('libskarnet2.13')}, "
+            f"binaries copied at the start of the run), s6 {v.get('s6')}, skalibs {v.get('libskarnet2.13')}, "
             f"runit {v.get('runit')}, daemontools {v.get('daemontools')}, supervisor {v.get('supervisor')}",
             f"- parameters: idle window {p['idle']} s, {p['restarts']} restarts, {p['reps']} bring-up "
             f"repetitions at N=1000, {p['log_reps']} logger repetitions, N up to {p['max_n']:,}", ""]
