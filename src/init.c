@@ -350,6 +350,16 @@ static void block_signals(void)
     sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
+/* bay0.shutdown_timeout_ms bounds the whole shutdown: the services get
+ * what the final sequence (pid1.c) does not need. */
+static uint32_t services_shutdown_ms(void)
+{
+    const uint32_t final_ms = PID1_FINAL_BUDGET_MS;
+    if (opts.shutdown_timeout_ms > final_ms + PID1_SUPERVISOR_SHUTDOWN_MS_MIN)
+        return opts.shutdown_timeout_ms - final_ms;
+    return PID1_SUPERVISOR_SHUTDOWN_MS_MIN;
+}
+
 static void opts_defaults(void)
 {
     memset(&opts, 0, sizeof opts);
@@ -393,17 +403,11 @@ int init_main(int argc, char **argv)
     persist_step(persist_budget_start_ms);
     state_step();
     genesis("init complete (uptime %lld ms)", (long long)uptime_ms());
-    /* bay0.shutdown_timeout_ms bounds the whole shutdown: the services get
-     * what the final sequence does not need. */
-    uint32_t services_ms = opts.shutdown_timeout_ms > PID1_FINAL_BUDGET_MS +
-                                                          PID1_SUPERVISOR_SHUTDOWN_MS_MIN
-                               ? opts.shutdown_timeout_ms - PID1_FINAL_BUDGET_MS
-                               : PID1_SUPERVISOR_SHUTDOWN_MS_MIN;
     struct supervise_config cfg = {
         .scandir = opts.scandir,
         .rundir = opts.rundir,
         .logdir = opts.logdir,
-        .shutdown_timeout_ms = services_ms,
+        .shutdown_timeout_ms = services_shutdown_ms(),
         .pid1 = true,
         .container = opts.container,
     };
