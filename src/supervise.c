@@ -13,6 +13,7 @@
 #include "cgroup.h"
 #include "control.h"
 #include "logger.h"
+#include "state/mount.h"
 #include "state/state.h"
 #include "log.h"
 #include "svc.h"
@@ -461,7 +462,10 @@ static int setup(const struct supervise_config *cfg)
     sup.logdir = cfg->logdir;
     sup.pid1 = cfg->pid1;
     sup.container = cfg->container;
-    sup.persist_intent = cfg->pid1 || getenv("BAY0_PERSIST_DIR") != NULL;
+    /* As PID 1 only when /persist is really mounted: a dirty boot must not
+     * create a database in the image's empty directory. */
+    sup.persist_intent = getenv("BAY0_PERSIST_DIR") != NULL ||
+                         (cfg->pid1 && persist_is_mounted(state_persist_mountpoint()));
     if (cfg->shutdown_timeout_ms)
         shutdown_timeout_ms = cfg->shutdown_timeout_ms;
     raise_fd_limit();
