@@ -247,9 +247,9 @@ def section_scaling(x, sups, R):
         row = [f"{n:,}", fmt(x.floor_bringup(n), " s")]
         for s in sups:
             runs = x.runs(s, n)
-            errs = [r["error"] for r in runs if r.get("error")]
+            errs = [r for r in runs if r.get("error")]
             if errs:
-                notes.append(f"- {s} at N={n:,}: {errs[0]}")
+                notes.append(f"- {s} at N={n:,}: {errs[0]['error']}. {why_stuck(s, errs[0])}")
             b = x.bringup(s, n)
             m = med([r.get("pss_per_svc_kib") for r in runs if r.get("bringup_s")])
             if not runs:
@@ -266,6 +266,22 @@ def section_scaling(x, sups, R):
     if chart(x, sups, ns, os.path.join(R["_bench_dir"], "scaling.svg")):
         out += ["![scaling](scaling.svg)", ""]
     return out
+
+
+KNOWN_LIMITS = {
+    "runit": "runsvdir has a compile-time table of 1000 services (MAXSERVICES 1000 in runsvdir.c).",
+    "daemontools": "svscan has a compile-time table of 1000 services (SERVICES 1000 in svscan.c).",
+}
+
+
+def why_stuck(sup, run):
+    """The supervisor's own words (last error-looking output line), or a
+    known limit of the anchor."""
+    out = run.get("supervisor_output", "")
+    lines = [l.strip() for l in out.splitlines()
+             if any(w in l.lower() for w in ("error", "too many", "cannot", "fatal", "spawnerr"))]
+    said = f"Its last error line: `{lines[-1][:160]}`." if lines else ""
+    return " ".join(t for t in (KNOWN_LIMITS.get(sup, ""), said) if t)
 
 
 def chart(x, sups, ns, path):
