@@ -596,8 +596,25 @@ def count_status_lines(inst, steps):
     return sum(1 for line in r.stdout.splitlines() if "s0" in line)
 
 
+def med_or_none(vals):
+    return statistics.median(vals) if vals else None
+
+
+def sockloop(inst, requests, iters, max_s):
+    """bay0 only: timed rounds of control requests straight on the socket."""
+    sock = os.path.join(inst.sup.rundir, "control")
+    r = subprocess.run([BIN["benchtool"], "sockloop", str(iters), str(max_s), sock] + requests,
+                       capture_output=True, text=True, timeout=max_s + 60)
+    if r.returncode != 0:
+        log(f"  benchtool sockloop rc={r.returncode}: {r.stderr.strip()[-300:]}")
+    return [int(v) / 1e9 for v in r.stdout.split() if int(v) >= 0]
+
+
 def run_status(inst, n):
     out = {}
+    if isinstance(inst.sup, Bay0):
+        vals = sockloop(inst, ["status"], 5, 30)
+        out["socket"] = {"samples_s": vals, "median_s": med_or_none(vals)}
     variants = [("plain", inst.sup.status_steps(n))]
     if hasattr(inst.sup, "status_json_steps"):
         variants.append(("json", inst.sup.status_json_steps(n)))
@@ -639,7 +656,8 @@ def restart_args(stamps, scandir, count):
 def summarize_ms(vals_ns):
     ms = [v / 1e6 for v in vals_ns if v >= 0]
     if not ms:
-        return {"samples_ms": [], "error": "no sample"}
+        return {"samples_ms": [], "timeouts": len(vals_ns),
+                "error": "no new instance stamped within 5 s of the kill"}
     return {"samples_ms": ms, "median_ms": statistics.median(ms), "p99_ms": pctl(ms, 99),
             "count": len(ms), "timeouts": sum(1 for v in vals_ns if v < 0)}
 
@@ -679,6 +697,9 @@ def run_restart_control(cls, ready, count):
             res["control"]["median_s"] = statistics.median(rt)
         if rc != 0:
             res["control"]["error"] = "a control step failed (see log)"
+        if cls is Bay0 and not ready:
+            vals = sockloop(inst, ["stop s00000", "start s00000"], 20, 20)
+            res["control_socket"] = {"samples_s": vals, "median_s": med_or_none(vals)}
     finally:
         inst.stop()
     return res

@@ -19,6 +19,11 @@
  *                                 0), "any ARGV..." (any exit), or "until PAT
  *                                 ARGV..." (rerun until stdout contains PAT,
  *                                 "%" in PAT stands for a space)
+ *   sockloop ITER MAX_S SOCKET REQ...
+ *                                 bay0's control protocol with no client
+ *                                 process: each REQ on its own connection,
+ *                                 reply read to EOF, must end in "OK";
+ *                                 print each round in ns
  *   logpipe LINES LEN CMD...      feed LINES lines of LEN bytes (newline
  *                                 included) to CMD's stdin, close, wait for it;
  *                                 print ns from first write to its exit
@@ -35,7 +40,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -404,6 +411,60 @@ static int cmd_cmdloop(int argc, char **argv)
     return 0;
 }
 
+/* ---- sockloop: bay0's control protocol without a client process ---- */
+
+/* One request on a new connection; reads the reply to EOF. 0 if the final
+ * line is "OK...". */
+static int sock_request(const char *path, const char *req)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (fd < 0 || strlen(path) >= sizeof sa.sun_path)
+        return -1;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        close(fd);
+        return -1;
+    }
+    size_t len = strlen(req);
+    if (write(fd, req, len) != (ssize_t)len || write(fd, "\n", 1) != 1) {
+        close(fd);
+        return -1;
+    }
+    size_t have = 0;
+    ssize_t n;
+    while (have < UNTIL_OUTPUT_BYTES_MAX &&
+           (n = read(fd, g_out + have, UNTIL_OUTPUT_BYTES_MAX - have)) > 0)
+        have += (size_t)n;
+    close(fd);
+    g_out[have] = '\0';
+    while (have > 0 && g_out[have - 1] == '\n')
+        g_out[--have] = '\0';
+    char *last = strrchr(g_out, '\n');
+    last = last ? last + 1 : g_out;
+    return strncmp(last, "OK", 2) == 0 ? 0 : -1;
+}
+
+static int cmd_sockloop(int argc, char **argv)
+{
+    if (argc < 5)
+        return 2;
+    long iter = atol(argv[1]);
+    int64_t stop_at = now_ns(CLOCK_MONOTONIC) + atol(argv[2]) * 1000000000LL;
+    for (long i = 0; i < iter && now_ns(CLOCK_MONOTONIC) < stop_at; i++) {
+        int64_t t0 = now_ns(CLOCK_MONOTONIC);
+        for (int r = 4; r < argc; r++)
+            if (sock_request(argv[3], argv[r]) < 0) {
+                fprintf(stderr, "benchtool: sockloop: '%s' failed: %.200s\n", argv[r], g_out);
+                printf("-1\n");
+                return 1;
+            }
+        printf("%lld\n", (long long)(now_ns(CLOCK_MONOTONIC) - t0));
+        fflush(stdout);
+    }
+    return 0;
+}
+
 /* ---- logpipe: logger throughput ---- */
 
 static char g_block[LOG_BLOCK_BYTES];
@@ -470,6 +531,8 @@ int main(int argc, char **argv)
         return cmd_restart(argc, argv);
     if (strcmp(c, "cmdloop") == 0)
         return cmd_cmdloop(argc, argv);
+    if (strcmp(c, "sockloop") == 0)
+        return cmd_sockloop(argc, argv);
     if (strcmp(c, "logpipe") == 0)
         return cmd_logpipe(argc, argv);
     fprintf(stderr, "benchtool: unknown command %s\n", c);
