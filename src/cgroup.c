@@ -1,11 +1,11 @@
 /* cgroup.c — one cgroup2 directory per service, under a directory of this
  * supervisor's own (CGROUP/bay0.PID.START), so that nothing a service started
  * survives its end: not even a descendant that left the process group
- * with setsid(). A service's leftovers go with one write to cgroup.kill.
+ * with setsid(). A service is born into its cgroup (clone3), and what is
+ * left of it when its run dies gets SIGKILL, pid by pid from cgroup.procs.
  *
- * Degrades with one log line where cgroup2 is absent or read-only (or
- * cgroup.kill is missing, before Linux 5.14): services then rely on their
- * process groups alone. Writes only to cgroupfs (in-kernel, never a disk);
+ * Degrades with one log line where cgroup2 is absent or read-only:
+ * services then rely on their process groups alone. Writes only to cgroupfs (in-kernel, never a disk);
  * never allocates; never touches /persist.
  */
 #include "cgroup.h"
@@ -16,12 +16,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define MOUNTINFO_BYTES_MAX 65536
+#define CGROUP_PROCS_BYTES_MAX 65536
+#define CGROUP_KILL_ROUNDS 2
 
 static char base[CGROUP_PATH_BYTES_MAX];
 static bool enabled;
@@ -70,8 +74,8 @@ void cgroup_init(void)
         why = "path too long";
     else if (mkdir(base, 0755) < 0 && errno != EEXIST)
         why = strerror(errno);
-    else if (!str_fmt(probe, sizeof probe, "%s/cgroup.kill", base) || access(probe, W_OK) < 0)
-        why = "no cgroup.kill (Linux < 5.14)";
+    else if (!str_fmt(probe, sizeof probe, "%s/cgroup.procs", base) || access(probe, W_OK) < 0)
+        why = "cgroup.procs is not writable";
     if (why) {
         log_warn("event=cgroups-unavailable reason=\"%s\" effect=\"process groups only\"", why);
         return;
@@ -101,23 +105,41 @@ bool cgroup_procs_path(const struct svc *s, char *out, size_t size)
     return str_fmt(out, size, "%s/cgroup.procs", dir);
 }
 
-static void write_file(const char *dir, const char *file, const char *text)
-{
-    char path[CGROUP_PATH_BYTES_MAX + 32];
-    if (!str_fmt(path, sizeof path, "%s/%s", dir, file))
-        return;
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    (void)!write(fd, text, strlen(text));
-    close(fd);
-}
-
-void cgroup_kill(const struct svc *s)
+int cgroup_dir_fd(const struct svc *s)
 {
     char dir[CGROUP_PATH_BYTES_MAX];
-    if (enabled && svc_dir(s, dir, sizeof dir))
-        write_file(dir, "cgroup.kill", "1");
+    if (!enabled || !svc_dir(s, dir, sizeof dir))
+        return -1;
+    return open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* SIGKILL to every pid listed in cgroup.procs, twice over to catch what
+ * forked between the read and the kill. Not cgroup.kill: on some kernels a
+ * cgroup that was ever killed that way kills every later child born into
+ * it with clone3(CLONE_INTO_CGROUP) (its kill sequence never matches), and
+ * services are born into their cgroup again at every restart. */
+void cgroup_kill(const struct svc *s)
+{
+    static char procs[CGROUP_PROCS_BYTES_MAX];
+    char path[CGROUP_PATH_BYTES_MAX + 16];
+    if (!enabled || !svc_dir(s, path, CGROUP_PATH_BYTES_MAX) ||
+        !str_fmt(path + strlen(path), sizeof path - strlen(path), "/cgroup.procs"))
+        return;
+    for (int round = 0; round < CGROUP_KILL_ROUNDS; round++) {
+        if (file_read_small(AT_FDCWD, path, procs, sizeof procs) <= 0)
+            return;
+        for (char *line = procs; *line;) {
+            char *nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            uint64_t pid;
+            if (parse_u64(line, INT32_MAX, &pid) && pid > 1)
+                kill((pid_t)pid, SIGKILL);
+            if (!nl)
+                break;
+            line = nl + 1;
+        }
+    }
 }
 
 void cgroup_remove(const struct svc *s)

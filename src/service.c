@@ -190,9 +190,16 @@ static pid_t spawn_prog(struct svc *s, const char *prog, const char *const *argv
         .notify_socket = s->def.readiness == SVC_READY_NOTIFY ? sup.notify_path : NULL,
         .service_name = s->is_logger ? sup.svcs[s->parent].name : s->name,
         .cgroup_procs = cgroup_procs_path(s, cgroup, sizeof cgroup) ? cgroup : NULL,
+        .cgroup_fd = -1,
     };
+    if (req.cgroup_procs)
+        req.cgroup_fd = cgroup_dir_fd(s);
     pid_t reap = 0;
     pid_t pid = spawn_start(&req, &reap);
+    int spawn_errno = errno;
+    if (req.cgroup_fd >= 0)
+        close(req.cgroup_fd);
+    errno = spawn_errno;
     if (pid < 0) {
         int err = errno;
         if (reap > 0)

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -125,25 +126,49 @@ static char **env_build(const struct spawn_req *req)
     return env_ptrs;
 }
 
-/* Runs in the vfork child: system calls only, then exec or _exit. */
-static void child_exec(const struct spawn_req *req, char **envp)
+static sigset_t ignored_signals; /* SIG_IGN in the supervisor: reset in children */
+static bool ignored_known;
+
+/* Exec resets handlers but keeps SIG_IGN: find the ignored signals once,
+ * so a child resets only those (one or two calls, not 64). */
+static void learn_ignored_signals(void)
 {
-    sigset_t none;
-    sigemptyset(&none);
+    sigemptyset(&ignored_signals);
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction old;
+        if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &old) == 0 &&
+            old.sa_handler == SIG_IGN)
+            sigaddset(&ignored_signals, sig);
+    }
+    ignored_known = true;
+}
+
+static void child_join_cgroup(const struct spawn_req *req)
+{
+    int fd = open(req->cgroup_procs, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "0", 1) != 1)
+        spawn_cgroup_errno = errno ? errno : EIO;
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Runs in the child: system calls only, then exec or _exit. In the vfork
+ * child (errfd < 0) errors go to shared memory; in the clone3 child, which
+ * has its own copy of memory, through errfd. */
+static _Noreturn void child_exec(const struct spawn_req *req, char **envp, int errfd,
+                                 bool join_cgroup)
+{
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
+        if (sigismember(&ignored_signals, sig))
             sigaction(sig, &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (setsid() < 0)
         goto fail;
-    if (req->cgroup_procs) { /* best effort: the process group still holds it */
-        int fd = open(req->cgroup_procs, O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || write(fd, "0", 1) != 1)
-            spawn_cgroup_errno = errno ? errno : EIO;
-        if (fd >= 0)
-            close(fd);
-    }
+    if (join_cgroup && req->cgroup_procs) /* best effort: the process group holds it too */
+        child_join_cgroup(req);
     if (dup2(req->stdin_fd, 0) < 0 || dup2(req->stdout_fd, 1) < 0 ||
         dup2(req->stdout_fd, 2) < 0)
         goto fail;
@@ -160,9 +185,57 @@ static void child_exec(const struct spawn_req *req, char **envp)
     if (chdir(req->dir) < 0)
         goto fail;
     execve(req->prog, (char *const *)req->argv, envp);
-fail:
-    spawn_child_errno = errno;
-    _exit(errno == ENOENT ? 127 : 126);
+fail:;
+    int err = errno;
+    if (errfd >= 0)
+        (void)!write(errfd, &err, sizeof err);
+    else
+        spawn_child_errno = err;
+    _exit(err == ENOENT ? 127 : 126);
+}
+
+/* The clone3(2) arguments (linux/sched.h, declared here to keep that
+ * header's CLONE_* out of glibc's way). */
+struct spawn_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+        set_tid, set_tid_size, cgroup;
+};
+#define SPAWN_CLONE_INTO_CGROUP 0x200000000ULL
+
+/* Starts the child directly inside its cgroup: moving a running process
+ * into a cgroup waits for an RCU grace period (milliseconds); being born
+ * there does not. Fork-like (no shared memory), so exec errors come back
+ * through a close-on-exec pipe. Returns -2 when the kernel lacks clone3 or
+ * CLONE_INTO_CGROUP, so the caller falls back to vfork. */
+static pid_t spawn_clone3(const struct spawn_req *req, char **envp, pid_t *reap_pid)
+{
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) < 0)
+        return -1;
+    struct spawn_clone_args args = {.flags = SPAWN_CLONE_INTO_CGROUP, .exit_signal = SIGCHLD,
+                                    .cgroup = (uint64_t)req->cgroup_fd};
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid == 0)
+        child_exec(req, envp, errpipe[1], false);
+    int clone_errno = errno;
+    close(errpipe[1]);
+    if (pid < 0) {
+        close(errpipe[0]);
+        errno = clone_errno;
+        return clone_errno == ENOSYS || clone_errno == E2BIG || clone_errno == EINVAL ? -2 : -1;
+    }
+    int child_err = 0;
+    ssize_t n;
+    do
+        n = read(errpipe[0], &child_err, sizeof child_err);
+    while (n < 0 && errno == EINTR);
+    close(errpipe[0]);
+    if (n == (ssize_t)sizeof child_err) {
+        *reap_pid = (pid_t)pid;
+        errno = child_err;
+        return -1;
+    }
+    return (pid_t)pid;
 }
 
 pid_t spawn_start(const struct spawn_req *req, pid_t *reap_pid)
@@ -170,14 +243,21 @@ pid_t spawn_start(const struct spawn_req *req, pid_t *reap_pid)
     *reap_pid = 0;
     /* The targets of dup2 must not collide with the fds being moved. */
     BAY0_ASSERT(req->extra_fd < 0 || req->extra_fd_target > 2);
+    if (!ignored_known)
+        learn_ignored_signals();
     char **envp = env_build(req);
+    if (req->cgroup_fd >= 0) {
+        pid_t pid = spawn_clone3(req, envp, reap_pid);
+        if (pid != -2)
+            return pid;
+    }
     spawn_child_errno = 0;
     spawn_cgroup_errno = 0;
     pid_t pid = vfork();
     if (pid < 0)
         return -1;
     if (pid == 0)
-        child_exec(req, envp);
+        child_exec(req, envp, -1, true);
     if (spawn_cgroup_errno != 0)
         log_warn("svc=%s event=cgroup-join-failed path=%s error=\"%s\" effect=\"process group only\"",
                  req->service_name ? req->service_name : "?", req->cgroup_procs,

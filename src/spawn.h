@@ -1,4 +1,5 @@
-/* spawn.h — starting a service's program: vfork + exec with the s6 process
+/* spawn.h — starting a service's program: clone3 into its cgroup (or vfork)
+ * + exec with the s6 process
  * setup (new session, stdin /dev/null, stdout+stderr on the log pipe,
  * optional notification fd, signal mask and dispositions reset, env/ read
  * as an envdir). Never blocks beyond reading the service's env/ directory;
@@ -25,6 +26,7 @@ struct spawn_req {
     const char *notify_socket; /* NOTIFY_SOCKET value, or NULL */
     const char *service_name;  /* exported as BAY0_SERVICE */
     const char *cgroup_procs;  /* the child joins this cgroup, or NULL */
+    int cgroup_fd;             /* born into this cgroup (clone3), or -1 */
 };
 
 /* Returns the child's pid (its own session and process group), or -1 with
