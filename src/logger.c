@@ -137,6 +137,7 @@ int logger_open_pipe(struct svc *s)
         return -1;
     s->log_rfd = fds[0];
     s->log_wfd = fds[1];
+    sup.log_pipes++;
     logger_use_external(s, false);
     return 0;
 }
@@ -146,6 +147,7 @@ void logger_close_pipe(struct svc *s)
     if (s->log_rfd >= 0) {
         sup_unwatch_fd(s->log_rfd);
         close(s->log_rfd);
+        sup.log_pipes--;
     }
     if (s->log_wfd >= 0)
         close(s->log_wfd);

@@ -17,10 +17,12 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define PERSIST_LOAD_TIMEOUT_MS 500
+#define SCAN_FDS_RESERVED 256 /* sockets, directories, readiness pipes, loggers */
 
 static bool count_entry(const char *name, unsigned char d_type, void *ctx)
 {
@@ -119,11 +121,30 @@ static void logger_detach(struct svc *s)
 
 /* Phase 1 of a scan: read the definition into next_def (nothing changes
  * state yet, so dependency errors can be folded in before anything runs). */
+/* Each service holds its log pipe (2 fds) for life. Past the budget left
+ * by RLIMIT_NOFILE, a service is refused with a reason instead of letting
+ * the supervisor run out of fds for everyone (directories, sockets). */
+static bool fd_budget_left(struct svc *s)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return true;
+    uint64_t budget = rl.rlim_cur > SCAN_FDS_RESERVED ? (rl.rlim_cur - SCAN_FDS_RESERVED) / 2 : 0;
+    if (sup.log_pipes < budget)
+        return true;
+    s->next_ok = false;
+    str_fmt(s->cfg_reason, sizeof s->cfg_reason,
+            "no file descriptors left: RLIMIT_NOFILE %llu allows %llu services "
+            "(2 fds each); raise the limit", (unsigned long long)rl.rlim_cur,
+            (unsigned long long)budget);
+    return false;
+}
+
 static void read_def(struct svc *s, const char *dir_name)
 {
     s->next_ok = svcdir_load(sup.scan_fd, dir_name, &s->next_def, s->cfg_reason,
                              sizeof s->cfg_reason) == 0;
-    if (s->next_ok && s->log_rfd < 0 && logger_open_pipe(s) < 0) {
+    if (s->next_ok && s->log_rfd < 0 && fd_budget_left(s) && logger_open_pipe(s) < 0) {
         s->next_ok = false;
         str_fmt(s->cfg_reason, sizeof s->cfg_reason, "cannot create log pipe: %s",
                 strerror(errno));

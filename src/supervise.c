@@ -118,6 +118,10 @@ void sup_state_changed(struct svc *s, enum svc_state old)
  * changes at least one service or ends. */
 static void propagate_readiness(void)
 {
+    if (sup.dep_edges_used == 0) { /* no dependencies: nothing waits, nothing is deferred */
+        readiness_changed = false;
+        return;
+    }
     for (uint32_t pass = 0; readiness_changed && pass <= sup.used_hi; pass++) {
         readiness_changed = false;
         for (uint32_t i = 0; i < sup.used_hi; i++) {

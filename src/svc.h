@@ -115,6 +115,7 @@ struct sup {
     bool container;      /* PID 1 of a container: signals stop, never reboot */
     bool persist_intent; /* read --persist intents from the state db at start */
     uint32_t state_changes; /* bumped on every transition (waiters) */
+    uint32_t log_pipes;     /* services holding a log pipe (2 fds each) */
 };
 
 extern struct sup sup;

@@ -201,3 +201,24 @@ def test_restart_persist_is_a_usage_error(sup):
     sup.start()
     r = sup.cli("restart", "--persist", "a", check=False)
     assert r.returncode == 2 and "--persist" in r.stderr
+
+
+def test_services_beyond_the_fd_budget_fail_with_a_reason(sup):
+    import resource
+    for i in range(200):
+        sup.service(f"s{i:03d}")
+    # 256 fds are kept for the supervisor itself; 2 per service beyond that
+    soft = 256 + 2 * 150
+    sup.stderr = open(sup.stderr_path, "ab")
+    from conftest import BAY0
+    sup.proc = subprocess.Popen(
+        [BAY0, "supervise", "--scandir", sup.scandir, "--rundir", sup.rundir, "--logdir", sup.logdir],
+        stdout=sup.stderr, stderr=sup.stderr, env=sup.env,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, soft)))
+    from conftest import wait_for
+    wait_for(lambda: sup.ping(), what="control socket")
+    st = sup.status()
+    failed = [s for s in st.values() if s["state"] == "failed"]
+    assert len(st) == 200 and len(failed) == 50, len(failed)
+    assert all("no file descriptors left: RLIMIT_NOFILE 556 allows 150 services" in s["reason"] for s in failed)
+    wait_for(lambda: sum(s["state"] == "up" for s in sup.status().values()) == 150, what="150 up")
