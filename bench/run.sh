@@ -38,10 +38,10 @@ gcc $CFLAGS -o "$BIN/benchtool" bench/benchtool.c
 # build/ is rebuilt meanwhile.
 BAY0_ARGS=""
 if [ -x build/bay0 ]; then
-    cp build/bay0 "$BIN/bay0"
+    cp build/bay0 "$BIN/bay0.new" && mv -f "$BIN/bay0.new" "$BIN/bay0"
     BAY0_ARGS="--bay0 $BIN/bay0"
     if [ -x build/bay0-static ]; then
-        cp build/bay0-static "$BIN/bay0-static"
+        cp build/bay0-static "$BIN/bay0-static.new" && mv -f "$BIN/bay0-static.new" "$BIN/bay0-static"
         BAY0_ARGS="$BAY0_ARGS --bay0-static $BIN/bay0-static"
     fi
 else
