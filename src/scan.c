@@ -9,6 +9,7 @@
 #include "logger.h"
 #include "log.h"
 #include "state/state.h"
+#include "spawn.h"
 #include "svc.h"
 #include "util.h"
 
@@ -50,6 +51,8 @@ int sup_table_init(uint32_t slots_wanted)
         return -1;
     }
     sup.slots = n;
+    if (spawn_init(2 * n) < 0)
+        log_warn("event=spawn-cells-unavailable effect=\"spawns wait for exec\"");
     return sup_deps_init(n);
 }
 

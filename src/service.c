@@ -173,6 +173,12 @@ static int input_fd(const struct svc *s)
     return sup.devnull_fd;
 }
 
+/* Cell for exec errors of s's run (2i) or finish/undo (2i+1). */
+static volatile int *exec_cell(const struct svc *s, bool aux)
+{
+    return spawn_errno_cell((uint32_t)svc_index(s) * 2 + (aux ? 1 : 0));
+}
+
 static pid_t spawn_prog(struct svc *s, const char *prog, const char *const *argv,
                         int extra_fd, int extra_target)
 {
@@ -191,6 +197,7 @@ static pid_t spawn_prog(struct svc *s, const char *prog, const char *const *argv
         .service_name = s->is_logger ? sup.svcs[s->parent].name : s->name,
         .cgroup_procs = cgroup_procs_path(s, cgroup, sizeof cgroup) ? cgroup : NULL,
         .cgroup_fd = -1,
+        .exec_errno = exec_cell(s, strcmp(prog, "./run") != 0),
     };
     if (req.cgroup_procs)
         req.cgroup_fd = cgroup_dir_fd(s);
@@ -359,6 +366,15 @@ static void died(struct svc *s, int status)
     pid_t pgid = s->pid;
     record_death(s, status);
     close_ready_pipe(s);
+    volatile int *cell = exec_cell(s, false);
+    if (cell && *cell) { /* the child never got to run: report it as such */
+        set_reason(s, "cannot start run: %s", strerror(*cell));
+        log_error("svc=%s event=spawn-failed error=\"%s\"", s->name, s->reason);
+        s->exec_failed = true;
+        *cell = 0;
+    } else {
+        s->exec_failed = false;
+    }
     /* Nothing of a dead service survives it: its process group goes, and
      * its cgroup (what left the group with setsid) too. */
     kill_group(pgid, SIGKILL);
@@ -479,6 +495,13 @@ static void after_aux(struct svc *s)
         return;
     }
     uint32_t recent = deaths_within(s, (int64_t)s->def.restart_limit_window_s * 1000);
+    if (recent >= s->def.restart_limit_count && s->exec_failed) {
+        char why[SERVICE_REASON_BYTES_MAX];
+        snprintf(why, sizeof why, "%.120s (restart limit reached)", s->reason);
+        str_copy(s->reason, sizeof s->reason, why);
+        fail(s, s->reason);
+        return;
+    }
     if (recent >= s->def.restart_limit_count) {
         set_reason(s, "restart limit: %u deaths in %u s", recent,
                    s->def.restart_limit_window_s);

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -126,6 +127,25 @@ static char **env_build(const struct spawn_req *req)
     return env_ptrs;
 }
 
+static volatile int *errno_cells;
+static uint32_t errno_cells_count;
+
+int spawn_init(uint32_t count)
+{
+    void *p = mmap(NULL, (size_t)count * sizeof(int), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    errno_cells = p;
+    errno_cells_count = count;
+    return 0;
+}
+
+volatile int *spawn_errno_cell(uint32_t i)
+{
+    return errno_cells && i < errno_cells_count ? &errno_cells[i] : NULL;
+}
+
 static sigset_t ignored_signals; /* SIG_IGN in the supervisor: reset in children */
 static bool ignored_known;
 
@@ -189,6 +209,8 @@ fail:;
     int err = errno;
     if (errfd >= 0)
         (void)!write(errfd, &err, sizeof err);
+    else if (!join_cgroup && req->exec_errno) /* clone3 child, not waited for */
+        *req->exec_errno = err;
     else
         spawn_child_errno = err;
     _exit(err == ENOENT ? 127 : 126);
@@ -209,6 +231,18 @@ struct spawn_clone_args {
  * CLONE_INTO_CGROUP, so the caller falls back to vfork. */
 static pid_t spawn_clone3(const struct spawn_req *req, char **envp, pid_t *reap_pid)
 {
+    if (req->exec_errno) { /* the caller learns of an exec failure at reap */
+        *req->exec_errno = 0;
+        struct spawn_clone_args args = {.flags = SPAWN_CLONE_INTO_CGROUP,
+                                        .exit_signal = SIGCHLD,
+                                        .cgroup = (uint64_t)req->cgroup_fd};
+        long pid = syscall(SYS_clone3, &args, sizeof args);
+        if (pid == 0)
+            child_exec(req, envp, -1, false);
+        if (pid < 0)
+            return errno == ENOSYS || errno == E2BIG || errno == EINVAL ? -2 : -1;
+        return (pid_t)pid;
+    }
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) < 0)
         return -1;

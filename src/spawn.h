@@ -8,6 +8,7 @@
 #ifndef BAY0_SPAWN_H
 #define BAY0_SPAWN_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #define SPAWN_ENV_BYTES_MAX 32768
@@ -27,7 +28,15 @@ struct spawn_req {
     const char *service_name;  /* exported as BAY0_SERVICE */
     const char *cgroup_procs;  /* the child joins this cgroup, or NULL */
     int cgroup_fd;             /* born into this cgroup (clone3), or -1 */
+    volatile int *exec_errno;  /* clone3: the child reports an exec failure
+                                  here (shared memory) and the caller does
+                                  not wait for the exec; NULL: wait */
 };
+
+/* Shared memory (survives fork) with `count` exec-error cells. */
+int spawn_init(uint32_t count);
+/* Cell i, or NULL before spawn_init / out of range. */
+volatile int *spawn_errno_cell(uint32_t i);
 
 /* Returns the child's pid (its own session and process group), or -1 with
  * errno set: the fork failed, or exec failed in the child (the child has

@@ -64,6 +64,7 @@ struct svc {
     bool stop_deferred;  /* wants down, waits for its dependents to stop */
     bool next_ok;        /* scan scratch: next_def is valid */
     bool scan_new;       /* scan scratch: added by this scan */
+    bool exec_failed;    /* the last run never got to exec */
     bool persist_known;  /* an intent stored with --persist applies */
     bool persist_up;
     uint8_t state;      /* enum svc_state */
