@@ -137,9 +137,12 @@ class Vm:
         self.send("%s; echo \"@@$?@@%s\"" % (command, tag))
         m = self.wait_for(r"@@(\d+)@@%s" % tag, timeout_s, start)
         out = self.text()[start:m.start()]
-        # Drop the echoed command line itself.
-        lines = out.splitlines()
-        out = "\n".join(l for l in lines if tag not in l)
+        # Drop the echoed command line itself, and blank lines the serial
+        # line may put before the output (a bare CR after the echo).
+        lines = [l for l in out.splitlines() if tag not in l]
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        out = "\n".join(lines)
         return int(m.group(1)), out
 
     def wait_exit(self, timeout_s):
