@@ -130,28 +130,81 @@ void logger_configure(struct svc *s)
     }
 }
 
+/* Every change of a held write end goes through here (the fd budget). */
+static void set_wfd(struct svc *s, int fd)
+{
+    if (s->log_wfd >= 0) {
+        close(s->log_wfd);
+        sup.log_fds--;
+    }
+    s->log_wfd = fd;
+    if (fd >= 0)
+        sup.log_fds++;
+}
+
+void logger_release_writer(struct svc *s) { set_wfd(s, -1); }
+
+static void watch_log(struct svc *s, bool on)
+{
+    if (s->log_rfd < 0 || s->log_watched == on)
+        return;
+    if (on)
+        sup_watch_fd(s->log_rfd, WATCH_LOG, svc_index(s));
+    else
+        sup_unwatch_fd(s->log_rfd);
+    s->log_watched = on;
+}
+
+/* The supervisor holds the read end for the service's whole life; the
+ * write end only while a log/run program reads the pipe (its logger must
+ * never see EOF between two runs of the service). With the built-in
+ * logger, a service gets a fresh write end at each spawn, opened through
+ * /proc/self/fd: one fd per service in the supervisor, which every spawn
+ * copies and every exec closes. What is in the pipe stays there while
+ * nobody writes, so nothing is lost across restarts either way. */
 int logger_open_pipe(struct svc *s)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0)
         return -1;
     s->log_rfd = fds[0];
-    s->log_wfd = fds[1];
-    sup.log_pipes++;
+    sup.log_fds++;
+    set_wfd(s, fds[1]);
+    s->log_watched = false;
     logger_use_external(s, false);
     return 0;
+}
+
+int logger_child_stdout(struct svc *s, int *temp_fd)
+{
+    *temp_fd = -1;
+    if (s->log_wfd >= 0)
+        return s->log_wfd;
+    if (s->log_rfd < 0)
+        return STDERR_FILENO;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", s->log_rfd);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        log_warn("svc=%s event=log-reopen-failed error=\"%s\" effect=\"output to bay0's stderr\"",
+                 s->name, strerror(errno));
+        return STDERR_FILENO;
+    }
+    s->log_eof = false;
+    watch_log(s, true);
+    *temp_fd = fd;
+    return fd;
 }
 
 void logger_close_pipe(struct svc *s)
 {
     if (s->log_rfd >= 0) {
-        sup_unwatch_fd(s->log_rfd);
+        watch_log(s, false);
         close(s->log_rfd);
-        sup.log_pipes--;
+        sup.log_fds--;
     }
-    if (s->log_wfd >= 0)
-        close(s->log_wfd);
-    s->log_rfd = s->log_wfd = -1;
+    set_wfd(s, -1);
+    s->log_rfd = -1;
     struct logring *r = ring_of(s);
     if (r)
         r->active = 0;
@@ -161,10 +214,33 @@ void logger_use_external(struct svc *s, bool external)
 {
     if (s->log_rfd < 0)
         return;
-    sup_unwatch_fd(s->log_rfd);
+    watch_log(s, false);
     fd_set_nonblock(s->log_rfd, !external);
-    if (!external)
-        sup_watch_fd(s->log_rfd, WATCH_LOG, svc_index(s));
+    if (external) { /* the logger needs a write end held across restarts */
+        if (s->log_wfd < 0) {
+            int unused;
+            int fd = logger_child_stdout(s, &unused);
+            watch_log(s, false);
+            set_wfd(s, fd == STDERR_FILENO ? -1 : fd);
+        }
+        return;
+    }
+    set_wfd(s, -1);
+    /* watched again at the next spawn, when there is a writer */
+    s->log_eof = true;
+    if (svc_is_running(s)) { /* a running service keeps its current writer */
+        s->log_eof = false;
+        watch_log(s, true);
+    }
+}
+
+/* Every writer is gone (the service and all it started have exited): an
+ * empty pipe now reads as EOF at once, so stop watching until a spawn
+ * opens a new write end. */
+static void log_eof(struct svc *s)
+{
+    s->log_eof = true;
+    watch_log(s, false);
 }
 
 /* While the disk is full, what does not fit is read and counted, so the
@@ -172,6 +248,8 @@ void logger_use_external(struct svc *s, bool external)
 static void drop_input(struct svc *s, struct logring *r)
 {
     ssize_t n = read(s->log_rfd, drop_buf, sizeof drop_buf);
+    if (n == 0)
+        log_eof(s);
     if (n <= 0)
         return;
     uint64_t lines = 0;
@@ -184,12 +262,12 @@ static void drop_input(struct svc *s, struct logring *r)
 static void pause_reading(struct svc *s, struct logring *r)
 {
     atomic_fetch_or(&r->flags, LOGRING_PAUSED);
-    sup_unwatch_fd(s->log_rfd);
+    watch_log(s, false);
     /* the writer may have made room before it could see the flag */
     uint64_t used = atomic_load(&r->head) - atomic_load(&r->tail);
     if (used < LOG_RING_BYTES) {
         atomic_fetch_and(&r->flags, ~LOGRING_PAUSED);
-        sup_watch_fd(s->log_rfd, WATCH_LOG, svc_index(s));
+        watch_log(s, !s->log_eof);
     }
 }
 
@@ -212,6 +290,8 @@ void logger_on_readable(struct svc *s)
     if (room > LOG_RING_BYTES - at)
         room = LOG_RING_BYTES - at;
     ssize_t n = read(s->log_rfd, logring_data(hdr, (uint32_t)svc_index(s)) + at, room);
+    if (n == 0)
+        log_eof(s);
     if (n <= 0)
         return;
     atomic_store_explicit(&r->head, head + (uint64_t)n, memory_order_release);
@@ -234,7 +314,7 @@ void logger_on_resume(void)
             if (!s->in_use || s->log_rfd < 0 || s->logger != SVC_NONE)
                 continue;
             if (atomic_fetch_and(&r->flags, ~LOGRING_PAUSED) & LOGRING_PAUSED)
-                sup_watch_fd(s->log_rfd, WATCH_LOG, (int32_t)i);
+                watch_log(s, !s->log_eof);
         }
     }
 }

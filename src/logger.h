@@ -1,9 +1,11 @@
 /* logger.h — each service's log pipe, and the hand-off of its lines to the
  * log writer process, which does every disk write.
  *
- * bay0 creates the pipe before the first start and holds both ends for the
- * life of the service, so no line is lost when the service restarts. With
- * a log/run, that program reads the pipe on its stdin (s6 semantics).
+ * bay0 creates the pipe before the first start and holds its read end for
+ * the life of the service, so no line is lost when the service restarts.
+ * With a log/run, that program reads the pipe on its stdin (s6 semantics)
+ * and bay0 holds the write end too; with the built-in logger, each spawn
+ * gets a fresh write end (see logger_child_stdout).
  * Without, PID 1's loop reads the pipe (non-blocking) into the service's
  * ring in a shared memory region, and the log writer — a child process,
  * restarted at once if it dies — formats and writes LOGDIR/NAME/current.
@@ -38,6 +40,12 @@ void logger_use_external(struct svc *s, bool external);
 /* Service settings changed (log-max-bytes, log-keep, log-timestamp). */
 void logger_configure(struct svc *s);
 void logger_on_readable(struct svc *s);
+/* The fd a spawned program writes to: the held write end (log/run), or a
+ * fresh one (built-in logger; *temp_fd is set and the caller closes it
+ * after the spawn), or stderr when there is no pipe. */
+int logger_child_stdout(struct svc *s, int *temp_fd);
+/* Close a held write end (a logger that must see EOF). */
+void logger_release_writer(struct svc *s);
 /* The writer asked to resume paused pipes. */
 void logger_on_resume(void);
 /* The reaper saw pid exit: true if it was the writer (then restarted). */

@@ -115,31 +115,29 @@ static void logger_detach(struct svc *s)
 {
     struct svc *lg = &sup.svcs[s->logger];
     lg->removed = true;
-    if (s->removed && !svc_is_running(s) && s->log_wfd >= 0) {
-        close(s->log_wfd); /* EOF for loggers that end on it (s6-log -p) */
-        s->log_wfd = -1;
-    }
+    if (s->removed && !svc_is_running(s))
+        logger_release_writer(s); /* EOF for loggers that end on it (s6-log -p) */
     service_on_event(lg, EV_WANT_DOWN, 0);
 }
 
 /* Phase 1 of a scan: read the definition into next_def (nothing changes
  * state yet, so dependency errors can be folded in before anything runs). */
-/* Each service holds its log pipe (2 fds) for life. Past the budget left
- * by RLIMIT_NOFILE, a service is refused with a reason instead of letting
- * the supervisor run out of fds for everyone (directories, sockets). */
+/* Each service holds its log pipe's read end for life (and the write end
+ * too when a log/run reads it). Past the budget left by RLIMIT_NOFILE, a
+ * service is refused with a reason instead of letting the supervisor run
+ * out of fds for everyone (directories, sockets). */
 static bool fd_budget_left(struct svc *s)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
         return true;
-    uint64_t budget = rl.rlim_cur > SCAN_FDS_RESERVED ? (rl.rlim_cur - SCAN_FDS_RESERVED) / 2 : 0;
-    if (sup.log_pipes < budget)
+    uint64_t budget = rl.rlim_cur > SCAN_FDS_RESERVED ? rl.rlim_cur - SCAN_FDS_RESERVED : 0;
+    if (sup.log_fds + 2 <= budget) /* pipe2 holds both ends for a moment */
         return true;
     s->next_ok = false;
     str_fmt(s->cfg_reason, sizeof s->cfg_reason,
-            "no file descriptors left: RLIMIT_NOFILE %llu allows %llu services "
-            "(2 fds each); raise the limit", (unsigned long long)rl.rlim_cur,
-            (unsigned long long)budget);
+            "no file descriptors left: RLIMIT_NOFILE %llu, %u held for logs; "
+            "raise the limit", (unsigned long long)rl.rlim_cur, sup.log_fds);
     return false;
 }
 

@@ -30,6 +30,7 @@
 
 #include "cgroup.h"
 #include "log.h"
+#include "logger.h"
 #include "spawn.h"
 #include "util.h"
 
@@ -159,11 +160,12 @@ static void close_ready_pipe(struct svc *s)
 }
 
 /* Where the run's stdout and stderr go: the service's log pipe. */
-static int output_fd(const struct svc *s)
+static int output_fd(struct svc *s, int *temp_fd)
 {
+    *temp_fd = -1;
     if (s->is_logger)
         return STDERR_FILENO;
-    return s->log_wfd >= 0 ? s->log_wfd : STDERR_FILENO;
+    return logger_child_stdout(s, temp_fd);
 }
 
 static int input_fd(const struct svc *s)
@@ -184,13 +186,14 @@ static pid_t spawn_prog(struct svc *s, const char *prog, const char *const *argv
 {
     char dir[SPAWN_PATH_BYTES_MAX];
     char cgroup[CGROUP_PATH_BYTES_MAX + 16];
+    int temp_out;
     svc_path(s, dir, sizeof dir);
     struct spawn_req req = {
         .dir = dir,
         .prog = prog,
         .argv = argv,
         .stdin_fd = input_fd(s),
-        .stdout_fd = output_fd(s),
+        .stdout_fd = output_fd(s, &temp_out),
         .extra_fd = extra_fd,
         .extra_fd_target = extra_target,
         .notify_socket = s->def.readiness == SVC_READY_NOTIFY ? sup.notify_path : NULL,
@@ -206,6 +209,8 @@ static pid_t spawn_prog(struct svc *s, const char *prog, const char *const *argv
     int spawn_errno = errno;
     if (req.cgroup_fd >= 0)
         close(req.cgroup_fd);
+    if (temp_out >= 0)
+        close(temp_out);
     errno = spawn_errno;
     if (pid < 0) {
         int err = errno;

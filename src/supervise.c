@@ -345,11 +345,7 @@ static bool shutdown_progress(void)
         if (s->want_up) {
             /* A logger may ignore SIGTERM and end on EOF (s6-log -p): with
              * its service down, let go of the pipe's write end. */
-            struct svc *parent = &sup.svcs[s->parent];
-            if (parent->log_wfd >= 0) {
-                close(parent->log_wfd);
-                parent->log_wfd = -1;
-            }
+            logger_release_writer(&sup.svcs[s->parent]);
             service_on_event(s, EV_WANT_DOWN, 0);
         }
         loggers_running |= svc_is_running(s);

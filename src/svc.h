@@ -61,6 +61,8 @@ struct svc {
     bool stop_requested; /* the run's death was asked for (stop/restart) */
     bool scan_seen;      /* scratch for sup_reload */
     bool log_midline;    /* built-in logger: last chunk ended mid-line */
+    bool log_watched;    /* log_rfd is in the epoll set */
+    bool log_eof;        /* no writer left: not watched until the next spawn */
     bool stop_deferred;  /* wants down, waits for its dependents to stop */
     bool next_ok;        /* scan scratch: next_def is valid */
     bool scan_new;       /* scan scratch: added by this scan */
@@ -116,7 +118,7 @@ struct sup {
     bool container;      /* PID 1 of a container: signals stop, never reboot */
     bool persist_intent; /* read --persist intents from the state db at start */
     uint32_t state_changes; /* bumped on every transition (waiters) */
-    uint32_t log_pipes;     /* services holding a log pipe (2 fds each) */
+    uint32_t log_fds;       /* fds held for log pipes (budget of RLIMIT_NOFILE) */
 };
 
 extern struct sup sup;
