@@ -84,8 +84,6 @@ void cgroup_init(void)
     log_info("event=cgroups dir=%s", base);
 }
 
-bool cgroup_enabled(void) { return enabled; }
-
 static bool svc_dir(const struct svc *s, char *out, size_t size)
 {
     if (s->is_logger)

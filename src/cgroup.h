@@ -12,7 +12,6 @@ struct svc;
 /* Finds cgroup2 and makes this supervisor's directory; logs and disables
  * itself when that is not possible. */
 void cgroup_init(void);
-bool cgroup_enabled(void);
 /* Creates the service's cgroup (if needed) and gives the path of its
  * cgroup.procs, which the child writes "0" to before exec. */
 bool cgroup_procs_path(const struct svc *s, char *out, size_t size);

@@ -102,7 +102,6 @@ static void read_service_deps(struct svc *s, const struct deps_names *ix)
 {
     s->dep_first = sup.dep_edges_used;
     s->dep_count = 0;
-    s->missing_deps = 0;
     if (!s->next_ok)
         return;
     int fd = openat(sup.scan_fd, s->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -129,7 +128,6 @@ static void read_service_deps(struct svc *s, const struct deps_names *ix)
         sup.dep_edges[sup.dep_edges_used++] = slot;
         s->dep_count++;
         if (slot == SVC_NONE) {
-            s->missing_deps++;
             cfg_fail(s, "missing dependency: %s", name);
             continue;
         }

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 static enum log_level log_min = LOG_LEVEL_INFO;
-static int log_file_fd = -1;
 static char log_prefix[32] = "bay0";
 static log_sink_fn log_sink;
 
@@ -20,7 +19,6 @@ void log_set_sink(log_sink_fn fn) { log_sink = fn; }
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void log_set_level(enum log_level min) { log_min = min; }
-void log_set_file_fd(int fd) { log_file_fd = fd; }
 void log_set_prefix(const char *prefix)
 {
     str_copy(log_prefix, sizeof log_prefix, prefix);
@@ -55,8 +53,6 @@ void log_msg(enum log_level level, const char *fmt, ...)
     /* The console line drops the timestamp (the console has its own). */
     size_t skip = (size_t)(strchr(line, ' ') - line) + 1;
     (void)!write(STDERR_FILENO, line + skip, len - skip);
-    if (log_file_fd >= 0)
-        (void)!write(log_file_fd, line, len);
     if (log_sink)
         log_sink(line, len);
     errno = saved_errno;

@@ -2,8 +2,8 @@
  *
  *   bay0: level=info svc=web event=started pid=123
  *
- * Lines go to stderr (the console in PID 1 mode) and, once log_open_file()
- * is called, also to a file (LOGDIR/bay0/current). Never allocates; a line
+ * Lines go to stderr (the console in PID 1 mode) and to the sink set with
+ * log_set_sink (the supervisor's own log ring: LOGDIR/bay0/current). Never allocates; a line
  * longer than LOG_MSG_BYTES_MAX is cut and ends in "...".
  * Never touches /persist (the genesis log lives in src/state/).
  */
@@ -17,8 +17,6 @@
 enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
 
 void log_set_level(enum log_level min);
-/* Also copy every line to this fd (O_APPEND file). -1 to stop. */
-void log_set_file_fd(int fd);
 /* Also hand every line (with its timestamp) to this function; NULL to
  * stop. The supervisor points it at its own log ring. */
 typedef void (*log_sink_fn)(const char *line, size_t len);

@@ -278,7 +278,6 @@ static bool deps_ready(const struct svc *s)
 static void want_up(struct svc *s)
 {
     s->want_up = true;
-    s->stop_cascade = false;
     if (s->config_error) {
         set_state(s, ST_FAILED);
         return;

@@ -14,7 +14,6 @@
 #define SPAWN_ENV_BYTES_MAX 32768
 #define SPAWN_ENV_VARS_MAX 512
 #define SPAWN_PATH_BYTES_MAX 4096
-#define SPAWN_ARGS_MAX 8
 
 struct spawn_req {
     const char *dir;          /* working directory (service directory) */

@@ -105,7 +105,6 @@ void sup_unwatch_fd(int fd)
 
 void sup_state_changed(struct svc *s, enum svc_state old)
 {
-    sup.state_changes++;
     log_debug("svc=%s event=state from=%s to=%s", s->name, svc_state_name(old),
               svc_state_name(s->state));
     /* Any change can start a waiting dependent or release a deferred stop. */
@@ -403,12 +402,11 @@ static void on_signal(void)
 
 /* ---- start-up ----------------------------------------------------------- */
 
-static int setup_signals(bool pid1)
+static int setup_signals(void)
 {
     sigset_t set;
     sigemptyset(&set);
     int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPWR};
-    (void)pid1;
     for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
         sigaddset(&set, sigs[i]);
     signal(SIGPIPE, SIG_IGN);
@@ -480,7 +478,7 @@ static int setup(const struct supervise_config *cfg)
     sup.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (sup.devnull_fd < 0 || sup.epoll_fd < 0 || timer_fd < 0 ||
-        setup_signals(cfg->pid1) < 0) {
+        setup_signals() < 0) {
         log_error("event=setup-failed error=\"%s\"", strerror(errno));
         return -1;
     }

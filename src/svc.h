@@ -16,7 +16,6 @@
 
 #define SVC_SLOTS_MIN 64
 #define SVC_SLOTS_MAX 65536
-#define SVC_DEPS_PER_SERVICE_MAX 64
 #define SVC_RESTART_DELAY_MS_MIN 100
 #define SVC_RESTART_DELAY_MS_MAX 5000 /* low enough that restart-limit 10 60 trips */
 #define SVC_HEALTHY_UPTIME_MS 1000    /* ran this long: restart at once */
@@ -57,7 +56,6 @@ struct svc {
     bool removed;       /* gone from the scan directory; freed when down */
     bool want_up;       /* desired state */
     bool ready;         /* dependents may start */
-    bool stop_cascade;  /* stopped because a dependency stops */
     bool stop_requested; /* the run's death was asked for (stop/restart) */
     bool scan_seen;      /* scratch for sup_reload */
     bool log_midline;    /* built-in logger: last chunk ended mid-line */
@@ -91,7 +89,6 @@ struct svc {
     int64_t deaths_ms[RESTART_LIMIT_COUNT_MAX];
     uint32_t dep_first; /* into sup.dep_edges */
     uint16_t dep_count;
-    uint16_t missing_deps;    /* count of names that are no service */
     struct svc_def def;
     struct svc_def next_def; /* scan scratch: the definition just read */
     char reason[SERVICE_REASON_BYTES_MAX];
@@ -117,7 +114,6 @@ struct sup {
     bool pid1;
     bool container;      /* PID 1 of a container: signals stop, never reboot */
     bool persist_intent; /* read --persist intents from the state db at start */
-    uint32_t state_changes; /* bumped on every transition (waiters) */
     uint32_t log_fds;       /* fds held for log pipes (budget of RLIMIT_NOFILE) */
 };
 
