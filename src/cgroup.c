@@ -91,24 +91,22 @@ static bool svc_dir(const struct svc *s, char *out, size_t size)
     return str_fmt(out, size, "%s/%s", base, s->name);
 }
 
-bool cgroup_procs_path(const struct svc *s, char *out, size_t size)
+int cgroup_prepare(const struct svc *s, char *procs, size_t size)
 {
     char dir[CGROUP_PATH_BYTES_MAX];
-    if (!enabled || !svc_dir(s, dir, sizeof dir))
-        return false;
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-        log_warn("svc=%s event=cgroup-mkdir-failed dir=%s error=\"%s\"", s->name, dir, strerror(errno));
-        return false;
-    }
-    return str_fmt(out, size, "%s/cgroup.procs", dir);
-}
-
-int cgroup_dir_fd(const struct svc *s)
-{
-    char dir[CGROUP_PATH_BYTES_MAX];
-    if (!enabled || !svc_dir(s, dir, sizeof dir))
+    if (!enabled || !svc_dir(s, dir, sizeof dir) ||
+        !str_fmt(procs, size, "%s/cgroup.procs", dir))
         return -1;
-    return open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) { /* first spawn of this service */
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+            log_warn("svc=%s event=cgroup-mkdir-failed dir=%s error=\"%s\"", s->name, dir,
+                     strerror(errno));
+            return -1;
+        }
+        fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
+    return fd;
 }
 
 /* SIGKILL to every pid listed in cgroup.procs, twice over to catch what

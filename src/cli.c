@@ -6,6 +6,7 @@
 
 #include "control.h"
 #include "deps.h"
+#include "json.h"
 #include "log.h"
 #include "supervise.h"
 #include "state/state.h"
@@ -241,7 +242,7 @@ static bool split_row(char *line, char **f)
     return true;
 }
 
-static void json_str(const char *s)
+void cli_json_str(const char *s)
 {
     putchar('"');
     for (; *s; s++) {
@@ -266,7 +267,7 @@ static void json_list(const char *csv)
         for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
             if (!first)
                 putchar(',');
-            json_str(t);
+            cli_json_str(t);
             first = false;
         }
     }
@@ -290,7 +291,7 @@ static void print_json_row(char **f, bool first)
     char since[64];
     iso_time(atoll(f[F_SINCE]), since, sizeof since);
     printf("%s{\"name\":", first ? "" : ",\n ");
-    json_str(f[F_NAME]);
+    cli_json_str(f[F_NAME]);
     printf(",\"state\":\"%s\",\"pid\":", f[F_STATE]);
     printf(strcmp(f[F_PID], "0") == 0 ? "null" : "%s", f[F_PID]);
     printf(",\"since\":\"%s\",\"since_ms\":%s,\"restarts\":%s,\"last_exit\":", since,
@@ -311,7 +312,7 @@ static void print_json_row(char **f, bool first)
     if (strcmp(f[F_REASON], "-") == 0)
         printf("null");
     else
-        json_str(f[F_REASON]);
+        cli_json_str(f[F_REASON]);
     printf("}");
 }
 

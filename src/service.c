@@ -198,12 +198,10 @@ static pid_t spawn_prog(struct svc *s, const char *prog, const char *const *argv
         .extra_fd_target = extra_target,
         .notify_socket = s->def.readiness == SVC_READY_NOTIFY ? sup.notify_path : NULL,
         .service_name = s->is_logger ? sup.svcs[s->parent].name : s->name,
-        .cgroup_procs = cgroup_procs_path(s, cgroup, sizeof cgroup) ? cgroup : NULL,
-        .cgroup_fd = -1,
+        .cgroup_fd = cgroup_prepare(s, cgroup, sizeof cgroup),
         .exec_errno = exec_cell(s, strcmp(prog, "./run") != 0),
     };
-    if (req.cgroup_procs)
-        req.cgroup_fd = cgroup_dir_fd(s);
+    req.cgroup_procs = req.cgroup_fd >= 0 ? cgroup : NULL;
     pid_t reap = 0;
     pid_t pid = spawn_start(&req, &reap);
     int spawn_errno = errno;
@@ -416,6 +414,16 @@ static void fail(struct svc *s, const char *what)
     set_state(s, ST_FAILED);
 }
 
+/* Failed for good because the run could not even start: keep that
+ * reason (it says what to fix) and say the limit was reached. */
+static void fail_cannot_start(struct svc *s)
+{
+    char why[SERVICE_REASON_BYTES_MAX];
+    snprintf(why, sizeof why, "%.120s (restart limit reached)", s->reason);
+    str_copy(s->reason, sizeof s->reason, why);
+    fail(s, s->reason);
+}
+
 /* A start that never got to run counts as a death for the restart limit,
  * so a missing interpreter ends in `failed`, not in backoff forever. */
 static void spawn_failed(struct svc *s)
@@ -423,14 +431,10 @@ static void spawn_failed(struct svc *s)
     log_error("svc=%s event=spawn-failed error=\"%s\"", s->name, s->reason);
     s->stop_requested = false;
     death_ring_push(s);
-    if (deaths_within(s, (int64_t)s->def.restart_limit_window_s * 1000) >= s->def.restart_limit_count) {
-        char why[SERVICE_REASON_BYTES_MAX];
-        snprintf(why, sizeof why, "%.120s (restart limit reached)", s->reason);
-        str_copy(s->reason, sizeof s->reason, why);
-        fail(s, s->reason);
-        return;
-    }
-    enter_backoff(s);
+    if (deaths_within(s, (int64_t)s->def.restart_limit_window_s * 1000) >= s->def.restart_limit_count)
+        fail_cannot_start(s);
+    else
+        enter_backoff(s);
 }
 
 static bool exit_clean(const struct svc *s)
@@ -500,10 +504,7 @@ static void after_aux(struct svc *s)
     }
     uint32_t recent = deaths_within(s, (int64_t)s->def.restart_limit_window_s * 1000);
     if (recent >= s->def.restart_limit_count && s->exec_failed) {
-        char why[SERVICE_REASON_BYTES_MAX];
-        snprintf(why, sizeof why, "%.120s (restart limit reached)", s->reason);
-        str_copy(s->reason, sizeof s->reason, why);
-        fail(s, s->reason);
+        fail_cannot_start(s);
         return;
     }
     if (recent >= s->def.restart_limit_count) {

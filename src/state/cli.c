@@ -16,6 +16,7 @@
  */
 #include "state/state_internal.h"
 
+#include "json.h"
 #include "log.h"
 #include "util.h"
 
@@ -98,20 +99,6 @@ static bool parse_opts(int argc, char **argv, struct cli_opts *o)
     return true;
 }
 
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
 
 /* Run work in a bounded child; map the outcome to an exit code. */
 static int run_cli(state_bounded_fn fn, struct cli_opts *o, const char *what)
@@ -159,9 +146,9 @@ static int nack_list_work(void *ctx)
     for (size_t i = 0; i < n; i++) {
         if (o->json) {
             printf("%s{\"hash\":", i > 0 ? "," : "");
-            json_str(list[i].hash);
+            cli_json_str(list[i].hash);
             printf(",\"reason\":");
-            json_str(list[i].reason);
+            cli_json_str(list[i].reason);
             printf(",\"added_ms\":%" PRId64 "}", list[i].added_ms);
         } else {
             printf("%s\t%" PRId64 "\t%s\n", list[i].hash, list[i].added_ms,
@@ -260,7 +247,7 @@ static int genesis_verify_work(void *ctx)
     if (state_genesis_verify(path, &rep) != STATE_OK) {
         if (o->json) {
             printf("{\"file\":");
-            json_str(path);
+            cli_json_str(path);
             printf(",\"intact\":false,\"error\":\"unreadable\"}\n");
         }
         return EXIT_NO;
@@ -268,13 +255,13 @@ static int genesis_verify_work(void *ctx)
     bool intact = rep.first_broken_line == 0;
     if (o->json) {
         printf("{\"file\":");
-        json_str(path);
+        cli_json_str(path);
         printf(",\"lines\":%" PRIu64 ",\"intact\":%s", rep.lines,
                intact ? "true" : "false");
         if (!intact) {
             printf(",\"first_broken_line\":%" PRIu64 ",\"reason\":",
                    rep.first_broken_line);
-            json_str(rep.reason);
+            cli_json_str(rep.reason);
         }
         printf("}\n");
     } else if (intact) {
