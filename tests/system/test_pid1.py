@@ -22,19 +22,7 @@ BAY0 = os.environ.get("BAY0") or os.path.join(
 # devices finds nothing (or exactly the loop device a test made).
 NO_LABEL = "bay0-none-%d" % os.getpid()
 
-
-def wait_for(cond, timeout=10.0, interval=0.02, what="condition"):
-    """Poll cond() until truthy or the deadline (no event exists for
-    "this process list has no zombie left")."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out after %ss waiting for %s (last=%r)" %
-                         (timeout, what, last))
+from conftest import wait_for  # noqa: E402  (one poller for all system tests)
 
 
 class Pid1:
