@@ -21,6 +21,9 @@ from conftest import (BOOT_TIMEOUT_S, OUT, POWEROFF_TIMEOUT_S, Vm,
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVICES = ("console-shell", "hello", "syslogd")
 PROMPT = r"spine# "
+# The whole line, not its start: the console arrives in pieces, and a match
+# on "init complete" alone can come before the uptime that follows it.
+INIT_DONE = r"bay0: init complete \(uptime (\d+) ms\)"
 # The persist deadline the image uses by default (PERSIST_TIMEOUT_MS_DEFAULT)
 # plus the minimum left for the mount itself (INIT_PERSIST_REMAINING_MS_MIN).
 PERSIST_BUDGET_S = 4.0 + 1.0
@@ -30,13 +33,13 @@ def record_time(name, vm, extra=""):
     with open(os.path.join(OUT, "boot-times.txt"), "a") as f:
         f.write("%s %s init_complete_s=%.2f %s\n" % (
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), name,
-            vm.arrival_s(r"bay0: init complete") or -1, extra))
+            vm.arrival_s(INIT_DONE) or -1, extra))
 
 
 @pytest.fixture(scope="module")
 def booted(spine):
     vm = Vm(spine, "persist", ["--persist", spine["persist"]])
-    vm.wait_for(r"bay0: init complete", BOOT_TIMEOUT_S)
+    vm.wait_for(INIT_DONE, BOOT_TIMEOUT_S)
     yield vm
     vm.kill()
 
@@ -111,7 +114,7 @@ def test_poweroff_ends_qemu_cleanly(booted):
 
 def test_dirty_boot_without_persist_disk(vm_factory):
     vm = vm_factory("no-persist", ["--no-persist"])
-    vm.wait_for(r"bay0: init complete", BOOT_TIMEOUT_S)
+    vm.wait_for(INIT_DONE, BOOT_TIMEOUT_S)
     text = vm.text()
     genesis_positions(text)
     dirty = text.index("bay0: persist timeout -> dirty boot")
@@ -138,7 +141,7 @@ def test_stalled_persist_device_still_boots_dirty(vm_factory, tmp_path):
     try:
         assert server.stdout.readline().strip() == "listening"
         vm = vm_factory("stalled", ["--nbd", sock])
-        vm.wait_for(r"bay0: init complete", BOOT_TIMEOUT_S)
+        up = int(vm.wait_for(INIT_DONE, BOOT_TIMEOUT_S).group(1))
         text = vm.text()
         genesis_positions(text)
         assert "bay0: persist timeout -> dirty boot" in text
@@ -147,7 +150,6 @@ def test_stalled_persist_device_still_boots_dirty(vm_factory, tmp_path):
         # verdict is the persist budget, not "forever".
         ms = int(re.search(r"dirty boot \([^)]*within (\d+) ms\)", text).group(1))
         assert ms <= PERSIST_BUDGET_S * 1000 + 500, text[-2000:]
-        up = int(re.search(r"init complete \(uptime (\d+) ms\)", text).group(1))
         vm.wait_for(PROMPT, 60)
         status, out = vm.sh("bay0 status hello")
         assert status == 0 and re.search(r"^hello\s+(up|ready)", out, re.M), out
