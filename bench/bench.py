@@ -422,7 +422,11 @@ for _c in [Bay0] + ANCHORS:
 
 
 def sup_classes():
-    return ([Bay0] if BIN.get("bay0") else []) + ANCHORS
+    every = ([Bay0] if BIN.get("bay0") else []) + ANCHORS
+    if not ARGS.sups:
+        return every
+    want = ARGS.sups.split(",")
+    return [c for c in every if c.key in want]
 
 
 def cmdloop(run, steps, iters, max_s, env):
@@ -886,6 +890,9 @@ def main():
     ap.add_argument("--reps", type=int, default=3, help="bring-up repetitions at N=1000")
     ap.add_argument("--log-reps", type=int, default=3)
     ap.add_argument("--max-n", type=int, default=10000)
+    ap.add_argument("--sups", default="",
+                    help="comma list of supervisors to run (default: all), e.g. bay0,s6")
+    ap.add_argument("--min-n", type=int, default=10)
     ap.add_argument("--report-only", action="store_true", help="rewrite --out from --raw")
     ap.add_argument("--only", default="", help="comma list of rows: scaling,restart,crash,logger")
     ARGS = ap.parse_args()
@@ -953,7 +960,7 @@ def rows_scaling():
     times, interleaved, the first with the idle window and status queries."""
     scaling = {c.key: {} for c in sup_classes()}
     floor = {}
-    ns = [n for n in SCALING_NS if n <= ARGS.max_n]
+    ns = [n for n in SCALING_NS if ARGS.min_n <= n <= ARGS.max_n]
     for n in ns:
         reps = ARGS.reps if n == MAIN_N else 1
         for rep in range(reps):
