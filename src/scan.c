@@ -45,7 +45,7 @@ int sup_table_init(uint32_t slots_wanted)
         n = SVC_SLOTS_MIN;
     if (n > SVC_SLOTS_MAX)
         n = SVC_SLOTS_MAX;
-    sup.svcs = calloc(n, sizeof *sup.svcs);
+    sup.svcs = table_alloc(n, sizeof *sup.svcs);
     if (!sup.svcs) {
         log_error("event=table-alloc-failed slots=%u", n);
         return -1;

@@ -1,8 +1,20 @@
-/* spawn.c — vfork + exec of a service program (see spawn.h).
+/* spawn.c — clone3 + exec of a service program (see spawn.h).
  *
- * vfork shares memory with the parent until exec: the child only makes
- * system calls and writes spawn_child_errno, which the parent reads after
- * vfork returns (the parent is suspended until the child execs or exits).
+ * Three ways, best first:
+ * - x86_64 (not under ASan): clone3(CLONE_VM | CLONE_INTO_CGROUP) on a
+ *   stack from a small pool of spawn slots. The child shares the parent's
+ *   memory until its exec, so no page tables are copied and the parent
+ *   takes no copy-on-write faults, and the parent does not wait: it goes on
+ *   while the child execs on the other CPU. Everything the child reads (its
+ *   request, argv, environment, stack) lives in its slot, which the kernel
+ *   marks free (CLONE_CHILD_CLEARTID) once the exec has replaced the
+ *   child's memory or the child has exited. The child makes raw system
+ *   calls only (no libc: errno is the parent's thread-local variable).
+ *   An exec failure is written to the caller's shared cell, read at reap.
+ * - clone3(CLONE_INTO_CGROUP) without shared memory (fork-like), when no
+ *   slot is free or elsewhere.
+ * - vfork, when the kernel lacks clone3 or CLONE_INTO_CGROUP: the child
+ *   joins its cgroup by writing cgroup.procs.
  */
 #include "spawn.h"
 
@@ -15,18 +27,41 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 extern char **environ;
 
-static char env_buf[SPAWN_ENV_BYTES_MAX];
-static char *env_ptrs[SPAWN_ENV_VARS_MAX + 1];
+#define SPAWN_SLOTS 16
+#define SPAWN_ARGC_MAX 8
+#define SPAWN_ARGS_BYTES_MAX 1024
+#define SPAWN_STACK_BYTES 16384
+#define SPAWN_SLOT_WAIT_US 2000
+
+/* A spawn's request and everything it points to, kept until the child no
+ * longer reads the parent's memory. */
+struct spawn_slot {
+    volatile pid_t busy; /* set before clone3; the kernel clears it at the child's exec or exit */
+    struct spawn_req req;
+    char dir[SPAWN_PATH_BYTES_MAX];
+    char prog[256];
+    char args[SPAWN_ARGS_BYTES_MAX];
+    const char *argv[SPAWN_ARGC_MAX + 1];
+    char *envp[SPAWN_ENV_VARS_MAX + 1];
+    char env[SPAWN_ENV_BYTES_MAX];
+    char stack[SPAWN_STACK_BYTES] __attribute__((aligned(16)));
+};
+
+static struct spawn_slot sync_slot; /* fork-like and vfork spawns: done when they return */
+static struct spawn_slot *slots;    /* SPAWN_SLOTS, for children sharing memory */
+static unsigned slot_next;
 static volatile int spawn_child_errno;
 static volatile int spawn_cgroup_errno; /* the child could not join its cgroup */
 
 struct env_builder {
+    struct spawn_slot *slot;
     size_t used;
     size_t count;
     bool overflow;
@@ -40,9 +75,10 @@ static bool env_key_eq(const char *entry, const char *key, size_t key_len)
 /* Removes KEY from the pointer list (envdir overrides and unsets). */
 static void env_unset(struct env_builder *b, const char *key, size_t key_len)
 {
+    char **ptrs = b->slot->envp;
     for (size_t i = 0; i < b->count; i++)
-        if (env_key_eq(env_ptrs[i], key, key_len)) {
-            env_ptrs[i] = env_ptrs[--b->count];
+        if (env_key_eq(ptrs[i], key, key_len)) {
+            ptrs[i] = ptrs[--b->count];
             return;
         }
 }
@@ -52,15 +88,15 @@ static void env_add(struct env_builder *b, const char *key, const char *val)
     size_t key_len = strlen(key), val_len = strlen(val);
     env_unset(b, key, key_len);
     if (b->count >= SPAWN_ENV_VARS_MAX ||
-        b->used + key_len + val_len + 2 > sizeof env_buf) {
+        b->used + key_len + val_len + 2 > sizeof b->slot->env) {
         b->overflow = true;
         return;
     }
-    char *p = env_buf + b->used;
+    char *p = b->slot->env + b->used;
     memcpy(p, key, key_len);
     p[key_len] = '=';
     memcpy(p + key_len + 1, val, val_len + 1);
-    env_ptrs[b->count++] = p;
+    b->slot->envp[b->count++] = p;
     b->used += key_len + val_len + 2;
 }
 
@@ -100,12 +136,15 @@ static bool envdir_entry(const char *name, unsigned char d_type, void *ctx_)
     return true;
 }
 
-static char **env_build(const struct spawn_req *req)
+/* The child's environment, built in the slot: the supervisor's own (its
+ * strings never change once supervising), BAY0_SERVICE, NOTIFY_SOCKET and
+ * the service's env/ directory. */
+static void env_build(const struct spawn_req *req, struct spawn_slot *slot)
 {
-    struct env_builder b = {0};
+    struct env_builder b = {.slot = slot};
     for (char **e = environ; *e && b.count < SPAWN_ENV_VARS_MAX; e++)
         if (strncmp(*e, "NOTIFY_SOCKET=", 14) != 0)
-            env_ptrs[b.count++] = *e;
+            slot->envp[b.count++] = *e;
     if (req->service_name)
         env_add(&b, "BAY0_SERVICE", req->service_name);
     if (req->notify_socket)
@@ -119,12 +158,39 @@ static char **env_build(const struct spawn_req *req)
             close(fd);
         }
     }
-    env_ptrs[b.count] = NULL;
+    slot->envp[b.count] = NULL;
     if (b.overflow)
         log_warn("svc=%s event=env-truncated dir=%s/env limit_vars=%d limit_bytes=%d",
                  req->service_name ? req->service_name : "?", req->dir, SPAWN_ENV_VARS_MAX,
                  SPAWN_ENV_BYTES_MAX);
-    return env_ptrs;
+}
+
+/* Copies req and the strings it points to into slot (the caller's are on
+ * its stack); false if they do not fit. */
+static bool slot_fill(struct spawn_slot *slot, const struct spawn_req *req)
+{
+    slot->req = *req;
+    if (!str_copy(slot->dir, sizeof slot->dir, req->dir) ||
+        !str_copy(slot->prog, sizeof slot->prog, req->prog))
+        return false;
+    size_t used = 0, argc = 0;
+    for (; req->argv[argc]; argc++) {
+        size_t len = strlen(req->argv[argc]) + 1;
+        if (argc == SPAWN_ARGC_MAX || used + len > sizeof slot->args)
+            return false;
+        memcpy(slot->args + used, req->argv[argc], len);
+        slot->argv[argc] = slot->args + used;
+        used += len;
+    }
+    slot->argv[argc] = NULL;
+    slot->req.dir = slot->dir;
+    slot->req.prog = slot->prog;
+    slot->req.argv = slot->argv;
+    slot->req.cgroup_procs = NULL; /* only the vfork child joins by path */
+    slot->req.service_name = NULL;
+    slot->req.notify_socket = NULL;
+    env_build(req, slot);
+    return true;
 }
 
 static volatile int *errno_cells;
@@ -138,6 +204,8 @@ int spawn_init(uint32_t count)
         return -1;
     errno_cells = p;
     errno_cells_count = count;
+    /* Without slots every spawn is fork-like: slower, never wrong. */
+    slots = table_alloc(SPAWN_SLOTS, sizeof *slots);
     return 0;
 }
 
@@ -163,20 +231,57 @@ static void learn_ignored_signals(void)
     ignored_known = true;
 }
 
-static void child_join_cgroup(const struct spawn_req *req)
+/* ---- the child: raw system calls only ---------------------------------- */
+
+#if defined(__x86_64__)
+/* A system call without libc: returns the result or -errno and touches no
+ * memory of the parent's (glibc's wrappers write errno, which a child that
+ * shares the parent's memory would change under it). */
+static inline long child_sys(long nr, long a, long b, long c)
 {
-    int fd = open(req->cgroup_procs, O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, "0", 1) != 1)
-        spawn_cgroup_errno = errno ? errno : EIO;
-    if (fd >= 0)
-        close(fd);
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(nr), "D"(a), "S"(b), "d"(c)
+                     : "rcx", "r11", "memory");
+    return ret;
 }
 
-/* Runs in the child: system calls only, then exec or _exit. In the vfork
- * child (errfd < 0) errors go to shared memory; in the clone3 child, which
- * has its own copy of memory, through errfd. */
-static _Noreturn void child_exec(const struct spawn_req *req, char **envp, int errfd,
-                                 bool join_cgroup)
+/* The kernel's struct sigaction on x86_64. */
+struct child_ksigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+
+static void child_signals_default(void)
+{
+    struct child_ksigaction dfl = {0}; /* SIG_DFL */
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(&ignored_signals, sig))
+            child_sys(SYS_rt_sigaction, sig, (long)&dfl, 0 /* no old */);
+    uint64_t none = 0;
+    /* rt_sigprocmask(SIG_SETMASK, &none, NULL, 8): four arguments */
+    long ret;
+    register long r10 __asm__("r10") = sizeof none;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"((long)SYS_rt_sigprocmask), "D"((long)SIG_SETMASK), "S"(&none),
+                       "d"(0L), "r"(r10)
+                     : "rcx", "r11", "memory");
+    (void)ret;
+}
+#else
+/* Elsewhere the child never shares memory while the parent runs (fork-like
+ * or vfork), so libc is safe; the same -errno convention. */
+static long child_sys(long nr, long a, long b, long c)
+{
+    long ret = syscall(nr, a, b, c);
+    return ret < 0 ? -errno : ret;
+}
+
+static void child_signals_default(void)
 {
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     for (int sig = 1; sig < NSIG; sig++)
@@ -185,36 +290,67 @@ static _Noreturn void child_exec(const struct spawn_req *req, char **envp, int e
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    if (setsid() < 0)
-        goto fail;
-    if (join_cgroup && req->cgroup_procs) /* best effort: the process group holds it too */
-        child_join_cgroup(req);
-    if (dup2(req->stdin_fd, 0) < 0 || dup2(req->stdout_fd, 1) < 0 ||
-        dup2(req->stdout_fd, 2) < 0)
-        goto fail;
-    /* After 0-2, so the target may reuse the number of stdin_fd. dup2 onto
-     * itself keeps FD_CLOEXEC, so clear it by hand in that case. */
-    if (req->extra_fd >= 0) {
-        if (req->extra_fd == req->extra_fd_target) {
-            if (fcntl(req->extra_fd, F_SETFD, 0) < 0)
-                goto fail;
-        } else if (dup2(req->extra_fd, req->extra_fd_target) < 0) {
-            goto fail;
-        }
-    }
-    if (chdir(req->dir) < 0)
-        goto fail;
-    execve(req->prog, (char *const *)req->argv, envp);
-fail:;
-    int err = errno;
-    if (errfd >= 0)
-        (void)!write(errfd, &err, sizeof err);
-    else if (!join_cgroup && req->exec_errno) /* clone3 child, not waited for */
-        *req->exec_errno = err;
-    else
-        spawn_child_errno = err;
-    _exit(err == ENOENT ? 127 : 126);
 }
+#endif
+
+/* Moves fd to target (dup3 refuses equal fds: then only FD_CLOEXEC is
+ * cleared, as dup2 onto itself would keep it). */
+static long child_move_fd(int fd, int target)
+{
+    if (fd == target)
+        return child_sys(SYS_fcntl, fd, F_SETFD, 0);
+    return child_sys(SYS_dup3, fd, target, 0);
+}
+
+/* How a child reports why it never ran its program. */
+struct child_report {
+    int errfd;                 /* a pipe to the waiting parent, or -1 */
+    volatile int *cell;        /* else this shared cell */
+    volatile int *cgroup_cell; /* the vfork child's cgroup join error */
+};
+
+static void child_join_cgroup(const char *procs, volatile int *cgroup_cell)
+{
+    long fd = child_sys(SYS_openat, AT_FDCWD, (long)procs, O_WRONLY | O_CLOEXEC);
+    long n = fd < 0 ? fd : child_sys(SYS_write, fd, (long)"0", 1);
+    if (n < 0)
+        *cgroup_cell = (int)-n;
+    if (fd >= 0)
+        child_sys(SYS_close, fd, 0, 0);
+}
+
+/* The child: the s6 process setup, then exec, or _exit(126/127) after
+ * reporting the error. */
+static _Noreturn void child_exec(const struct spawn_req *req, char *const *envp,
+                                 const struct child_report *rep)
+{
+    long ret;
+    child_signals_default();
+    if ((ret = child_sys(SYS_setsid, 0, 0, 0)) < 0)
+        goto fail;
+    if (req->cgroup_procs) /* best effort: the process group holds it too */
+        child_join_cgroup(req->cgroup_procs, rep->cgroup_cell);
+    if ((ret = child_move_fd(req->stdin_fd, 0)) < 0 ||
+        (ret = child_move_fd(req->stdout_fd, 1)) < 0 ||
+        (ret = child_move_fd(req->stdout_fd, 2)) < 0)
+        goto fail;
+    /* After 0-2, so the target may reuse the number of stdin_fd. */
+    if (req->extra_fd >= 0 && (ret = child_move_fd(req->extra_fd, req->extra_fd_target)) < 0)
+        goto fail;
+    if ((ret = child_sys(SYS_chdir, (long)req->dir, 0, 0)) < 0)
+        goto fail;
+    ret = child_sys(SYS_execve, (long)req->prog, (long)req->argv, (long)envp);
+fail:;
+    int err = (int)-ret;
+    if (rep->errfd >= 0)
+        child_sys(SYS_write, rep->errfd, (long)&err, sizeof err);
+    else
+        *rep->cell = err;
+    for (;;)
+        child_sys(SYS_exit_group, err == ENOENT ? 127 : 126, 0, 0);
+}
+
+/* ---- the parent ----------------------------------------------------------- */
 
 /* The clone3(2) arguments (linux/sched.h, declared here to keep that
  * header's CLONE_* out of glibc's way). */
@@ -222,42 +358,144 @@ struct spawn_clone_args {
     uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
         set_tid, set_tid_size, cgroup;
 };
+#define SPAWN_CLONE_VM 0x100ULL
+#define SPAWN_CLONE_CHILD_CLEARTID 0x200000ULL
 #define SPAWN_CLONE_INTO_CGROUP 0x200000000ULL
 
-/* Starts the child directly inside its cgroup: moving a running process
- * into a cgroup waits for an RCU grace period (milliseconds); being born
- * there does not. Fork-like (no shared memory), so exec errors come back
- * through a close-on-exec pipe. Returns -2 when the kernel lacks clone3 or
- * CLONE_INTO_CGROUP, so the caller falls back to vfork. */
-static pid_t spawn_clone3(const struct spawn_req *req, char **envp, pid_t *reap_pid)
+static bool clone3_missing(int err)
 {
-    if (req->exec_errno) { /* the caller learns of an exec failure at reap */
-        *req->exec_errno = 0;
-        struct spawn_clone_args args = {.flags = SPAWN_CLONE_INTO_CGROUP,
-                                        .exit_signal = SIGCHLD,
-                                        .cgroup = (uint64_t)req->cgroup_fd};
-        long pid = syscall(SYS_clone3, &args, sizeof args);
-        if (pid == 0)
-            child_exec(req, envp, -1, false);
-        if (pid < 0)
-            return errno == ENOSYS || errno == E2BIG || errno == EINVAL ? -2 : -1;
-        return (pid_t)pid;
+    return err == ENOSYS || err == E2BIG || err == EINVAL;
+}
+
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define SPAWN_SHARED_MEMORY 1
+/* clone3(2) whose child calls fn(arg) on the stack that args gives and
+ * exits with its result; the parent gets the pid or -errno. Assembly,
+ * because the child must not return through a C frame: it has none on its
+ * new stack. fn and arg ride in rdx and r8, which the syscall keeps. */
+long bay0_clone3_call(struct spawn_clone_args *args, size_t size, int (*fn)(void *),
+                      void *arg);
+__asm__(".text\n"
+        ".globl bay0_clone3_call\n"
+        ".hidden bay0_clone3_call\n"
+        ".type bay0_clone3_call,@function\n"
+        "bay0_clone3_call:\n"
+        "    mov %rcx, %r8\n"
+        "    mov $435, %eax\n" /* __NR_clone3 */
+        "    syscall\n"
+        "    test %rax, %rax\n"
+        "    jz 1f\n"
+        "    ret\n"
+        "1:  xor %ebp, %ebp\n"
+        "    mov %r8, %rdi\n"
+        "    call *%rdx\n"
+        "    mov %eax, %edi\n"
+        "    mov $231, %eax\n" /* __NR_exit_group */
+        "    syscall\n"
+        "    hlt\n"
+        ".size bay0_clone3_call, .-bay0_clone3_call\n");
+
+static int shared_child_main(void *arg)
+{
+    struct spawn_slot *slot = arg;
+    struct child_report rep = {.errfd = -1, .cell = slot->req.exec_errno};
+    child_exec(&slot->req, slot->envp, &rep);
+}
+
+static struct spawn_slot *slot_find_free(void)
+{
+    for (unsigned i = 0; i < SPAWN_SLOTS; i++) {
+        struct spawn_slot *slot = &slots[(slot_next + i) % SPAWN_SLOTS];
+        if (__atomic_load_n(&slot->busy, __ATOMIC_ACQUIRE) == 0) {
+            slot_next = (slot_next + i + 1) % SPAWN_SLOTS;
+            return slot;
+        }
     }
-    int errpipe[2];
-    if (pipe2(errpipe, O_CLOEXEC) < 0)
+    return NULL;
+}
+
+/* A free slot. When every one still has a child before its exec (the CPUs
+ * are busy with earlier children), waits a little for the oldest: that
+ * gives the CPU to the children, which is what they need. NULL after
+ * SPAWN_SLOT_WAIT_US (a child stopped or stuck before its exec): the
+ * caller then spawns fork-like, so a stuck child never holds up the loop. */
+static struct spawn_slot *slot_take(void)
+{
+    if (!slots)
+        return NULL;
+    struct spawn_slot *slot = slot_find_free();
+    if (slot)
+        return slot;
+    struct timespec wait = {0, SPAWN_SLOT_WAIT_US * 1000L};
+    syscall(SYS_futex, &slots[slot_next].busy, FUTEX_WAIT, 1, &wait, NULL, 0);
+    return slot_find_free();
+}
+
+/* Returns the pid, -1 with errno, -2 when this way is unavailable (no free
+ * slot, a request too large for one, or a kernel without it). */
+static pid_t spawn_shared(const struct spawn_req *req)
+{
+    static bool refused;
+    struct spawn_slot *slot = refused ? NULL : slot_take();
+    if (!slot || !slot_fill(slot, req))
+        return -2;
+    *req->exec_errno = 0;
+    slot->busy = 1;
+    struct spawn_clone_args args = {
+        .flags = SPAWN_CLONE_VM | SPAWN_CLONE_CHILD_CLEARTID | SPAWN_CLONE_INTO_CGROUP,
+        .child_tid = (uint64_t)(uintptr_t)&slot->busy,
+        .exit_signal = SIGCHLD,
+        .stack = (uint64_t)(uintptr_t)slot->stack,
+        .stack_size = sizeof slot->stack,
+        .cgroup = (uint64_t)req->cgroup_fd,
+    };
+    long pid = bay0_clone3_call(&args, sizeof args, shared_child_main, slot);
+    if (pid >= 0)
+        return (pid_t)pid;
+    slot->busy = 0;
+    if (clone3_missing((int)-pid)) {
+        refused = true;
+        return -2;
+    }
+    errno = (int)-pid;
+    return -1;
+}
+#endif
+
+/* Fork-like clone3 into the cgroup: the child has its own copy of memory,
+ * so the sync slot may be reused as soon as this returns. With a shared
+ * cell the parent does not wait for the exec; without, it waits on a
+ * close-on-exec pipe and reports an exec failure itself. */
+static pid_t spawn_clone3(const struct spawn_req *req, pid_t *reap_pid)
+{
+    struct spawn_slot *slot = &sync_slot;
+    if (!slot_fill(slot, req)) {
+        errno = E2BIG;
         return -1;
+    }
+    int errpipe[2] = {-1, -1};
+    if (!req->exec_errno && pipe2(errpipe, O_CLOEXEC) < 0)
+        return -1;
+    if (req->exec_errno)
+        *req->exec_errno = 0;
     struct spawn_clone_args args = {.flags = SPAWN_CLONE_INTO_CGROUP, .exit_signal = SIGCHLD,
                                     .cgroup = (uint64_t)req->cgroup_fd};
     long pid = syscall(SYS_clone3, &args, sizeof args);
-    if (pid == 0)
-        child_exec(req, envp, errpipe[1], false);
-    int clone_errno = errno;
-    close(errpipe[1]);
-    if (pid < 0) {
-        close(errpipe[0]);
-        errno = clone_errno;
-        return clone_errno == ENOSYS || clone_errno == E2BIG || clone_errno == EINVAL ? -2 : -1;
+    if (pid == 0) {
+        struct child_report rep = {.errfd = errpipe[1], .cell = req->exec_errno};
+        child_exec(&slot->req, slot->envp, &rep);
     }
+    int clone_errno = errno;
+    if (errpipe[1] >= 0)
+        close(errpipe[1]);
+    if (pid < 0) {
+        if (errpipe[0] >= 0)
+            close(errpipe[0]);
+        errno = clone_errno;
+        return clone3_missing(clone_errno) ? -2 : -1;
+    }
+    if (errpipe[0] < 0)
+        return (pid_t)pid;
     int child_err = 0;
     ssize_t n;
     do
@@ -279,19 +517,33 @@ pid_t spawn_start(const struct spawn_req *req, pid_t *reap_pid)
     BAY0_ASSERT(req->extra_fd < 0 || req->extra_fd_target > 2);
     if (!ignored_known)
         learn_ignored_signals();
-    char **envp = env_build(req);
     if (req->cgroup_fd >= 0) {
-        pid_t pid = spawn_clone3(req, envp, reap_pid);
+        pid_t pid;
+#ifdef SPAWN_SHARED_MEMORY
+        if (req->exec_errno && (pid = spawn_shared(req)) != -2)
+            return pid;
+#endif
+        pid = spawn_clone3(req, reap_pid);
         if (pid != -2)
             return pid;
     }
+    /* vfork: the parent waits for the exec, so the sync slot is free after. */
+    struct spawn_slot *slot = &sync_slot;
+    if (!slot_fill(slot, req)) {
+        errno = E2BIG;
+        return -1;
+    }
+    slot->req.cgroup_procs = req->cgroup_procs;
     spawn_child_errno = 0;
     spawn_cgroup_errno = 0;
     pid_t pid = vfork();
     if (pid < 0)
         return -1;
-    if (pid == 0)
-        child_exec(req, envp, -1, true);
+    if (pid == 0) {
+        struct child_report rep = {.errfd = -1, .cell = &spawn_child_errno,
+                                   .cgroup_cell = &spawn_cgroup_errno};
+        child_exec(&slot->req, slot->envp, &rep);
+    }
     if (spawn_cgroup_errno != 0)
         log_warn("svc=%s event=cgroup-join-failed path=%s error=\"%s\" effect=\"process group only\"",
                  req->service_name ? req->service_name : "?", req->cgroup_procs,

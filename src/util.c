@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -272,4 +273,22 @@ const char *name_check(const char *name, size_t max_bytes)
             return "name has a character outside [A-Za-z0-9._@+-]";
     }
     return NULL;
+}
+
+void *table_alloc(size_t count, size_t size)
+{
+    if (size && count > SIZE_MAX / size)
+        return NULL;
+    size_t bytes = count * size != 0 ? count * size : 1;
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    (void)madvise(p, bytes, MADV_DONTFORK); /* an optimisation: never fatal */
+    return p;
+}
+
+void table_free(void *p, size_t count, size_t size)
+{
+    if (p)
+        munmap(p, count * size != 0 ? count * size : 1);
 }

@@ -76,4 +76,13 @@ int dir_each(int dirfd, dir_entry_fn fn, void *ctx);
  * with '.'; returns NULL when valid or a static reason string. */
 const char *name_check(const char *name, size_t max_bytes);
 
+/* Zeroed memory for the supervisor's tables (count * size bytes), left
+ * out of every fork (MADV_DONTFORK): a fork copies page tables for and
+ * write-protects only what its child can touch, so each spawn costs the
+ * same at 10 services as at 10,000, and the parent takes no copy-on-write
+ * faults on its tables afterwards. Children must not read this memory.
+ * NULL on overflow or when mmap fails. */
+void *table_alloc(size_t count, size_t size);
+void table_free(void *p, size_t count, size_t size);
+
 #endif
