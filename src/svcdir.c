@@ -40,6 +40,50 @@ bool svc_file_sig_equal(const struct svc_file_sig *a,
            a->ctime_ns == b->ctime_ns && a->size == b->size;
 }
 
+/* An open service directory and which of the files bay0 reads are in it:
+ * one listing (getdents64) instead of a failed open or stat per absent
+ * file — most directories hold `run` and little else. */
+struct svcdir {
+    int fd;
+    bool listed;
+    uint32_t present; /* bit i: known_files[i] exists (any type) */
+};
+
+static const char *const known_files[] = {
+    "run", "finish", "down", "notification-fd", "max-death-tally", "timeout-kill",
+    "timeout-finish", "down-signal", "type", "restart", "restart-limit", "notify",
+    "undo", "log", "log-max-bytes", "log-keep", "log-timestamp",
+};
+
+static int known_index(const char *file, size_t len)
+{
+    for (size_t i = 0; i < ARRAY_LEN(known_files); i++)
+        if (strncmp(known_files[i], file, len) == 0 && known_files[i][len] == '\0')
+            return (int)i;
+    return -1;
+}
+
+static bool list_entry(const char *name, unsigned char d_type, void *ctx)
+{
+    (void)d_type;
+    struct svcdir *d = ctx;
+    int i = known_index(name, strlen(name));
+    if (i >= 0)
+        d->present |= 1u << i;
+    return true;
+}
+
+/* False only when the listing shows that file (or its first path
+ * component) is absent; true means "look". */
+static bool may_exist(const struct svcdir *d, const char *file)
+{
+    if (!d->listed)
+        return true;
+    const char *slash = strchr(file, '/');
+    int i = known_index(file, slash ? (size_t)(slash - file) : strlen(file));
+    return i < 0 || (d->present & (1u << i));
+}
+
 static bool fail(char *reason, size_t reason_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -54,10 +98,12 @@ static bool fail(char *reason, size_t reason_size, const char *fmt, ...)
 
 /* Reads an optional small file. Returns 1 when read (buf filled, trailing
  * whitespace stripped), 0 when absent, -1 on error (reason set). */
-static int read_opt(int dir_fd, const char *file, char *buf, size_t size,
+static int read_opt(const struct svcdir *d, const char *file, char *buf, size_t size,
                     char *reason, size_t reason_size)
 {
-    ssize_t n = file_read_small(dir_fd, file, buf, size);
+    if (!may_exist(d, file))
+        return 0;
+    ssize_t n = file_read_small(d->fd, file, buf, size);
     if (n < 0) {
         if (errno == ENOENT)
             return 0;
@@ -70,11 +116,11 @@ static int read_opt(int dir_fd, const char *file, char *buf, size_t size,
 }
 
 /* An unsigned number file: absent keeps *out; garbage is an error. */
-static bool read_u32(int dir_fd, const char *file, uint32_t max,
+static bool read_u32(const struct svcdir *d, const char *file, uint32_t max,
                      uint32_t *out, char *reason, size_t reason_size)
 {
     char buf[SVCDIR_FILE_BYTES_MAX];
-    int r = read_opt(dir_fd, file, buf, sizeof buf, reason, reason_size);
+    int r = read_opt(d, file, buf, sizeof buf, reason, reason_size);
     if (r <= 0)
         return r == 0;
     uint64_t v;
@@ -85,22 +131,24 @@ static bool read_u32(int dir_fd, const char *file, uint32_t max,
     return true;
 }
 
-static bool file_exists(int dir_fd, const char *file)
+static bool file_exists(const struct svcdir *d, const char *file)
 {
     struct stat st;
-    return fstatat(dir_fd, file, &st, 0) == 0;
+    return may_exist(d, file) && fstatat(d->fd, file, &st, 0) == 0;
 }
 
-static bool check_run(int dir_fd, const char *file, struct svc_file_sig *sig,
+static bool check_run(const struct svcdir *d, const char *file, struct svc_file_sig *sig,
                       char *reason, size_t reason_size)
 {
     struct stat st;
-    if (fstatat(dir_fd, file, &st, 0) < 0)
+    if (!may_exist(d, file))
+        return fail(reason, reason_size, "%s: missing", file);
+    if (fstatat(d->fd, file, &st, 0) < 0)
         return fail(reason, reason_size, "%s: %s", file,
                     errno == ENOENT ? "missing" : strerror(errno));
     if (!S_ISREG(st.st_mode))
         return fail(reason, reason_size, "%s: not a regular file", file);
-    if (faccessat(dir_fd, file, X_OK, AT_EACCESS) < 0 ||
+    if (faccessat(d->fd, file, X_OK, AT_EACCESS) < 0 ||
         (st.st_mode & 0111) == 0)
         return fail(reason, reason_size, "%s: not executable", file);
     if (sig) {
@@ -112,12 +160,12 @@ static bool check_run(int dir_fd, const char *file, struct svc_file_sig *sig,
     return true;
 }
 
-static bool read_word(int dir_fd, const char *file, const char *const *words,
+static bool read_word(const struct svcdir *d, const char *file, const char *const *words,
                       size_t n_words, uint8_t *out, char *reason,
                       size_t reason_size)
 {
     char buf[SVCDIR_FILE_BYTES_MAX];
-    int r = read_opt(dir_fd, file, buf, sizeof buf, reason, reason_size);
+    int r = read_opt(d, file, buf, sizeof buf, reason, reason_size);
     if (r <= 0)
         return r == 0;
     const char *w = buf;
@@ -131,11 +179,11 @@ static bool read_word(int dir_fd, const char *file, const char *const *words,
     return fail(reason, reason_size, "%s: unknown value '%.40s'", file, w);
 }
 
-static bool read_restart_limit(int dir_fd, struct svc_def *def, char *reason,
+static bool read_restart_limit(const struct svcdir *d, struct svc_def *def, char *reason,
                                size_t reason_size)
 {
     char buf[SVCDIR_FILE_BYTES_MAX];
-    int r = read_opt(dir_fd, "restart-limit", buf, sizeof buf, reason,
+    int r = read_opt(d, "restart-limit", buf, sizeof buf, reason,
                      reason_size);
     if (r <= 0)
         return r == 0;
@@ -158,11 +206,11 @@ static bool read_restart_limit(int dir_fd, struct svc_def *def, char *reason,
     return true;
 }
 
-static bool read_signal(int dir_fd, struct svc_def *def, char *reason,
+static bool read_signal(const struct svcdir *d, struct svc_def *def, char *reason,
                         size_t reason_size)
 {
     char buf[SVCDIR_FILE_BYTES_MAX];
-    int r = read_opt(dir_fd, "down-signal", buf, sizeof buf, reason,
+    int r = read_opt(d, "down-signal", buf, sizeof buf, reason,
                      reason_size);
     if (r <= 0)
         return r == 0;
@@ -175,20 +223,20 @@ static bool read_signal(int dir_fd, struct svc_def *def, char *reason,
 }
 
 /* The files s6 defines, shared by services and their loggers. */
-static bool load_s6_files(int dir_fd, struct svc_def *def, char *reason,
+static bool load_s6_files(const struct svcdir *d, struct svc_def *def, char *reason,
                           size_t reason_size)
 {
-    if (!check_run(dir_fd, "run", &def->run_sig, reason, reason_size))
+    if (!check_run(d, "run", &def->run_sig, reason, reason_size))
         return false;
-    def->down_file = file_exists(dir_fd, "down");
-    if (file_exists(dir_fd, "finish")) {
-        if (!check_run(dir_fd, "finish", NULL, reason, reason_size))
+    def->down_file = file_exists(d, "down");
+    if (file_exists(d, "finish")) {
+        if (!check_run(d, "finish", NULL, reason, reason_size))
             return false;
         def->has_finish = true;
     }
     uint32_t v = 0;
-    bool have_fd = file_exists(dir_fd, "notification-fd");
-    if (!read_u32(dir_fd, "notification-fd", NOTIFICATION_FD_MAX, &v, reason,
+    bool have_fd = file_exists(d, "notification-fd");
+    if (!read_u32(d, "notification-fd", NOTIFICATION_FD_MAX, &v, reason,
                   reason_size))
         return false;
     if (have_fd) {
@@ -200,36 +248,36 @@ static bool load_s6_files(int dir_fd, struct svc_def *def, char *reason,
         def->readiness = SVC_READY_FD;
     }
     v = def->max_death_tally;
-    if (!read_u32(dir_fd, "max-death-tally", MAX_DEATH_TALLY_MAX, &v, reason,
+    if (!read_u32(d, "max-death-tally", MAX_DEATH_TALLY_MAX, &v, reason,
                   reason_size))
         return false;
     def->max_death_tally = (uint16_t)v;
-    return read_u32(dir_fd, "timeout-kill", TIMEOUT_MS_MAX,
+    return read_u32(d, "timeout-kill", TIMEOUT_MS_MAX,
                     &def->timeout_kill_ms, reason, reason_size) &&
-           read_u32(dir_fd, "timeout-finish", TIMEOUT_MS_MAX,
+           read_u32(d, "timeout-finish", TIMEOUT_MS_MAX,
                     &def->timeout_finish_ms, reason, reason_size) &&
-           read_signal(dir_fd, def, reason, reason_size);
+           read_signal(d, def, reason, reason_size);
 }
 
-static bool load_bay0_files(int dir_fd, struct svc_def *def, char *reason,
+static bool load_bay0_files(const struct svcdir *d, struct svc_def *def, char *reason,
                             size_t reason_size)
 {
     static const char *const types[] = {"longrun", "oneshot"};
     static const char *const restarts[] = {"always", "on-failure", "never"};
-    if (!read_word(dir_fd, "type", types, ARRAY_LEN(types), &def->type,
+    if (!read_word(d, "type", types, ARRAY_LEN(types), &def->type,
                    reason, reason_size) ||
-        !read_word(dir_fd, "restart", restarts, ARRAY_LEN(restarts),
+        !read_word(d, "restart", restarts, ARRAY_LEN(restarts),
                    &def->restart, reason, reason_size) ||
-        !read_restart_limit(dir_fd, def, reason, reason_size))
+        !read_restart_limit(d, def, reason, reason_size))
         return false;
-    if (file_exists(dir_fd, "notify")) {
+    if (file_exists(d, "notify")) {
         if (def->readiness == SVC_READY_FD)
             return fail(reason, reason_size,
                         "notify: conflicts with notification-fd; use one");
         def->readiness = SVC_READY_NOTIFY;
     }
-    if (file_exists(dir_fd, "undo")) {
-        if (!check_run(dir_fd, "undo", NULL, reason, reason_size))
+    if (file_exists(d, "undo")) {
+        if (!check_run(d, "undo", NULL, reason, reason_size))
             return false;
         def->has_undo = true;
     }
@@ -237,19 +285,19 @@ static bool load_bay0_files(int dir_fd, struct svc_def *def, char *reason,
         return fail(reason, reason_size,
                     "type: a oneshot is ready when run exits 0; remove "
                     "notification-fd/notify");
-    def->has_log_run = file_exists(dir_fd, "log/run");
+    def->has_log_run = file_exists(d, "log/run");
     return true;
 }
 
-static bool load_log_files(int dir_fd, struct svc_def *def, char *reason,
+static bool load_log_files(const struct svcdir *d, struct svc_def *def, char *reason,
                            size_t reason_size)
 {
     static const char *const stamps[] = {"iso", "tai64n", "none"};
     uint32_t keep = def->log_keep;
-    if (!read_u32(dir_fd, "log-max-bytes", LOG_MAX_BYTES_MAX, &def->log_max_bytes, reason,
+    if (!read_u32(d, "log-max-bytes", LOG_MAX_BYTES_MAX, &def->log_max_bytes, reason,
                   reason_size) ||
-        !read_u32(dir_fd, "log-keep", LOG_KEEP_MAX, &keep, reason, reason_size) ||
-        !read_word(dir_fd, "log-timestamp", stamps, ARRAY_LEN(stamps), &def->log_stamp, reason,
+        !read_u32(d, "log-keep", LOG_KEEP_MAX, &keep, reason, reason_size) ||
+        !read_word(d, "log-timestamp", stamps, ARRAY_LEN(stamps), &def->log_stamp, reason,
                    reason_size))
         return false;
     def->log_keep = (uint16_t)keep;
@@ -258,14 +306,15 @@ static bool load_log_files(int dir_fd, struct svc_def *def, char *reason,
     return true;
 }
 
-static int open_dir(int scan_fd, const char *path, char *reason,
-                    size_t reason_size)
+static bool open_dir(int scan_fd, const char *path, struct svcdir *d, char *reason,
+                     size_t reason_size)
 {
-    int fd = openat(scan_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        fail(reason, reason_size, "%s: cannot open directory: %s", path,
-             strerror(errno));
-    return fd;
+    *d = (struct svcdir){.fd = openat(scan_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    if (d->fd < 0)
+        return fail(reason, reason_size, "%s: cannot open directory: %s", path,
+                    strerror(errno));
+    d->listed = dir_each(d->fd, list_entry, d) == 0; /* else: look file by file */
+    return true;
 }
 
 int svcdir_load(int scan_fd, const char *name, struct svc_def *def,
@@ -278,13 +327,14 @@ int svcdir_load(int scan_fd, const char *name, struct svc_def *def,
         fail(reason, reason_size, "invalid service name: %s", bad);
         return -1;
     }
-    int dir_fd = open_dir(scan_fd, name, reason, reason_size);
-    if (dir_fd < 0)
+    struct svcdir dir;
+    if (!open_dir(scan_fd, name, &dir, reason, reason_size))
         return -1;
-    bool ok = load_s6_files(dir_fd, def, reason, reason_size) &&
-              load_bay0_files(dir_fd, def, reason, reason_size) &&
-              load_log_files(dir_fd, def, reason, reason_size);
-    close(dir_fd);
+    const struct svcdir *d = &dir;
+    bool ok = load_s6_files(d, def, reason, reason_size) &&
+              load_bay0_files(d, def, reason, reason_size) &&
+              load_log_files(d, def, reason, reason_size);
+    close(dir.fd);
     return ok ? 0 : -1;
 }
 
@@ -298,11 +348,12 @@ int svcdir_load_logger(int scan_fd, const char *name, struct svc_def *def,
         fail(reason, reason_size, "log: path too long");
         return -1;
     }
-    int dir_fd = open_dir(scan_fd, path, reason, reason_size);
-    if (dir_fd < 0)
+    struct svcdir dir;
+    if (!open_dir(scan_fd, path, &dir, reason, reason_size))
         return -1;
-    bool ok = load_s6_files(dir_fd, def, reason, reason_size);
-    close(dir_fd);
+    const struct svcdir *d = &dir;
+    bool ok = load_s6_files(d, def, reason, reason_size);
+    close(dir.fd);
     def->down_file = false; /* a logger runs whenever its service exists */
     return ok ? 0 : -1;
 }
