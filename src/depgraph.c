@@ -102,7 +102,7 @@ static void read_service_deps(struct svc *s, const struct deps_names *ix)
 {
     s->dep_first = sup.dep_edges_used;
     s->dep_count = 0;
-    if (!s->next_ok)
+    if (!s->next_ok || !s->next_def.may_have_deps) /* the listing had neither file */
         return;
     int fd = openat(sup.scan_fd, s->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     char label[SERVICE_NAME_BYTES_MAX + 8];

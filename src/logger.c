@@ -165,7 +165,7 @@ static void watch_log(struct svc *s, bool on)
 int logger_open_pipe(struct svc *s)
 {
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0)
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) /* the write end is reopened for writers */
         return -1;
     s->log_rfd = fds[0];
     sup.log_fds++;

@@ -126,10 +126,12 @@ static void logger_detach(struct svc *s)
  * too when a log/run reads it). Past the budget left by RLIMIT_NOFILE, a
  * service is refused with a reason instead of letting the supervisor run
  * out of fds for everyone (directories, sockets). */
+static struct rlimit scan_nofile; /* read once per scan */
+
 static bool fd_budget_left(struct svc *s)
 {
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+    struct rlimit rl = scan_nofile;
+    if (rl.rlim_cur == RLIM_INFINITY)
         return true;
     uint64_t budget = rl.rlim_cur > SCAN_FDS_RESERVED ? rl.rlim_cur - SCAN_FDS_RESERVED : 0;
     if (sup.log_fds + 2 <= budget) /* pipe2 holds both ends for a moment */
@@ -234,6 +236,8 @@ static bool load_intents_once;
 static struct scan_summary scan(void)
 {
     struct scan_summary sum = {0};
+    if (getrlimit(RLIMIT_NOFILE, &scan_nofile) < 0)
+        scan_nofile.rlim_cur = RLIM_INFINITY;
     for (uint32_t i = 0; i < sup.used_hi; i++) {
         sup.svcs[i].scan_seen = false;
         sup.svcs[i].scan_new = false;

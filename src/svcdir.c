@@ -52,7 +52,8 @@ struct svcdir {
 static const char *const known_files[] = {
     "run", "finish", "down", "notification-fd", "max-death-tally", "timeout-kill",
     "timeout-finish", "down-signal", "type", "restart", "restart-limit", "notify",
-    "undo", "log", "log-max-bytes", "log-keep", "log-timestamp",
+    "undo", "log", "log-max-bytes", "log-keep", "log-timestamp", "dependencies",
+    "dependencies.d",
 };
 
 static int known_index(const char *file, size_t len)
@@ -286,6 +287,7 @@ static bool load_bay0_files(const struct svcdir *d, struct svc_def *def, char *r
                     "type: a oneshot is ready when run exits 0; remove "
                     "notification-fd/notify");
     def->has_log_run = file_exists(d, "log/run");
+    def->may_have_deps = may_exist(d, "dependencies") || may_exist(d, "dependencies.d");
     return true;
 }
 

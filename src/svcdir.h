@@ -53,6 +53,7 @@ struct svc_def {
     bool has_finish;
     bool has_undo;     /* oneshot's stop script */
     bool has_log_run;
+    bool may_have_deps; /* `dependencies` or `dependencies.d` listed (or no listing) */
     int16_t notification_fd; /* -1 when none */
     int16_t down_signal;
     uint16_t restart_limit_count;

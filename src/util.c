@@ -63,8 +63,8 @@ int fd_set_nonblock(int fd, bool on)
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0)
         return -1;
-    flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
-    return fcntl(fd, F_SETFL, flags);
+    int want = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+    return want == flags ? 0 : fcntl(fd, F_SETFL, want);
 }
 
 int fd_set_cloexec(int fd, bool on)
