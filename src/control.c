@@ -420,7 +420,7 @@ static void do_signal(struct conn *c, int argc, char **argv)
     for (uint32_t i = 0; i < c->n_targets; i++) {
         struct svc *s = &sup.svcs[c->targets[i]];
         if (s->pid > 0) {
-            kill(-s->pid, sig);
+            kill_leader_group(s->pid, sig);
             log_info("svc=%s event=signal signal=%s uid=%u", s->name, signal_name(sig), c->uid);
         } else {
             out_add(c, "E %s not running\n", s->name);

@@ -134,8 +134,7 @@ static void svc_path(const struct svc *s, char *buf, size_t size)
 
 static void kill_group(pid_t pgid, int sig)
 {
-    if (pgid > 0)
-        kill(-pgid, sig);
+    (void)kill_leader_group(pgid, sig);
 }
 
 /* ---- spawning -------------------------------------------------------- */

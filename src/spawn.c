@@ -27,12 +27,19 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <linux/futex.h>
+#include <sched.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 extern char **environ;
+
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define SPAWN_SHARED_MEMORY 1 /* see spawn_shared() */
+#endif
 
 #define SPAWN_SLOTS 16
 #define SPAWN_ARGC_MAX 8
@@ -44,6 +51,9 @@ extern char **environ;
  * longer reads the parent's memory. */
 struct spawn_slot {
     volatile pid_t busy; /* set before clone3; the kernel clears it at the child's exec or exit */
+    volatile int unshared; /* the child has its own fd table (CLONE_FILES spawns) */
+    bool held;             /* lo[] hold the child's fds until it has its own table */
+    int lo[3];             /* reserved low fds: the child's stdin, stdout, extra fd */
     struct spawn_req req;
     char dir[SPAWN_PATH_BYTES_MAX];
     char prog[256];
@@ -57,6 +67,16 @@ struct spawn_slot {
 static struct spawn_slot sync_slot; /* fork-like and vfork spawns: done when they return */
 static struct spawn_slot *slots;    /* SPAWN_SLOTS, for children sharing memory */
 static unsigned slot_next;
+/* Children that share memory share the fd table too (CLONE_FILES) until
+ * their first system call, close_range(files_low, ~0, UNSHARE), which
+ * gives them a table of the fds below files_low only: the supervisor's
+ * thousands of log pipes are neither copied at clone nor closed one by one
+ * at exec. What the child needs is dup'ed below files_low first (lo[]);
+ * the child then writes files_efd, and spawn_sweep() lets go of lo[]. */
+static int files_low = -1; /* -1: no fd table sharing */
+static int files_efd = -1;
+static int files_null = -1;
+static unsigned files_held; /* slots with held fds */
 static volatile int spawn_child_errno;
 static volatile int spawn_cgroup_errno; /* the child could not join its cgroup */
 
@@ -196,6 +216,54 @@ static bool slot_fill(struct spawn_slot *slot, const struct spawn_req *req)
 static volatile int *errno_cells;
 static uint32_t errno_cells_count;
 
+/* Reserves the low fds (called early, while few fds are open). */
+static void files_init(void)
+{
+    int top = files_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    files_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (files_null < 0 || files_efd < 0)
+        goto off;
+    top = files_efd > top ? files_efd : top;
+    for (unsigned i = 0; i < SPAWN_SLOTS; i++)
+        for (unsigned j = 0; j < ARRAY_LEN(slots[i].lo); j++) {
+            int fd = fcntl(files_null, F_DUPFD_CLOEXEC, 3);
+            if (fd < 0)
+                goto off;
+            slots[i].lo[j] = fd;
+            top = fd > top ? fd : top;
+        }
+    files_low = top + 1;
+    return;
+off:
+    log_warn("event=spawn-fd-sharing-off error=\"%s\" effect=\"each spawn copies the fd table\"",
+             strerror(errno));
+}
+
+int spawn_event_fd(void) { return files_low >= 0 ? files_efd : -1; }
+
+void spawn_sweep(void)
+{
+    if (files_held == 0)
+        return;
+    for (unsigned i = 0; i < SPAWN_SLOTS; i++) {
+        struct spawn_slot *slot = &slots[i];
+        if (!slot->held || (!__atomic_load_n(&slot->unshared, __ATOMIC_ACQUIRE) &&
+                            __atomic_load_n(&slot->busy, __ATOMIC_ACQUIRE) != 0))
+            continue;
+        for (unsigned j = 0; j < ARRAY_LEN(slot->lo); j++)
+            (void)dup3(files_null, slot->lo[j], O_CLOEXEC); /* drops the pipe, keeps the number */
+        slot->held = false;
+        files_held--;
+    }
+}
+
+void spawn_on_event(void)
+{
+    uint64_t n;
+    (void)!read(files_efd, &n, sizeof n);
+    spawn_sweep();
+}
+
 int spawn_init(uint32_t count)
 {
     void *p = mmap(NULL, (size_t)count * sizeof(int), PROT_READ | PROT_WRITE,
@@ -206,6 +274,10 @@ int spawn_init(uint32_t count)
     errno_cells_count = count;
     /* Without slots every spawn is fork-like: slower, never wrong. */
     slots = table_alloc(SPAWN_SLOTS, sizeof *slots);
+#ifdef SPAWN_SHARED_MEMORY
+    if (slots)
+        files_init();
+#endif
     return 0;
 }
 
@@ -359,6 +431,7 @@ struct spawn_clone_args {
         set_tid, set_tid_size, cgroup;
 };
 #define SPAWN_CLONE_VM 0x100ULL
+#define SPAWN_CLONE_FILES 0x400ULL
 #define SPAWN_CLONE_CHILD_CLEARTID 0x200000ULL
 #define SPAWN_CLONE_INTO_CGROUP 0x200000000ULL
 
@@ -367,8 +440,7 @@ static bool clone3_missing(int err)
     return err == ENOSYS || err == E2BIG || err == EINVAL;
 }
 
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define SPAWN_SHARED_MEMORY 1
+#ifdef SPAWN_SHARED_MEMORY
 /* clone3(2) whose child calls fn(arg) on the stack that args gives and
  * exits with its result; the parent gets the pid or -errno. Assembly,
  * because the child must not return through a C frame: it has none on its
@@ -399,14 +471,49 @@ static int shared_child_main(void *arg)
 {
     struct spawn_slot *slot = arg;
     struct child_report rep = {.errfd = -1, .cell = slot->req.exec_errno};
+    if (slot->held) { /* the fd table is the parent's: take a copy of the low fds */
+        long r = child_sys(SYS_close_range, files_low, ~0U, CLOSE_RANGE_UNSHARE);
+        if (r < 0)
+            r = child_sys(SYS_unshare, CLONE_FILES, 0, 0); /* before Linux 5.9: all of it */
+        if (r < 0) {
+            *rep.cell = (int)-r;
+            for (;;)
+                child_sys(SYS_exit_group, 126, 0, 0);
+        }
+        __atomic_store_n(&slot->unshared, 1, __ATOMIC_RELEASE);
+        uint64_t one = 1;
+        child_sys(SYS_write, files_efd, (long)&one, sizeof one);
+    }
     child_exec(&slot->req, slot->envp, &rep);
+}
+
+/* Puts the child's fds at the slot's low numbers, so that they survive
+ * its close_range; false (nothing held) if a dup fails. */
+static bool slot_hold_fds(struct spawn_slot *slot)
+{
+    int *fds[3] = {&slot->req.stdin_fd, &slot->req.stdout_fd, &slot->req.extra_fd};
+    for (unsigned j = 0; j < 3; j++) {
+        if (*fds[j] < 0)
+            continue;
+        if (dup3(*fds[j], slot->lo[j], O_CLOEXEC) < 0) {
+            for (unsigned k = 0; k < j; k++)
+                (void)dup3(files_null, slot->lo[k], O_CLOEXEC);
+            return false;
+        }
+        *fds[j] = slot->lo[j];
+    }
+    slot->unshared = 0;
+    slot->held = true;
+    files_held++;
+    return true;
 }
 
 static struct spawn_slot *slot_find_free(void)
 {
+    spawn_sweep();
     for (unsigned i = 0; i < SPAWN_SLOTS; i++) {
         struct spawn_slot *slot = &slots[(slot_next + i) % SPAWN_SLOTS];
-        if (__atomic_load_n(&slot->busy, __ATOMIC_ACQUIRE) == 0) {
+        if (__atomic_load_n(&slot->busy, __ATOMIC_ACQUIRE) == 0 && !slot->held) {
             slot_next = (slot_next + i + 1) % SPAWN_SLOTS;
             return slot;
         }
@@ -441,8 +548,10 @@ static pid_t spawn_shared(const struct spawn_req *req)
         return -2;
     *req->exec_errno = 0;
     slot->busy = 1;
+    bool share_files = files_low >= 0 && slot_hold_fds(slot);
     struct spawn_clone_args args = {
-        .flags = SPAWN_CLONE_VM | SPAWN_CLONE_CHILD_CLEARTID | SPAWN_CLONE_INTO_CGROUP,
+        .flags = SPAWN_CLONE_VM | SPAWN_CLONE_CHILD_CLEARTID | SPAWN_CLONE_INTO_CGROUP |
+                 (share_files ? SPAWN_CLONE_FILES : 0),
         .child_tid = (uint64_t)(uintptr_t)&slot->busy,
         .exit_signal = SIGCHLD,
         .stack = (uint64_t)(uintptr_t)slot->stack,
@@ -453,6 +562,8 @@ static pid_t spawn_shared(const struct spawn_req *req)
     if (pid >= 0)
         return (pid_t)pid;
     slot->busy = 0;
+    slot->unshared = 1;
+    spawn_sweep();
     if (clone3_missing((int)-pid)) {
         refused = true;
         return -2;

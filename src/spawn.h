@@ -34,6 +34,15 @@ struct spawn_req {
 
 /* Shared memory (survives fork) with `count` exec-error cells. */
 int spawn_init(uint32_t count);
+/* An eventfd that becomes readable when a child no longer needs fds the
+ * supervisor holds for it (watch it and call spawn_sweep), or -1. */
+int spawn_event_fd(void);
+/* Lets go of the fds held for children that have their own fd table, have
+ * exec'd or have exited. O(1) when nothing is held; call it once per loop
+ * iteration (a child that exits before taking its fds signals nothing). */
+void spawn_sweep(void);
+/* spawn_event_fd is readable: drains it and sweeps. */
+void spawn_on_event(void);
 /* Cell i, or NULL before spawn_init / out of range. */
 volatile int *spawn_errno_cell(uint32_t i);
 

@@ -16,6 +16,7 @@
 #include "state/mount.h"
 #include "state/state.h"
 #include "log.h"
+#include "spawn.h"
 #include "svc.h"
 #include "util.h"
 
@@ -313,10 +314,10 @@ static void shutdown_force(void)
             continue;
         if (s->pid > 0) {
             log_warn("svc=%s event=shutdown-kill pid=%d", s->name, s->pid);
-            kill(-s->pid, SIGKILL);
+            kill_leader_group(s->pid, SIGKILL);
         }
         if (s->aux_pid > 0)
-            kill(-s->aux_pid, SIGKILL);
+            kill_leader_group(s->aux_pid, SIGKILL);
         cgroup_kill(s);
     }
 }
@@ -492,6 +493,8 @@ static int setup(const struct supervise_config *cfg)
     sup_watch_fd(timer_fd, WATCH_TIMER, 0);
     if (sup_table_init(cfg->services_max) < 0)
         return -1;
+    if (spawn_event_fd() >= 0)
+        sup_watch_fd(spawn_event_fd(), WATCH_SPAWN, 0);
     cgroup_init();
     if (logger_init(sup.slots, cfg->logdir) == 0)
         log_set_sink(logger_self_append);
@@ -532,6 +535,9 @@ static void dispatch(const struct epoll_event *ev)
     case WATCH_LOG_RESUME:
         logger_on_resume();
         return;
+    case WATCH_SPAWN:
+        spawn_on_event();
+        return;
     default:
         BAY0_ASSERT(!"unknown epoll kind");
     }
@@ -550,6 +556,7 @@ enum supervise_exit supervise_run(const struct supervise_config *cfg)
     while (loop_running) {
         propagate_readiness();
         sup_release_removed();
+        spawn_sweep(); /* a child that exited before taking its fds wrote nothing */
         if (sup.shutting_down && shutdown_progress())
             break;
         arm_timer();

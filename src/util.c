@@ -292,3 +292,13 @@ void table_free(void *p, size_t count, size_t size)
     if (p)
         munmap(p, count * size != 0 ? count * size : 1);
 }
+
+int kill_leader_group(pid_t leader, int sig)
+{
+    if (leader <= 0)
+        return -1;
+    int r = kill(-leader, sig);
+    if (r < 0 && errno == ESRCH)
+        r = kill(leader, sig);
+    return r;
+}

@@ -76,6 +76,12 @@ int dir_each(int dirfd, dir_entry_fn fn, void *ctx);
  * with '.'; returns NULL when valid or a static reason string. */
 const char *name_check(const char *name, size_t max_bytes);
 
+/* Signals the process group a service's program leads (its pgid is its
+ * pid, from its setsid). A child that has not reached setsid yet leads no
+ * group: then the signal goes to the child itself (it is blocked there
+ * until the child resets its mask, then acts). Returns kill's result. */
+int kill_leader_group(pid_t leader, int sig);
+
 /* Zeroed memory for the supervisor's tables (count * size bytes), left
  * out of every fork (MADV_DONTFORK): a fork copies page tables for and
  * write-protects only what its child can touch, so each spawn costs the

@@ -160,6 +160,32 @@ def test_notification_fd_readiness(sup):
     assert s["ready"] is True
 
 
+def test_notification_fd_closed_without_newline_is_seen(sup):
+    # The supervisor must hold no copy of the pipe's write end (spawns park
+    # the child's fds in reserved slots until the child has its own fd
+    # table): only then does the child's close read as EOF.
+    sup.service("quiet", run="exec 3>&-\nexec sleep 1000", files={"notification-fd": "3\n"})
+    sup.start()
+    wait_for(lambda: "svc=quiet event=notification-fd-closed" in sup.log_text(), timeout=5,
+             what="EOF on the notification pipe")
+    assert sup.svc("quiet")["state"] == "starting"
+
+
+def test_service_inherits_only_its_own_fds(sup, tmp_path):
+    # A service sees stdin, stdout, stderr and its notification fd; none of
+    # the supervisor's log pipes, sockets or reserved fds.
+    out = tmp_path / "fds"
+    sup.service("fds", run=f"ls /proc/self/fd > {out}.tmp; mv {out}.tmp {out}\nexec sleep 1000",
+                files={"notification-fd": "5\n"})
+    for i in range(20):  # log pipes and fds in the supervisor to leak, if it did
+        sup.service(f"other{i:02d}")
+    sup.start()
+    wait_for(lambda: out.exists(), timeout=5, what="the fd listing")
+    fds = sorted(int(x) for x in out.read_text().split())
+    # 3 is ls's own: the directory it lists gets the lowest free number
+    assert fds == [0, 1, 2, 3, 5], fds
+
+
 def test_start_waits_for_readiness(sup):
     sup.service("rdy", run="sleep 0.4\necho >&3\nexec sleep 1000",
                 files={"notification-fd": "3\n", "down": ""})
