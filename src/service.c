@@ -132,9 +132,12 @@ static void svc_path(const struct svc *s, char *buf, size_t size)
     BAY0_ASSERT(ok);
 }
 
+/* The group of a leader already reaped: never its pid, which may be
+ * someone else's by now. */
 static void kill_group(pid_t pgid, int sig)
 {
-    (void)kill_leader_group(pgid, sig);
+    if (pgid > 0)
+        kill(-pgid, sig);
 }
 
 /* ---- spawning -------------------------------------------------------- */
@@ -295,8 +298,8 @@ static void begin_stop(struct svc *s)
     close_ready_pipe(s);
     log_info("svc=%s event=stopping pid=%d signal=%s", s->name, s->pid,
              signal_name(s->def.down_signal));
-    kill_group(s->pid, s->def.down_signal);
-    kill_group(s->pid, SIGCONT);
+    kill_leader_group(s->pid, s->def.down_signal); /* alive: not reaped yet */
+    kill_leader_group(s->pid, SIGCONT);
     s->stop_requested = true;
     s->deadline_ms = s->def.timeout_kill_ms ? time_mono_ms() + s->def.timeout_kill_ms : 0;
     s->ready = false;
@@ -553,12 +556,12 @@ static void on_timer(struct svc *s)
     case ST_STOPPING:
         log_warn("svc=%s event=kill-timeout pid=%d timeout_ms=%u", s->name,
                  s->pid, s->def.timeout_kill_ms);
-        kill_group(s->pid, SIGKILL);
+        kill_leader_group(s->pid, SIGKILL);
         return;
     case ST_FINISHING:
         log_warn("svc=%s event=finish-timeout pid=%d timeout_ms=%u", s->name,
                  s->aux_pid, s->def.timeout_finish_ms);
-        kill_group(s->aux_pid, SIGKILL);
+        kill_leader_group(s->aux_pid, SIGKILL);
         return;
     case ST_BACKOFF:
         if (deps_ready(s))

@@ -79,7 +79,8 @@ const char *name_check(const char *name, size_t max_bytes);
 /* Signals the process group a service's program leads (its pgid is its
  * pid, from its setsid). A child that has not reached setsid yet leads no
  * group: then the signal goes to the child itself (it is blocked there
- * until the child resets its mask, then acts). Returns kill's result. */
+ * until the child resets its mask, then acts). Only for a leader not yet
+ * reaped: a reaped pid may belong to someone else. Returns kill's result. */
 int kill_leader_group(pid_t leader, int sig);
 
 /* Zeroed memory for the supervisor's tables (count * size bytes), left
