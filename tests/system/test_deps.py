@@ -12,8 +12,11 @@ def stamp_run(tmp, name, extra="", then="exec sleep 1000"):
 
 
 def stop_run(tmp, name):
-    """A run that records when it got SIGTERM, then exits."""
+    """A run that records when it got SIGTERM, then exits; ready (with
+    notification-fd 3) once the trap is in place, so a stop cannot come
+    before it."""
     return (f"trap 'echo \"{name} $(date +%s.%N)\" >> {tmp}/stops; exit 0' TERM\n"
+            f"echo >&3\n"
             f"while :; do sleep 0.05; done")
 
 
@@ -65,11 +68,12 @@ def test_independent_services_start_in_parallel(sup, tmp_path):
 
 
 def test_stop_goes_in_reverse_order(sup, tmp_path):
-    sup.service("db", run=stop_run(tmp_path, "db"))
-    sup.service("app", run=stop_run(tmp_path, "app"), files={"dependencies": "db\n"})
-    sup.service("web", run=stop_run(tmp_path, "web"), files={"dependencies": "app\n"})
+    ready = {"notification-fd": "3\n"}
+    sup.service("db", run=stop_run(tmp_path, "db"), files=ready)
+    sup.service("app", run=stop_run(tmp_path, "app"), files={**ready, "dependencies": "db\n"})
+    sup.service("web", run=stop_run(tmp_path, "web"), files={**ready, "dependencies": "app\n"})
     sup.start()
-    sup.wait_state("web", "up")
+    sup.wait_state("web", "ready")
     r = sup.cli("stop", "db")
     assert "also stopping what depends on it" in r.stderr
     assert "app" in r.stderr and "web" in r.stderr
@@ -80,10 +84,11 @@ def test_stop_goes_in_reverse_order(sup, tmp_path):
 
 
 def test_shutdown_stops_in_reverse_order(sup, tmp_path):
-    sup.service("db", run=stop_run(tmp_path, "db"))
-    sup.service("web", run=stop_run(tmp_path, "web"), files={"dependencies": "db\n"})
+    sup.service("db", run=stop_run(tmp_path, "db"), files={"notification-fd": "3\n"})
+    sup.service("web", run=stop_run(tmp_path, "web"),
+                files={"dependencies": "db\n", "notification-fd": "3\n"})
     sup.start()
-    sup.wait_state("web", "up")
+    sup.wait_state("web", "ready")
     assert sup.stop() == 0
     t = read_stamps(tmp_path / "stops", "web", "db")
     assert t["web"] < t["db"], t

@@ -78,10 +78,12 @@ def test_sigterm_ignored_then_sigkill_no_descendants(sup):
 
 def test_stop_uses_down_signal_and_sigcont(sup, tmp_path):
     marker = tmp_path / "got"
-    sup.service("hup", run=f"trap 'echo HUP > {marker}; exit 0' HUP\nwhile :; do sleep 0.1; done",
-                files={"down-signal": "SIGHUP\n"})
+    # ready once the trap is set: a signal before it would end the shell
+    sup.service("hup", run=f"trap 'echo HUP > {marker}; exit 0' HUP\necho >&3\n"
+                "while :; do sleep 0.1; done",
+                files={"down-signal": "SIGHUP\n", "notification-fd": "3\n"})
     sup.start()
-    sup.wait_state("hup", "up")
+    sup.wait_state("hup", "ready")
     sup.cli("stop", "hup")
     assert marker.read_text() == "HUP\n"
     assert sup.svc("hup")["last_exit"] == {"code": 0}
@@ -230,9 +232,10 @@ def test_service_output_goes_to_log(sup):
 
 def test_signal_command(sup, tmp_path):
     marker = tmp_path / "usr1"
-    sup.service("s", run=f"trap 'echo got > {marker}' USR1\nwhile :; do sleep 0.05; done")
+    sup.service("s", run=f"trap 'echo got > {marker}' USR1\necho >&3\nwhile :; do sleep 0.05; done",
+                files={"notification-fd": "3\n"})
     sup.start()
-    sup.wait_state("s", "up")
+    sup.wait_state("s", "ready")
     sup.cli("signal", "USR1", "s")
     wait_for(lambda: marker.exists(), what="USR1 delivered")
     r = sup.cli("signal", "NOPE", "s", check=False)
