@@ -492,16 +492,15 @@ static int shared_child_main(void *arg)
 static bool slot_hold_fds(struct spawn_slot *slot)
 {
     int *fds[3] = {&slot->req.stdin_fd, &slot->req.stdout_fd, &slot->req.extra_fd};
-    for (unsigned j = 0; j < 3; j++) {
-        if (*fds[j] < 0)
-            continue;
-        if (dup3(*fds[j], slot->lo[j], O_CLOEXEC) < 0) {
+    for (unsigned j = 0; j < 3; j++)
+        if (*fds[j] >= 0 && dup3(*fds[j], slot->lo[j], O_CLOEXEC) < 0) {
             for (unsigned k = 0; k < j; k++)
                 (void)dup3(files_null, slot->lo[k], O_CLOEXEC);
             return false;
         }
-        *fds[j] = slot->lo[j];
-    }
+    for (unsigned j = 0; j < 3; j++) /* only once all are in place */
+        if (*fds[j] >= 0)
+            *fds[j] = slot->lo[j];
     slot->unshared = 0;
     slot->held = true;
     files_held++;
