@@ -66,7 +66,6 @@ struct spawn_slot {
 
 static struct spawn_slot sync_slot; /* fork-like and vfork spawns: done when they return */
 static struct spawn_slot *slots;    /* SPAWN_SLOTS, for children sharing memory */
-static unsigned slot_next;
 /* Children that share memory share the fd table too (CLONE_FILES) until
  * their first system call, close_range(files_low, ~0, UNSHARE), which
  * gives them a table of the fds below files_low only: the supervisor's
@@ -216,6 +215,9 @@ static bool slot_fill(struct spawn_slot *slot, const struct spawn_req *req)
 static volatile int *errno_cells;
 static uint32_t errno_cells_count;
 
+#ifdef SPAWN_SHARED_MEMORY
+static unsigned slot_next;
+
 /* Reserves the low fds (called early, while few fds are open). */
 static void files_init(void)
 {
@@ -238,6 +240,7 @@ off:
     log_warn("event=spawn-fd-sharing-off error=\"%s\" effect=\"each spawn copies the fd table\"",
              strerror(errno));
 }
+#endif
 
 int spawn_event_fd(void) { return files_low >= 0 ? files_efd : -1; }
 
