@@ -18,6 +18,7 @@
  */
 #include "spawn.h"
 
+#include "creds.h"
 #include "log.h"
 #include "util.h"
 
@@ -32,6 +33,7 @@
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -59,6 +61,8 @@ struct spawn_slot {
     char prog[256];
     char args[SPAWN_ARGS_BYTES_MAX];
     const char *argv[SPAWN_ARGC_MAX + 1];
+    struct creds_user user;     /* from DIR/user */
+    struct creds_limits limits; /* from DIR/limits, every hard limit resolved */
     char *envp[SPAWN_ENV_VARS_MAX + 1];
     char env[SPAWN_ENV_BYTES_MAX];
     char stack[SPAWN_STACK_BYTES] __attribute__((aligned(16)));
@@ -184,19 +188,43 @@ static void env_build(const struct spawn_req *req, struct spawn_slot *slot)
                  SPAWN_ENV_BYTES_MAX);
 }
 
+/* DIR/user and DIR/limits, read at each spawn like env/ (a change takes
+ * effect at the next start). Soft-only limits get the hard limit the
+ * child inherits. False, with one log line naming the file, on an error. */
+static bool creds_fill(const struct spawn_req *req, struct spawn_slot *slot)
+{
+    char path[SPAWN_PATH_BYTES_MAX + 8], reason[192];
+    const char *svc = req->service_name ? req->service_name : "?";
+    if (!str_fmt(path, sizeof path, "%s/user", req->dir) ||
+        creds_load_user(AT_FDCWD, path, &slot->user, reason, sizeof reason) < 0 ||
+        !str_fmt(path, sizeof path, "%s/limits", req->dir) ||
+        creds_load_limits(AT_FDCWD, path, &slot->limits, reason, sizeof reason) < 0) {
+        log_error("svc=%s event=spawn-refused dir=%s reason=\"%s\"", svc, req->dir, reason);
+        return false;
+    }
+    for (uint32_t i = 0; i < slot->limits.count; i++) {
+        struct creds_limit *l = &slot->limits.l[i];
+        struct rlimit cur;
+        if (l->soft_only && getrlimit(l->resource, &cur) == 0)
+            l->hard = cur.rlim_max;
+    }
+    return true;
+}
+
 /* Copies req and the strings it points to into slot (the caller's are on
- * its stack); false if they do not fit. */
-static bool slot_fill(struct spawn_slot *slot, const struct spawn_req *req)
+ * its stack), with the service's user and limits. 0, or an errno: E2BIG
+ * when something does not fit, EINVAL when `user` or `limits` is bad. */
+static int slot_fill(struct spawn_slot *slot, const struct spawn_req *req)
 {
     slot->req = *req;
     if (!str_copy(slot->dir, sizeof slot->dir, req->dir) ||
         !str_copy(slot->prog, sizeof slot->prog, req->prog))
-        return false;
+        return E2BIG;
     size_t used = 0, argc = 0;
     for (; req->argv[argc]; argc++) {
         size_t len = strlen(req->argv[argc]) + 1;
         if (argc == SPAWN_ARGC_MAX || used + len > sizeof slot->args)
-            return false;
+            return E2BIG;
         memcpy(slot->args + used, req->argv[argc], len);
         slot->argv[argc] = slot->args + used;
         used += len;
@@ -208,8 +236,10 @@ static bool slot_fill(struct spawn_slot *slot, const struct spawn_req *req)
     slot->req.cgroup_procs = NULL; /* only the vfork child joins by path */
     slot->req.service_name = NULL;
     slot->req.notify_socket = NULL;
+    if (!creds_fill(req, slot))
+        return EINVAL;
     env_build(req, slot);
-    return true;
+    return 0;
 }
 
 static volatile int *errno_cells;
@@ -322,6 +352,17 @@ static inline long child_sys(long nr, long a, long b, long c)
     return ret;
 }
 
+static inline long child_sys4(long nr, long a, long b, long c, long d)
+{
+    long ret;
+    register long r10 __asm__("r10") = d;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+
 /* The kernel's struct sigaction on x86_64. */
 struct child_ksigaction {
     void *handler;
@@ -337,23 +378,20 @@ static void child_signals_default(void)
         if (sigismember(&ignored_signals, sig))
             child_sys(SYS_rt_sigaction, sig, (long)&dfl, 0 /* no old */);
     uint64_t none = 0;
-    /* rt_sigprocmask(SIG_SETMASK, &none, NULL, 8): four arguments */
-    long ret;
-    register long r10 __asm__("r10") = sizeof none;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"((long)SYS_rt_sigprocmask), "D"((long)SIG_SETMASK), "S"(&none),
-                       "d"(0L), "r"(r10)
-                     : "rcx", "r11", "memory");
-    (void)ret;
+    child_sys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof none);
 }
 #else
 /* Elsewhere the child never shares memory while the parent runs (fork-like
  * or vfork), so libc is safe; the same -errno convention. */
+static long child_sys4(long nr, long a, long b, long c, long d)
+{
+    long ret = syscall(nr, a, b, c, d);
+    return ret < 0 ? -errno : ret;
+}
+
 static long child_sys(long nr, long a, long b, long c)
 {
-    long ret = syscall(nr, a, b, c);
-    return ret < 0 ? -errno : ret;
+    return child_sys4(nr, a, b, c, 0);
 }
 
 static void child_signals_default(void)
@@ -396,9 +434,30 @@ static void child_join_cgroup(const char *procs, volatile int *cgroup_cell)
 
 /* The child: the s6 process setup, then exec, or _exit(126/127) after
  * reporting the error. */
-static _Noreturn void child_exec(const struct spawn_req *req, char *const *envp,
-                                 const struct child_report *rep)
+/* Limits first (as root, a hard limit may still go down after), then
+ * groups, group, user: the order that leaves no way back. */
+static long child_set_creds(const struct spawn_slot *slot)
 {
+    long ret = 0;
+    for (uint32_t i = 0; i < slot->limits.count && ret >= 0; i++) {
+        const struct creds_limit *l = &slot->limits.l[i];
+        struct rlimit rl = {.rlim_cur = l->soft, .rlim_max = l->hard};
+        ret = child_sys4(SYS_prlimit64, 0, l->resource, (long)&rl, 0);
+    }
+    const struct creds_user *u = &slot->user;
+    if (ret < 0 || !u->set)
+        return ret;
+    if ((ret = child_sys(SYS_setgroups, u->ngroups, (long)u->groups, 0)) < 0 ||
+        (ret = child_sys(SYS_setresgid, u->gid, u->gid, u->gid)) < 0)
+        return ret;
+    return child_sys(SYS_setresuid, u->uid, u->uid, u->uid);
+}
+
+/* The child: the s6 process setup, then exec, or _exit(126/127) after
+ * reporting the error. */
+static _Noreturn void child_exec(const struct spawn_slot *slot, const struct child_report *rep)
+{
+    const struct spawn_req *req = &slot->req;
     long ret;
     child_signals_default();
     if ((ret = child_sys(SYS_setsid, 0, 0, 0)) < 0)
@@ -412,9 +471,11 @@ static _Noreturn void child_exec(const struct spawn_req *req, char *const *envp,
     /* After 0-2, so the target may reuse the number of stdin_fd. */
     if (req->extra_fd >= 0 && (ret = child_move_fd(req->extra_fd, req->extra_fd_target)) < 0)
         goto fail;
-    if ((ret = child_sys(SYS_chdir, (long)req->dir, 0, 0)) < 0)
+    /* chdir before giving up root: the directory need not be the user's */
+    if ((ret = child_sys(SYS_chdir, (long)req->dir, 0, 0)) < 0 ||
+        (ret = child_set_creds(slot)) < 0)
         goto fail;
-    ret = child_sys(SYS_execve, (long)req->prog, (long)req->argv, (long)envp);
+    ret = child_sys(SYS_execve, (long)req->prog, (long)req->argv, (long)slot->envp);
 fail:;
     int err = (int)-ret;
     if (rep->errfd >= 0)
@@ -487,7 +548,7 @@ static int shared_child_main(void *arg)
         uint64_t one = 1;
         child_sys(SYS_write, files_efd, (long)&one, sizeof one);
     }
-    child_exec(&slot->req, slot->envp, &rep);
+    child_exec(slot, &rep);
 }
 
 /* Puts the child's fds at the slot's low numbers, so that they survive
@@ -546,7 +607,14 @@ static pid_t spawn_shared(const struct spawn_req *req)
 {
     static bool refused;
     struct spawn_slot *slot = refused ? NULL : slot_take();
-    if (!slot || !slot_fill(slot, req))
+    if (!slot)
+        return -2;
+    int err = slot_fill(slot, req);
+    if (err == EINVAL) {
+        errno = err;
+        return -1;
+    }
+    if (err)
         return -2;
     *req->exec_errno = 0;
     slot->busy = 1;
@@ -582,8 +650,9 @@ static pid_t spawn_shared(const struct spawn_req *req)
 static pid_t spawn_clone3(const struct spawn_req *req, pid_t *reap_pid)
 {
     struct spawn_slot *slot = &sync_slot;
-    if (!slot_fill(slot, req)) {
-        errno = E2BIG;
+    int err = slot_fill(slot, req);
+    if (err) {
+        errno = err;
         return -1;
     }
     int errpipe[2] = {-1, -1};
@@ -596,7 +665,7 @@ static pid_t spawn_clone3(const struct spawn_req *req, pid_t *reap_pid)
     long pid = syscall(SYS_clone3, &args, sizeof args);
     if (pid == 0) {
         struct child_report rep = {.errfd = errpipe[1], .cell = req->exec_errno};
-        child_exec(&slot->req, slot->envp, &rep);
+        child_exec(slot, &rep);
     }
     int clone_errno = errno;
     if (errpipe[1] >= 0)
@@ -642,8 +711,9 @@ pid_t spawn_start(const struct spawn_req *req, pid_t *reap_pid)
     }
     /* vfork: the parent waits for the exec, so the sync slot is free after. */
     struct spawn_slot *slot = &sync_slot;
-    if (!slot_fill(slot, req)) {
-        errno = E2BIG;
+    int err = slot_fill(slot, req);
+    if (err) {
+        errno = err;
         return -1;
     }
     slot->req.cgroup_procs = req->cgroup_procs;
@@ -655,7 +725,7 @@ pid_t spawn_start(const struct spawn_req *req, pid_t *reap_pid)
     if (pid == 0) {
         struct child_report rep = {.errfd = -1, .cell = &spawn_child_errno,
                                    .cgroup_cell = &spawn_cgroup_errno};
-        child_exec(&slot->req, slot->envp, &rep);
+        child_exec(slot, &rep);
     }
     if (spawn_cgroup_errno != 0)
         log_warn("svc=%s event=cgroup-join-failed path=%s error=\"%s\" effect=\"process group only\"",

@@ -3,6 +3,7 @@
  * missing optional file means its default. Never allocates. */
 #include "svcdir.h"
 
+#include "creds.h"
 #include "logfile.h"
 #include "util.h"
 
@@ -53,7 +54,7 @@ static const char *const known_files[] = {
     "run", "finish", "down", "notification-fd", "max-death-tally", "timeout-kill",
     "timeout-finish", "down-signal", "type", "restart", "restart-limit", "notify",
     "undo", "log", "log-max-bytes", "log-keep", "log-timestamp", "dependencies",
-    "dependencies.d",
+    "dependencies.d", "user", "limits",
 };
 
 static int known_index(const char *file, size_t len)
@@ -260,6 +261,17 @@ static bool load_s6_files(const struct svcdir *d, struct svc_def *def, char *rea
            read_signal(d, def, reason, reason_size);
 }
 
+/* `user` and `limits` are applied at each spawn (creds.h); checked here so
+ * that a bad one is a config error with its reason before anything runs. */
+static bool check_creds(const struct svcdir *d, char *reason, size_t reason_size)
+{
+    struct creds_user user;
+    struct creds_limits limits;
+    return (!may_exist(d, "user") || creds_load_user(d->fd, "user", &user, reason, reason_size) >= 0) &&
+           (!may_exist(d, "limits") ||
+            creds_load_limits(d->fd, "limits", &limits, reason, reason_size) >= 0);
+}
+
 static bool load_bay0_files(const struct svcdir *d, struct svc_def *def, char *reason,
                             size_t reason_size)
 {
@@ -286,6 +298,8 @@ static bool load_bay0_files(const struct svcdir *d, struct svc_def *def, char *r
         return fail(reason, reason_size,
                     "type: a oneshot is ready when run exits 0; remove "
                     "notification-fd/notify");
+    if (!check_creds(d, reason, reason_size))
+        return false;
     def->has_log_run = file_exists(d, "log/run");
     def->may_have_deps = may_exist(d, "dependencies") || may_exist(d, "dependencies.d");
     return true;
