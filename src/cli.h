@@ -26,6 +26,7 @@ int cli_signal(int argc, char **argv);
 int cli_reload(int argc, char **argv);
 int cli_shutdown(int argc, char **argv);
 int cli_deps(int argc, char **argv);
+int cli_deaths(int argc, char **argv); /* cli_deaths.c */
 
 struct cli_opts {
     const char *rundir;

@@ -6,6 +6,7 @@
  * root filesystem, never /persist).
  */
 #include "cgroup.h"
+#include "deaths.h"
 #include "logger.h"
 #include "log.h"
 #include "state/state.h"
@@ -315,6 +316,7 @@ struct scan_summary sup_reload(void)
 static void slot_free(struct svc *s)
 {
     cgroup_remove(s);
+    deaths_forget(s->name);
     logger_close_pipe(s);
     if (s->ready_fd >= 0) {
         sup_unwatch_fd(s->ready_fd);

@@ -29,6 +29,7 @@
 #include "svc.h"
 
 #include "cgroup.h"
+#include "deaths.h"
 #include "log.h"
 #include "logger.h"
 #include "spawn.h"
@@ -41,6 +42,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 struct sup sup;
@@ -364,11 +366,25 @@ static void run_finish(struct svc *s, pid_t pgid_of_run)
     spawn_aux(s, "./finish", argv);
 }
 
+/* The death for `bay0 deaths`, taken when it happened and written once
+ * the restart is under way (the write never delays it). */
+static struct deaths_entry death_of(const struct svc *s)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (struct deaths_entry){
+        .wall_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec,
+        .kind = s->exit_kind == EXIT_SIGNAL ? DEATH_KIND_SIGNAL : DEATH_KIND_CODE,
+        .value = s->exit_value,
+    };
+}
+
 static void died(struct svc *s, int status)
 {
     BAY0_ASSERT(s->pid > 0);
     pid_t pgid = s->pid;
     record_death(s, status);
+    const struct deaths_entry death = death_of(s);
     close_ready_pipe(s);
     volatile int *cell = exec_cell(s, false);
     if (cell && *cell) { /* the child never got to run: report it as such */
@@ -396,9 +412,11 @@ static void died(struct svc *s, int status)
     s->pid = 0;
     if (s->def.has_finish && s->def.type == SVC_TYPE_LONGRUN) {
         run_finish(s, pgid);
+        deaths_record((uint32_t)svc_index(s), s->name, s->def.max_death_tally, &death);
         return;
     }
     after_aux(s);
+    deaths_record((uint32_t)svc_index(s), s->name, s->def.max_death_tally, &death);
 }
 
 static void enter_backoff(struct svc *s)

@@ -12,6 +12,7 @@
 
 #include "cgroup.h"
 #include "control.h"
+#include "deaths.h"
 #include "logger.h"
 #include "state/mount.h"
 #include "state/state.h"
@@ -485,6 +486,10 @@ static int setup(const struct supervise_config *cfg)
     }
     if (make_dir(cfg->rundir, 0755) < 0 || make_dir(cfg->logdir, 0755) < 0)
         return -1;
+    char deaths_dir[4096]; /* the death records: never fatal, deaths_init says why */
+    if (str_fmt(deaths_dir, sizeof deaths_dir, "%s/" DEATHS_DIR, cfg->rundir))
+        (void)make_dir(deaths_dir, 0755);
+    deaths_init(cfg->rundir);
     if (control_listen(cfg->rundir) < 0 || setup_notify() < 0) {
         log_error("event=socket-failed rundir=%s error=\"%s\"", cfg->rundir, strerror(errno));
         return -1;
