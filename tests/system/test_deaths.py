@@ -132,3 +132,14 @@ def test_a_changed_tally_starts_over_and_removal_forgets(sup):
     sup.cli("reload")
     wait_for(lambda: not os.path.exists(record_path(sup, "svc")),
              what="the record removed with the service")
+
+
+def test_a_record_that_cannot_be_written_is_one_warning_and_nothing_else(sup):
+    os.makedirs(record_path(sup, "crash"))  # a directory where the file goes
+    sup.service("crash", run="exit 3", files=CRASH)
+    sup.start()
+    wait_for(lambda: exited_count(sup, "crash") >= 3, timeout=30, what="3 deaths")
+    log = sup.log_text()
+    assert log.count("svc=crash event=death-record-failed") == 1, log
+    assert 'error="open: Is a directory"' in log, log
+    assert sup.svc("crash")["state"] != "failed"
