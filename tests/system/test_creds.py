@@ -104,3 +104,18 @@ def test_user_file_changed_after_scan_refuses_the_spawn(sup):
     wait_for(lambda: "svc=later event=spawn-refused" in sup.log_text(), timeout=10,
              what="the refused spawn")
     assert "no such user 'no-such-user-now'" in sup.log_text()
+
+
+def test_notify_readiness_works_as_another_user(sup, helpers):
+    # RUNDIR/notify is mode 0666 and the rundir searchable: a service that
+    # dropped to nobody can still say READY=1
+    import tempfile
+    sup.rundir = tempfile.mkdtemp(prefix="bay0-run-")  # pytest's tmp is 0700 up the path
+    os.chmod(sup.rundir, 0o755)
+    sup.env["BAY0_RUNDIR"] = sup.rundir
+    notify = os.path.join(helpers, "sdnotify")
+    sup.service("sdn", run=f"exec {notify} -d 100 -- sleep 1000",
+                files={"notify": "", "user": "nobody\n"})
+    sup.start()
+    s = sup.wait_state("sdn", "ready")
+    assert proc_status(s["pid"])["Uid"][0] == str(pwd.getpwnam("nobody").pw_uid)
