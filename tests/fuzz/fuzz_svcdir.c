@@ -36,6 +36,7 @@ static const char *const files[] = {
     "timeout-kill", "timeout-finish", "max-death-tally", "notification-fd",
     "down-signal",  "type",           "restart",         "restart-limit",
     "notify",       "down",           "finish",          "undo",
+    "user",         "limits",
 };
 _Static_assert(sizeof files / sizeof files[0] <= 16, "one mask bit a file");
 
