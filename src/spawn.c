@@ -1,11 +1,14 @@
 /* spawn.c — clone3 + exec of a service program (see spawn.h).
  *
- * Three ways, best first:
- * - x86_64 (not under ASan): clone3(CLONE_VM | CLONE_INTO_CGROUP) on a
- *   stack from a small pool of spawn slots. The child shares the parent's
- *   memory until its exec, so no page tables are copied and the parent
- *   takes no copy-on-write faults, and the parent does not wait: it goes on
- *   while the child execs on the other CPU. Everything the child reads (its
+ * The child: signals reset, new session, stdin/stdout/stderr and the
+ * notification fd in place, chdir, the service's `limits` and `user`
+ * (creds.h), exec. Three ways to start it, best first:
+ * - x86_64 (not under ASan): clone3(CLONE_VM | CLONE_FILES |
+ *   CLONE_INTO_CGROUP) on a stack from a small pool of spawn slots. The
+ *   child shares the parent's memory until its exec, so no page tables are
+ *   copied and the parent takes no copy-on-write faults, and the parent
+ *   does not wait: it goes on while the child execs on the other CPU. The
+ *   fd table is shared only until the child's first call (see files_low). Everything the child reads (its
  *   request, argv, environment, stack) lives in its slot, which the kernel
  *   marks free (CLONE_CHILD_CLEARTID) once the exec has replaced the
  *   child's memory or the child has exited. The child makes raw system
