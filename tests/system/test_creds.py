@@ -26,15 +26,22 @@ def proc_limit(pid, title):
     raise AssertionError(f"no '{title}' in /proc/{pid}/limits")
 
 
+def creds_service(sup, name, files):
+    """A service that says ready from its run script: by then its exec and
+    the switch to its user and limits are done (`up` only means spawned;
+    the child may not have reached its exec yet)."""
+    return sup.service(name, run="echo >&3\nexec sleep 1000",
+                       files={**files, "notification-fd": "3\n"})
+
+
 def running_pid(sup, name):
-    s = sup.wait_state(name, "up")
     # the pid is the run script's shell, then `sleep` after its exec
-    return s["pid"]
+    return sup.wait_state(name, "ready")["pid"]
 
 
 def test_user_by_name_gets_its_uid_gid_and_groups(sup):
     nobody = pwd.getpwnam("nobody")
-    sup.service("nob", files={"user": "nobody\n"})
+    creds_service(sup, "nob", {"user": "nobody\n"})
     sup.start()
     st = proc_status(running_pid(sup, "nob"))
     assert st["Uid"] == [str(nobody.pw_uid)] * 4, st["Uid"]
@@ -45,8 +52,8 @@ def test_user_by_name_gets_its_uid_gid_and_groups(sup):
 
 def test_user_with_group_and_numbers(sup):
     daemon_gid = grp.getgrnam("daemon").gr_gid
-    sup.service("named", files={"user": "nobody:daemon\n"})
-    sup.service("numeric", files={"user": "  4321:8765  \n"})
+    creds_service(sup, "named", {"user": "nobody:daemon\n"})
+    creds_service(sup, "numeric", {"user": "  4321:8765  \n"})
     sup.start()
     st = proc_status(running_pid(sup, "named"))
     assert st["Gid"] == [str(daemon_gid)] * 4 and st["Groups"] == [str(daemon_gid)], st
@@ -57,14 +64,14 @@ def test_user_with_group_and_numbers(sup):
 
 def test_own_user_needs_no_switch(sup):
     me = pwd.getpwuid(os.geteuid()).pw_name
-    sup.service("me", files={"user": f"{me}\n"})
+    creds_service(sup, "me", {"user": f"{me}\n"})
     sup.start()
     st = proc_status(running_pid(sup, "me"))
     assert st["Uid"][0] == str(os.geteuid())
 
 
 def test_limits_apply_soft_and_hard(sup):
-    sup.service("lim", files={"limits": "# open files\nnofile 64 128\ncore 0\n\nstack 4M\n"})
+    creds_service(sup, "lim", {"limits": "# open files\nnofile 64 128\ncore 0\n\nstack 4M\n"})
     sup.start()
     pid = running_pid(sup, "lim")
     assert proc_limit(pid, "Max open files") == ["64", "128"]
@@ -95,7 +102,7 @@ def test_bad_user_and_limits_are_config_errors_rest_runs(sup):
 
 def test_user_file_changed_after_scan_refuses_the_spawn(sup):
     # read again at each spawn (like env/): a bad edit shows at the next start
-    d = sup.service("later", files={"user": "nobody\n"})
+    d = creds_service(sup, "later", {"user": "nobody\n"})
     sup.start()
     first = running_pid(sup, "later")
     with open(os.path.join(d, "user"), "w") as f:
