@@ -20,15 +20,17 @@
 static char passwd_buf[CREDS_DB_BYTES_MAX];
 static char group_buf[CREDS_DB_BYTES_MAX];
 
-static int fail(char *reason, size_t reason_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *reason, size_t reason_size, const char *fmt, ...)
+/* Reads a small file into text: 1, 0 when there is none, -1 with a
+ * reason naming it (what). */
+static int read_file(int dirfd, const char *path, const char *what, char *text, size_t size,
+                     char *reason, size_t reason_size)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, reason_size, fmt, ap);
-    va_end(ap);
+    if (file_read_small(dirfd, path, text, size) >= 0)
+        return 1;
+    if (errno == ENOENT)
+        return 0;
+    reason_fail(reason, reason_size, "%s: cannot read: %s", what,
+                errno == EFBIG ? "file too large" : strerror(errno));
     return -1;
 }
 
@@ -71,7 +73,7 @@ static bool db_load(const char *path, char *buf, char *reason, size_t reason_siz
 {
     if (file_read_small(AT_FDCWD, path, buf, CREDS_DB_BYTES_MAX) >= 0)
         return true;
-    fail(reason, reason_size, "user: cannot read %s: %s", path,
+    reason_fail(reason, reason_size, "user: cannot read %s: %s", path,
          errno == EFBIG ? "file too large" : strerror(errno));
     return false;
 }
@@ -140,23 +142,23 @@ static bool member_add(const char *line, void *ctx_)
     return false;
 }
 
-static int resolve_user(char *text, struct creds_user *out, char *reason, size_t reason_size)
+static bool resolve_user(char *text, struct creds_user *out, char *reason, size_t reason_size)
 {
     char *group = strchr(text, ':');
     if (group)
         *group++ = '\0';
     if (!db_load("/etc/passwd", passwd_buf, reason, reason_size))
-        return -1;
+        return false;
     struct id_query u, g;
     if (!*text || !id_resolve(passwd_buf, text, &u))
-        return fail(reason, reason_size, "user: no such user '%.40s' in /etc/passwd", text);
+        return reason_fail(reason, reason_size, "user: no such user '%.40s' in /etc/passwd", text);
     out->uid = (uid_t)u.id_out;
     out->gid = (gid_t)(u.gid_out == UINT64_MAX ? u.id_out : u.gid_out);
     if (group) {
         if (!db_load("/etc/group", group_buf, reason, reason_size))
-            return -1;
+            return false;
         if (!*group || !id_resolve(group_buf, group, &g))
-            return fail(reason, reason_size, "user: no such group '%.40s' in /etc/group", group);
+            return reason_fail(reason, reason_size, "user: no such group '%.40s' in /etc/group", group);
         out->gid = (gid_t)g.id_out;
     }
     out->groups[0] = out->gid;
@@ -165,7 +167,7 @@ static int resolve_user(char *text, struct creds_user *out, char *reason, size_t
         struct member_ctx c = {text, out};
         db_each(group_buf, member_add, &c);
     }
-    return 1;
+    return true;
 }
 
 int creds_load_user(int dirfd, const char *path, struct creds_user *out, char *reason,
@@ -173,22 +175,21 @@ int creds_load_user(int dirfd, const char *path, struct creds_user *out, char *r
 {
     memset(out, 0, sizeof *out);
     char text[CREDS_FILE_BYTES_MAX];
-    if (file_read_small(dirfd, path, text, sizeof text) < 0) {
-        if (errno == ENOENT)
-            return 0;
-        return fail(reason, reason_size, "user: cannot read: %s",
-                    errno == EFBIG ? "file too large" : strerror(errno));
-    }
+    int r = read_file(dirfd, path, "user", text, sizeof text, reason, reason_size);
+    if (r <= 0)
+        return r;
     text[strcspn(text, "\n")] = '\0';
     str_rstrip(text);
     char *start = text + strspn(text, " \t");
-    if (resolve_user(start, out, reason, reason_size) < 0)
+    if (!resolve_user(start, out, reason, reason_size))
         return -1;
     if (out->uid == geteuid() && out->gid == getegid())
         return 1; /* already that user: nothing to switch */
-    if (geteuid() != 0)
-        return fail(reason, reason_size, "user: switching to uid %u needs root (bay0 runs as uid %u)",
+    if (geteuid() != 0) {
+        reason_fail(reason, reason_size, "user: switching to uid %u needs root (bay0 runs as uid %u)",
                     (unsigned)out->uid, (unsigned)geteuid());
+        return -1;
+    }
     out->set = true;
     return 1;
 }
@@ -229,8 +230,8 @@ static bool parse_limit_value(const char *s, uint64_t *out)
     return true;
 }
 
-/* One `RESOURCE SOFT [HARD]` line into out; -1 with a reason. */
-static int parse_limit_line(char *line, unsigned lineno, struct creds_limit *out, char *reason,
+/* One `RESOURCE SOFT [HARD]` line into out; false with a reason. */
+static bool parse_limit_line(char *line, unsigned lineno, struct creds_limit *out, char *reason,
                             size_t reason_size)
 {
     char *save = NULL;
@@ -238,30 +239,30 @@ static int parse_limit_line(char *line, unsigned lineno, struct creds_limit *out
     char *soft = strtok_r(NULL, " \t", &save);
     char *hard = strtok_r(NULL, " \t", &save);
     if (!name || !soft || strtok_r(NULL, " \t", &save))
-        return fail(reason, reason_size, "limits: line %u: expected 'RESOURCE SOFT [HARD]'", lineno);
+        return reason_fail(reason, reason_size, "limits: line %u: expected 'RESOURCE SOFT [HARD]'", lineno);
     out->resource = -1;
     for (size_t i = 0; i < ARRAY_LEN(resources); i++)
         if (strcmp(name, resources[i].name) == 0)
             out->resource = resources[i].resource;
     if (out->resource < 0)
-        return fail(reason, reason_size, "limits: line %u: unknown resource '%.20s'", lineno, name);
+        return reason_fail(reason, reason_size, "limits: line %u: unknown resource '%.20s'", lineno, name);
     out->soft_only = hard == NULL;
     if (!parse_limit_value(soft, &out->soft) || (hard && !parse_limit_value(hard, &out->hard)))
-        return fail(reason, reason_size, "limits: line %u: %s: not a number or 'unlimited'",
+        return reason_fail(reason, reason_size, "limits: line %u: %s: not a number or 'unlimited'",
                     lineno, name);
     struct rlimit cur;
     if (getrlimit(out->resource, &cur) < 0)
-        return fail(reason, reason_size, "limits: line %u: %s: %s", lineno, name, strerror(errno));
+        return reason_fail(reason, reason_size, "limits: line %u: %s: %s", lineno, name, strerror(errno));
     uint64_t cur_hard = cur.rlim_max == RLIM_INFINITY ? UINT64_MAX : cur.rlim_max;
     uint64_t hard_v = hard ? out->hard : cur_hard;
     if (out->soft > hard_v)
-        return fail(reason, reason_size, "limits: line %u: %s: soft %s is above the hard limit",
+        return reason_fail(reason, reason_size, "limits: line %u: %s: soft %s is above the hard limit",
                     lineno, name, soft);
     if (hard_v > cur_hard)
-        return fail(reason, reason_size,
+        return reason_fail(reason, reason_size,
                     "limits: line %u: %s: hard %s is above bay0's own hard limit (raising it "
                     "needs CAP_SYS_RESOURCE)", lineno, name, hard);
-    return 0;
+    return true;
 }
 
 int creds_load_limits(int dirfd, const char *path, struct creds_limits *out, char *reason,
@@ -269,12 +270,9 @@ int creds_load_limits(int dirfd, const char *path, struct creds_limits *out, cha
 {
     out->count = 0;
     char text[CREDS_FILE_BYTES_MAX];
-    if (file_read_small(dirfd, path, text, sizeof text) < 0) {
-        if (errno == ENOENT)
-            return 0;
-        return fail(reason, reason_size, "limits: cannot read: %s",
-                    errno == EFBIG ? "file too large" : strerror(errno));
-    }
+    int r = read_file(dirfd, path, "limits", text, sizeof text, reason, reason_size);
+    if (r <= 0)
+        return r;
     unsigned lineno = 0;
     for (char *line = text, *next; line && *line && lineno < CREDS_LIMIT_LINES_MAX; line = next) {
         lineno++;
@@ -288,9 +286,11 @@ int creds_load_limits(int dirfd, const char *path, struct creds_limits *out, cha
         line += strspn(line, " \t");
         if (!*line)
             continue;
-        if (out->count == CREDS_LIMITS_MAX)
-            return fail(reason, reason_size, "limits: more than %d limits", CREDS_LIMITS_MAX);
-        if (parse_limit_line(line, lineno, &out->l[out->count], reason, reason_size) < 0)
+        if (out->count == CREDS_LIMITS_MAX) {
+            reason_fail(reason, reason_size, "limits: more than %d limits", CREDS_LIMITS_MAX);
+            return -1;
+        }
+        if (!parse_limit_line(line, lineno, &out->l[out->count], reason, reason_size))
             return -1;
         out->count++;
     }

@@ -86,18 +86,6 @@ static bool may_exist(const struct svcdir *d, const char *file)
     return i < 0 || (d->present & (1u << i));
 }
 
-static bool fail(char *reason, size_t reason_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool fail(char *reason, size_t reason_size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, reason_size, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
 /* Reads an optional small file. Returns 1 when read (buf filled, trailing
  * whitespace stripped), 0 when absent, -1 on error (reason set). */
 static int read_opt(const struct svcdir *d, const char *file, char *buf, size_t size,
@@ -109,7 +97,7 @@ static int read_opt(const struct svcdir *d, const char *file, char *buf, size_t 
     if (n < 0) {
         if (errno == ENOENT)
             return 0;
-        fail(reason, reason_size, "%s: cannot read: %s", file,
+        reason_fail(reason, reason_size, "%s: cannot read: %s", file,
              errno == EFBIG ? "file too large" : strerror(errno));
         return -1;
     }
@@ -127,7 +115,7 @@ static bool read_u32(const struct svcdir *d, const char *file, uint32_t max,
         return r == 0;
     uint64_t v;
     if (!parse_u64(buf, max, &v))
-        return fail(reason, reason_size,
+        return reason_fail(reason, reason_size,
                     "%s: not a number from 0 to %u: '%.40s'", file, max, buf);
     *out = (uint32_t)v;
     return true;
@@ -144,15 +132,15 @@ static bool check_run(const struct svcdir *d, const char *file, struct svc_file_
 {
     struct stat st;
     if (!may_exist(d, file))
-        return fail(reason, reason_size, "%s: missing", file);
+        return reason_fail(reason, reason_size, "%s: missing", file);
     if (fstatat(d->fd, file, &st, 0) < 0)
-        return fail(reason, reason_size, "%s: %s", file,
+        return reason_fail(reason, reason_size, "%s: %s", file,
                     errno == ENOENT ? "missing" : strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return fail(reason, reason_size, "%s: not a regular file", file);
+        return reason_fail(reason, reason_size, "%s: not a regular file", file);
     if (faccessat(d->fd, file, X_OK, AT_EACCESS) < 0 ||
         (st.st_mode & 0111) == 0)
-        return fail(reason, reason_size, "%s: not executable", file);
+        return reason_fail(reason, reason_size, "%s: not executable", file);
     if (sig) {
         sig->ino = st.st_ino;
         sig->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
@@ -178,7 +166,7 @@ static bool read_word(const struct svcdir *d, const char *file, const char *cons
             *out = (uint8_t)i;
             return true;
         }
-    return fail(reason, reason_size, "%s: unknown value '%.40s'", file, w);
+    return reason_fail(reason, reason_size, "%s: unknown value '%.40s'", file, w);
 }
 
 static bool read_restart_limit(const struct svcdir *d, struct svc_def *def, char *reason,
@@ -199,7 +187,7 @@ static bool read_restart_limit(const struct svcdir *d, struct svc_def *def, char
     if (!space || !parse_u64(start, RESTART_LIMIT_COUNT_MAX, &count) ||
         count == 0 || !parse_u64(space, RESTART_LIMIT_WINDOW_S_MAX, &window) ||
         window == 0)
-        return fail(reason, reason_size,
+        return reason_fail(reason, reason_size,
                     "restart-limit: expected 'COUNT SECONDS' with COUNT 1-%d "
                     "and SECONDS 1-%d",
                     RESTART_LIMIT_COUNT_MAX, RESTART_LIMIT_WINDOW_S_MAX);
@@ -218,7 +206,7 @@ static bool read_signal(const struct svcdir *d, struct svc_def *def, char *reaso
         return r == 0;
     int sig = signal_from_name(buf);
     if (sig == 0)
-        return fail(reason, reason_size, "down-signal: unknown signal '%.40s'",
+        return reason_fail(reason, reason_size, "down-signal: unknown signal '%.40s'",
                     buf);
     def->down_signal = (int16_t)sig;
     return true;
@@ -243,7 +231,7 @@ static bool load_s6_files(const struct svcdir *d, struct svc_def *def, char *rea
         return false;
     if (have_fd) {
         if (v < 3)
-            return fail(reason, reason_size,
+            return reason_fail(reason, reason_size,
                         "notification-fd: %u is stdin/stdout/stderr; use 3 or more",
                         v);
         def->notification_fd = (int16_t)v;
@@ -285,7 +273,7 @@ static bool load_bay0_files(const struct svcdir *d, struct svc_def *def, char *r
         return false;
     if (file_exists(d, "notify")) {
         if (def->readiness == SVC_READY_FD)
-            return fail(reason, reason_size,
+            return reason_fail(reason, reason_size,
                         "notify: conflicts with notification-fd; use one");
         def->readiness = SVC_READY_NOTIFY;
     }
@@ -295,7 +283,7 @@ static bool load_bay0_files(const struct svcdir *d, struct svc_def *def, char *r
         def->has_undo = true;
     }
     if (def->type == SVC_TYPE_ONESHOT && def->readiness != SVC_READY_NONE)
-        return fail(reason, reason_size,
+        return reason_fail(reason, reason_size,
                     "type: a oneshot is ready when run exits 0; remove "
                     "notification-fd/notify");
     if (!check_creds(d, reason, reason_size))
@@ -318,7 +306,7 @@ static bool load_log_files(const struct svcdir *d, struct svc_def *def, char *re
         return false;
     def->log_keep = (uint16_t)keep;
     if (def->log_max_bytes < LOG_MAX_BYTES_MIN)
-        return fail(reason, reason_size, "log-max-bytes: at least %d", LOG_MAX_BYTES_MIN);
+        return reason_fail(reason, reason_size, "log-max-bytes: at least %d", LOG_MAX_BYTES_MIN);
     return true;
 }
 
@@ -327,7 +315,7 @@ static bool open_dir(int scan_fd, const char *path, struct svcdir *d, char *reas
 {
     *d = (struct svcdir){.fd = openat(scan_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
     if (d->fd < 0)
-        return fail(reason, reason_size, "%s: cannot open directory: %s", path,
+        return reason_fail(reason, reason_size, "%s: cannot open directory: %s", path,
                     strerror(errno));
     d->listed = dir_each(d->fd, list_entry, d) == 0; /* else: look file by file */
     return true;
@@ -340,7 +328,7 @@ int svcdir_load(int scan_fd, const char *name, struct svc_def *def,
     reason[0] = '\0';
     const char *bad = name_check(name, SERVICE_NAME_BYTES_MAX);
     if (bad) {
-        fail(reason, reason_size, "invalid service name: %s", bad);
+        reason_fail(reason, reason_size, "invalid service name: %s", bad);
         return -1;
     }
     struct svcdir dir;
@@ -361,7 +349,7 @@ int svcdir_load_logger(int scan_fd, const char *name, struct svc_def *def,
     reason[0] = '\0';
     char path[SERVICE_NAME_BYTES_MAX + 8];
     if (!str_fmt(path, sizeof path, "%s/log", name)) {
-        fail(reason, reason_size, "log: path too long");
+        reason_fail(reason, reason_size, "log: path too long");
         return -1;
     }
     struct svcdir dir;

@@ -105,6 +105,15 @@ bool str_copy(char *dst, size_t dst_size, const char *src)
     return true;
 }
 
+bool reason_fail(char *reason, size_t reason_size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, reason_size, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
 bool str_fmt(char *dst, size_t dst_size, const char *fmt, ...)
 {
     va_list ap;

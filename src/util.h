@@ -44,6 +44,10 @@ int fd_write_all(int fd, const void *buf, size_t len);
 /* Bounded string copy: always NUL-terminates; returns false if truncated. */
 bool str_copy(char *dst, size_t dst_size, const char *src);
 /* snprintf that reports truncation as false. */
+/* Formats an error reason into reason (truncated if need be) and returns
+ * false, so a parser can `return reason_fail(reason, size, "...")`. */
+bool reason_fail(char *reason, size_t reason_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 bool str_fmt(char *dst, size_t dst_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
