@@ -40,20 +40,6 @@ static const char *deaths_name_check(const char *name)
     return name_check(name, SERVICE_NAME_BYTES_MAX);
 }
 
-/* The same stamp as `bay0 logger -t iso`: UTC, microseconds. */
-static void iso_time_ns(int64_t ns, char *buf, size_t size)
-{
-    time_t secs = (time_t)(ns / 1000000000);
-    long us = (long)(ns % 1000000000) / 1000;
-    struct tm tm;
-    if (ns < 0 || !gmtime_r(&secs, &tm)) {
-        snprintf(buf, size, "?");
-        return;
-    }
-    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
-}
-
 /* "KILL" for 9; the number when the name is unknown. */
 static void short_signal_name(int sig, char *buf, size_t size)
 {
@@ -67,7 +53,7 @@ static void short_signal_name(int sig, char *buf, size_t size)
 static void print_entry(const struct deaths_entry *e, bool json, bool first)
 {
     char when[ISO_TIME_BYTES_MAX], sig[SIGNAL_NAME_BYTES_MAX];
-    iso_time_ns(e->wall_ns, when, sizeof when);
+    (void)time_iso_us(e->wall_ns / 1000000000, (long)(e->wall_ns % 1000000000), when, sizeof when);
     bool is_signal = e->kind == DEATH_KIND_SIGNAL;
     if (is_signal)
         short_signal_name(e->value, sig, sizeof sig);

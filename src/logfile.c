@@ -17,12 +17,12 @@
 
 static size_t stamp_iso(const struct timespec *ts, char *out)
 {
-    struct tm tm;
-    gmtime_r(&ts->tv_sec, &tm);
-    int n = snprintf(out, LOG_STAMP_BYTES_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts->tv_nsec / 1000);
-    return n > 0 ? (size_t)n : 0;
+    size_t n = time_iso_us(ts->tv_sec, ts->tv_nsec, out, LOG_STAMP_BYTES_MAX - 1);
+    if (n == 0)
+        return 0;
+    out[n] = ' ';
+    out[n + 1] = '\0';
+    return n + 1;
 }
 
 static size_t stamp_tai64n(const struct timespec *ts, char *out)

@@ -105,6 +105,21 @@ bool str_copy(char *dst, size_t dst_size, const char *src)
     return true;
 }
 
+size_t time_iso_us(int64_t sec, long nsec, char *out, size_t size)
+{
+    time_t t = (time_t)sec;
+    struct tm tm;
+    int n = sec >= 0 && gmtime_r(&t, &tm)
+                ? snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+                           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                           nsec / 1000)
+                : -1;
+    if (n > 0 && (size_t)n < size)
+        return (size_t)n;
+    snprintf(out, size, "?");
+    return 0;
+}
+
 bool reason_fail(char *reason, size_t reason_size, const char *fmt, ...)
 {
     va_list ap;

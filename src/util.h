@@ -34,6 +34,10 @@ _Noreturn void bay0_panic(const char *reason);
 int64_t time_mono_ms(void);
 int64_t time_mono_us(void);
 int64_t time_wall_ms(void);
+/* "2026-11-22T02:50:01.123456Z" (UTC, microseconds: the stamp of the logs
+ * and `bay0 logger -t iso`) for sec/nsec since the epoch; returns its
+ * length, or 0 ("?" written) when it cannot be formatted. */
+size_t time_iso_us(int64_t sec, long nsec, char *out, size_t size);
 
 /* fds */
 int fd_set_nonblock(int fd, bool on);
