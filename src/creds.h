@@ -13,8 +13,9 @@
  * soft limit changes.
  *
  * Both are read when a service directory is scanned (errors become the
- * service's reason, naming the file) and again at each spawn (like env/),
- * by the supervisor, before the clone; the child only makes the calls.
+ * service's reason, naming the file) and again at each spawn of a service
+ * whose directory had one, by the supervisor before the clone; the child
+ * only makes the calls.
  * Never allocates; never blocks beyond reading three small files.
  */
 #ifndef BAY0_CREDS_H

@@ -203,6 +203,7 @@ static pid_t spawn_prog(struct svc *s, const char *prog, const char *const *argv
         .notify_socket = s->def.readiness == SVC_READY_NOTIFY ? sup.notify_path : NULL,
         .service_name = s->is_logger ? sup.svcs[s->parent].name : s->name,
         .cgroup_fd = cgroup_prepare(s, cgroup, sizeof cgroup),
+        .creds_files = s->def.may_have_creds,
         .exec_errno = exec_cell(s, strcmp(prog, "./run") != 0),
     };
     req.cgroup_procs = req.cgroup_fd >= 0 ? cgroup : NULL;

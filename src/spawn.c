@@ -191,13 +191,18 @@ static void env_build(const struct spawn_req *req, struct spawn_slot *slot)
                  SPAWN_ENV_BYTES_MAX);
 }
 
-/* DIR/user and DIR/limits, read at each spawn like env/ (a change takes
- * effect at the next start). Soft-only limits get the hard limit the
+/* DIR/user and DIR/limits, read again at each spawn of a service whose
+ * directory had one at the last scan (an edit takes effect at the next
+ * start; a new file at the next reload). Soft-only limits get the hard limit the
  * child inherits. False, with one log line naming the file, on an error. */
 static bool creds_fill(const struct spawn_req *req, struct spawn_slot *slot)
 {
     char path[SPAWN_PATH_BYTES_MAX + 8], reason[192];
     const char *svc = req->service_name ? req->service_name : "?";
+    slot->user.set = false;
+    slot->limits.count = 0;
+    if (!req->creds_files) /* neither file at the last scan: nothing to open */
+        return true;
     if (!str_fmt(path, sizeof path, "%s/user", req->dir) ||
         creds_load_user(AT_FDCWD, path, &slot->user, reason, sizeof reason) < 0 ||
         !str_fmt(path, sizeof path, "%s/limits", req->dir) ||

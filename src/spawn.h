@@ -8,6 +8,7 @@
 #ifndef BAY0_SPAWN_H
 #define BAY0_SPAWN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -27,6 +28,7 @@ struct spawn_req {
     const char *service_name;  /* exported as BAY0_SERVICE */
     const char *cgroup_procs;  /* the child joins this cgroup, or NULL */
     int cgroup_fd;             /* born into this cgroup (clone3), or -1 */
+    bool creds_files;          /* read DIR/user and DIR/limits (the scan saw one) */
     volatile int *exec_errno;  /* clone3: the child reports an exec failure
                                   here (shared memory) and the caller does
                                   not wait for the exec; NULL: wait */

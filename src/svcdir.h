@@ -54,6 +54,7 @@ struct svc_def {
     bool has_undo;     /* oneshot's stop script */
     bool has_log_run;
     bool may_have_deps; /* `dependencies` or `dependencies.d` listed (or no listing) */
+    bool may_have_creds; /* `user` or `limits` listed (or no listing): read at each spawn */
     int16_t notification_fd; /* -1 when none */
     int16_t down_signal;
     uint16_t restart_limit_count;
