@@ -18,18 +18,7 @@ junit=$(mktemp /tmp/bay0-vm-junit.XXXXXX.xml)
 start=$(date +%s)
 /usr/bin/python3 -m pytest -p no:cacheprovider -q -rfE --junitxml="$junit" "$here/vm" "$@" >&2
 rc=$?
-set -- $(/usr/bin/python3 - "$junit" <<'PY'
-import sys, xml.etree.ElementTree as ET
-try:
-    r = ET.parse(sys.argv[1]).getroot()
-except Exception:
-    print(0, 1, 0)
-    sys.exit()
-s = r if r.tag == "testsuite" else r.find("testsuite")
-t, f, e, k = (int(s.get(a, 0)) for a in ("tests", "failures", "errors", "skipped"))
-print(t - f - e - k, f + e, k)
-PY
-)
+set -- $(/usr/bin/python3 "$here/junit-counts.py" "$junit")
 rm -f "$junit"
 echo "vm: $1 passed, $2 failed, $3 skipped ($(( $(date +%s) - start )) s)"
 [ "$rc" -eq 0 ]
