@@ -5,7 +5,7 @@ set -eu
 pkgs="build-essential libsqlite3-dev libcmocka-dev python3 python3-pytest
       busybox-static util-linux procps psmisc iproute2 s6 clang
       libclang-rt-14-dev man-db groff-base qemu-system-x86 e2fsprogs cpio
-      gzip"
+      gzip libjansson-dev"
 [ -n "${BAY0_EXTRA_PKGS:-}" ] && pkgs="$pkgs $BAY0_EXTRA_PKGS"
 missing=""
 for p in $pkgs; do
@@ -17,4 +17,6 @@ if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
+# podman for the persona tests (packages, hybrid-cgroup mount, containers.conf)
+"$(dirname "$0")/podman-setup.sh"
 echo "deps: ok" >&2
