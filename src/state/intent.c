@@ -131,6 +131,32 @@ enum state_result state_set_persona_desired(struct state_db *db,
                           "persona-set-desired");
 }
 
+enum state_result state_set_persona_spec(struct state_db *db, const char *name,
+                                         const char *spec, bool *found)
+{
+    if (strlen(spec) >= STATE_PERSONA_SPEC_BYTES_MAX) {
+        log_error("state: persona spec longer than %d bytes",
+                  STATE_PERSONA_SPEC_BYTES_MAX - 1);
+        return STATE_ERROR;
+    }
+    return change_by_name(db,
+                          "UPDATE personas SET spec = ?2, updated_ms = ?3 "
+                          "WHERE name = ?1",
+                          name, spec, found, "persona-set-spec");
+}
+
+enum state_result state_set_persona_error(struct state_db *db,
+                                          const char *name, const char *error,
+                                          bool *found)
+{
+    char cut[STATE_PERSONA_ERROR_BYTES_MAX];
+    str_copy(cut, sizeof cut, error); /* a longer reason is cut, not lost */
+    return change_by_name(db,
+                          "UPDATE personas SET last_error = ?2, "
+                          "updated_ms = ?3 WHERE name = ?1",
+                          name, cut, found, "persona-set-error");
+}
+
 static bool persona_from_row(sqlite3_stmt *st, struct state_persona *p)
 {
     const char *name = (const char *)sqlite3_column_text(st, 0);
@@ -151,10 +177,17 @@ static bool persona_from_row(sqlite3_stmt *st, struct state_persona *p)
         p->current = STATE_PERSONA_STOPPED;
     p->created_ms = sqlite3_column_int64(st, 4);
     p->updated_ms = sqlite3_column_int64(st, 5);
+    const char *spec = (const char *)sqlite3_column_text(st, 6);
+    const char *error = (const char *)sqlite3_column_text(st, 7);
+    if (spec != NULL && !str_copy(p->spec, sizeof p->spec, spec))
+        return false;
+    if (error != NULL)
+        str_copy(p->last_error, sizeof p->last_error, error);
     return true;
 }
 
-#define PERSONA_COLUMNS "name, image, desired, current, created_ms, updated_ms"
+#define PERSONA_COLUMNS \
+    "name, image, desired, current, created_ms, updated_ms, spec, last_error"
 
 enum state_result state_list_personas(struct state_db *db,
                                       struct state_persona *out, size_t cap,

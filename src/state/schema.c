@@ -36,6 +36,10 @@ static const char *const migrations[] = {
     "  name TEXT PRIMARY KEY NOT NULL,"
     "  up INTEGER NOT NULL CHECK (up IN (0, 1)),"
     "  updated_ms INTEGER NOT NULL);",
+    /* 3 -> 4: how to (re)create a persona's container, and why it last
+     * failed */
+    "ALTER TABLE personas ADD COLUMN spec TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE personas ADD COLUMN last_error TEXT NOT NULL DEFAULT '';",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
                    STATE_SCHEMA_VERSION,

@@ -30,12 +30,14 @@ enum state_result {
 #define STATE_PATH_BYTES_MAX 512
 #define STATE_PERSONA_NAME_BYTES_MAX 64
 #define STATE_PERSONA_IMAGE_BYTES_MAX 256
+#define STATE_PERSONA_SPEC_BYTES_MAX 2048 /* create options, one per line */
+#define STATE_PERSONA_ERROR_BYTES_MAX 256
 #define STATE_SERVICE_NAME_BYTES_MAX 64
 #define STATE_NACK_HASH_BYTES_MAX 144 /* "sha512:" + 128 hex digits + NUL */
 #define STATE_NACK_REASON_BYTES_MAX 200
 #define STATE_ENTROPY_SEED_BYTES 512
 #define STATE_SURVIVAL_TIMEOUT_MS_DEFAULT 200
-#define STATE_SCHEMA_VERSION 3
+#define STATE_SCHEMA_VERSION 4
 
 /* --- where ------------------------------------------------------------- */
 /* The persist mount point: "/persist", or the override. */
@@ -85,6 +87,8 @@ struct state_persona {
     enum state_persona_state current;
     int64_t created_ms; /* wall clock */
     int64_t updated_ms;
+    char spec[STATE_PERSONA_SPEC_BYTES_MAX];        /* "" when none */
+    char last_error[STATE_PERSONA_ERROR_BYTES_MAX]; /* "" when none */
 };
 const char *state_persona_state_name(enum state_persona_state s);
 bool state_persona_state_parse(const char *s, enum state_persona_state *out);
@@ -112,6 +116,14 @@ enum state_result state_set_persona_desired(struct state_db *db,
                                             const char *name,
                                             enum state_persona_state desired,
                                             bool *found);
+/* The container's creation options (persona.c's format; opaque here) and
+ * the reason of the last failure ("" clears it); *found false if no such
+ * persona. */
+enum state_result state_set_persona_spec(struct state_db *db, const char *name,
+                                         const char *spec, bool *found);
+enum state_result state_set_persona_error(struct state_db *db,
+                                          const char *name, const char *error,
+                                          bool *found);
 /* Active persona: out is "" when none. Setting an unknown name fails with
  * *found false; name NULL or "" clears it. */
 enum state_result state_get_active_persona(struct state_db *db, char *out,

@@ -120,7 +120,8 @@ static void fill_version(struct state_db *db, int v)
     if (v >= 1)
         assert_int_equal(
             state_sql_exec(db,
-                           "INSERT INTO personas VALUES('p://old','img:1',"
+                           "INSERT INTO personas(name, image, desired, current, "
+                           "created_ms, updated_ms) VALUES('p://old','img:1',"
                            "'running','running',1,2);"
                            "INSERT INTO meta VALUES('active_persona','p://old');"
                            "INSERT INTO meta VALUES('last_good_time_ms','12345');",
@@ -357,6 +358,22 @@ static void test_personas(void **s)
     assert_int_equal(state_get_persona(&db, "p://gaming", &p, &found),
                      STATE_OK);
     assert_int_equal(p.desired, STATE_PERSONA_PAUSED);
+    /* spec and last error (schema 4) */
+    assert_string_equal(p.spec, "");
+    assert_int_equal(state_set_persona_spec(&db, "p://gaming",
+                                            "memory=1024\nenv=A=b c", &found),
+                     STATE_OK);
+    assert_true(found);
+    assert_int_equal(state_set_persona_error(&db, "p://gaming",
+                                             "start: exit 125", &found),
+                     STATE_OK);
+    assert_int_equal(state_set_persona_spec(&db, "p://nope", "", &found),
+                     STATE_OK);
+    assert_false(found);
+    assert_int_equal(state_get_persona(&db, "p://gaming", &p, &found),
+                     STATE_OK);
+    assert_string_equal(p.spec, "memory=1024\nenv=A=b c");
+    assert_string_equal(p.last_error, "start: exit 125");
 
     assert_int_equal(state_remove_persona(&db, "p://gaming", &found),
                      STATE_OK);
@@ -386,7 +403,9 @@ static void test_unknown_state_reads_as_stopped(void **s)
     struct state_db db;
     open_db(&db);
     assert_int_equal(state_sql_exec(&db,
-                                    "INSERT INTO personas VALUES('p://x','i',"
+                                    "INSERT INTO personas(name, image, desired, "
+                                    "current, created_ms, updated_ms) "
+                                    "VALUES('p://x','i',"
                                     "'warp','warp',1,1)",
                                     "raw"),
                      STATE_OK);
