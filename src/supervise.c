@@ -463,9 +463,10 @@ static int setup(const struct supervise_config *cfg)
     sup.pid1 = cfg->pid1;
     sup.container = cfg->container;
     /* As PID 1 only when /persist is really mounted: a dirty boot must not
-     * create a database in the image's empty directory. */
-    sup.persist_intent = getenv("BAY0_PERSIST_DIR") != NULL ||
-                         (cfg->pid1 && persist_is_mounted(state_persist_mountpoint()));
+     * create a database in the image's empty directory (BAY0_PERSIST_DIR
+     * only moves the mount point then). Elsewhere, when that is set. */
+    sup.persist_intent = cfg->pid1 ? persist_is_mounted(state_persist_mountpoint())
+                                   : getenv("BAY0_PERSIST_DIR") != NULL;
     if (cfg->shutdown_timeout_ms)
         shutdown_timeout_ms = cfg->shutdown_timeout_ms;
     raise_fd_limit();

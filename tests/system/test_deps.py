@@ -1,6 +1,7 @@
 """Dependencies and oneshots on the real binary: ordered and parallel
 start, reverse-order stop, cycles and missing names, `bay0 deps`."""
 import os
+import re
 import time
 
 from conftest import pid_alive, wait_for
@@ -50,6 +51,24 @@ def test_chain_starts_in_order_with_readiness(sup, tmp_path):
     t = read_stamps(tmp_path / "starts", "a", "b", "c")
     assert t["a"] + 0.25 <= t["b"], t
     assert t["b"] + 0.25 <= t["c"], t
+
+
+def test_boot_asks_dependencies_first(sup, tmp_path):
+    # Named against their order (a needs b, b needs c), so the table's own
+    # alphabetical order is the wrong one. Without readiness files a
+    # dependency is ready once spawned: asked in dependency order, nobody
+    # ever waits; asked in any other order, a dependent waits first.
+    sup.service("a", run=stamp_run(tmp_path, "a"), files={"dependencies": "b\n"})
+    sup.service("b", run=stamp_run(tmp_path, "b"), files={"dependencies": "c\n"})
+    sup.service("c", run=stamp_run(tmp_path, "c"))
+    sup.start("--verbose")  # state changes are debug lines
+    for n in ("a", "b", "c"):
+        sup.wait_state(n, "up")
+    log = sup.log_text()
+    assert re.findall(r"svc=([abc]) event=started", log) == ["c", "b", "a"]
+    assert re.search(r"svc=[abc] event=state from=down to=up", log), "no debug lines"
+    waited = re.findall(r"svc=([abc]) event=state from=\w+ to=waiting", log)
+    assert waited == [], waited
 
 
 def test_independent_services_start_in_parallel(sup, tmp_path):

@@ -205,15 +205,25 @@ def test_long_lines_split_and_marked(sup, tmp_path):
 
 
 def test_bay0_logger_standalone(tmp_path):
+    want = [f"line {i} {'y' * 50}" for i in range(5000)]
+    data = "".join(w + "\n" for w in want).encode()  # 305 KB: many reads
+    # no rotation: every line, exactly, in order
+    d = tmp_path / "all"
+    r = subprocess.run([BAY0, "logger", "-s", "10000000", str(d)], input=data)
+    assert r.returncode == 0
+    lines = log_lines(str(d))
+    assert all(STAMP.match(l) for l in lines)
+    assert [l.split(" ", 1)[1] for l in lines] == want
+    # rotation keeps 4 archives under 20000 bytes: the newest lines, no gap
     d = tmp_path / "logs"
-    data = "".join(f"line {i} {'y' * 50}\n" for i in range(5000)).encode()
     r = subprocess.run([BAY0, "logger", "-s", "20000", "-n", "4", str(d)], input=data)
     assert r.returncode == 0
     files = log_files(str(d))
     assert len(files) == 5
     assert all(os.path.getsize(f) <= 20000 for f in files)
-    lines = log_lines(str(d))
-    assert lines[-1].endswith("line 4999 " + "y" * 50)
+    texts = [l.split(" ", 1)[1] for l in log_lines(str(d))]
+    assert all(os.path.getsize(f) > 10000 for f in files[:-1])  # archives are full
+    assert texts == want[-len(texts):]
     r = subprocess.run([BAY0, "logger", "-t", "tai64n", str(tmp_path / "t")], input=b"hello\n")
     assert re.fullmatch(r"@[0-9a-f]{24} hello\n", open(tmp_path / "t" / "current").read())
     assert subprocess.run([BAY0, "logger"], capture_output=True).returncode == 2

@@ -151,6 +151,9 @@ def test_genesis_lines_in_order_and_dirty_boot(pid1):
     assert_genesis_order(text)
     assert "bay0: persist timeout -> dirty boot" in text
     assert "bay0: persist mounted" not in text
+    # /persist is not mounted: nothing is written where it would be (on a
+    # real machine, the root file system's empty directory)
+    assert os.listdir(pid1.persist) == []
     assert "event=init container=1" in text
     # The kernel refuses -1000 without CAP_SYS_RESOURCE: logged, not fatal.
     assert re.search(r"event=oom_score_adj value=-1000 result=(ok|refused)", text)

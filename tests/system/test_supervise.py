@@ -30,6 +30,7 @@ def test_sigkill_gives_new_pid_at_once(sup):
     assert new["state"] == "up"
     assert new["restarts"] == 1
     assert new["last_exit"] == {"signal": 9, "signal_name": "SIGKILL"}
+    assert "svc=web event=backoff" not in sup.log_text()  # at once: no delay
 
 
 def test_crash_loop_backs_off_then_fails(sup):
@@ -50,13 +51,28 @@ def test_crash_loop_backs_off_then_fails(sup):
     assert sup.wait_state("crash", "failed", timeout=15)["restarts"] >= 7
 
 
-def test_backoff_grows(sup):
-    sup.service("crash", run="exit 1", files={"restart-limit": "6 60\n"})
+def test_backoff_grows_to_its_cap(sup, tmp_path):
+    # 100 ms doubling, capped at 5 s (SVC_RESTART_DELAY_MS_MAX): the 7th
+    # delay is the first the cap cuts (6400 -> 5000). It is logged when the
+    # backoff begins, so the test ends after 6.3 s of the first six.
+    f = tmp_path / "stamps"
+    sup.service("crash", run=f'echo "start $(date +%s.%N)" >> {f}\n'
+                f'echo "end $(date +%s.%N)" >> {f}\nexit 1',
+                files={"restart-limit": "9 60\n"})
     sup.start()
-    sup.wait_state("crash", "failed", timeout=20)
-    delays = [int(l.split("delay_ms=")[1].split()[0])
-              for l in sup.log_text().splitlines() if "event=backoff" in l]
-    assert delays[:5] == [100, 200, 400, 800, 1600]
+
+    def delays():
+        return [int(l.split("delay_ms=")[1].split()[0])
+                for l in sup.log_text().splitlines() if "svc=crash event=backoff" in l]
+    wait_for(lambda: len(delays()) >= 7, timeout=30, what="7 backoffs")
+    sup.cli("stop", "crash")
+    assert delays()[:7] == [100, 200, 400, 800, 1600, 3200, 5000]
+    # the service's own stamps: each restart came no sooner than its delay
+    s = [(k, float(t)) for k, t in (l.split() for l in f.read_text().splitlines())]
+    gaps = [b[1] - a[1] for a, b in zip(s, s[1:]) if a[0] == "end" and b[0] == "start"]
+    assert len(gaps) >= 6, gaps
+    for gap, delay in zip(gaps, delays()):
+        assert gap >= delay / 1000 - 0.005, (gaps, delays())  # 5 ms: wall vs monotonic clock
 
 
 def test_sigterm_ignored_then_sigkill_no_descendants(sup):
