@@ -62,6 +62,22 @@ static size_t line_need(const char *in, size_t len, size_t stamp_len)
     return LOG_LINE_FORMATTED_MAX;
 }
 
+/* Starts the next line at out: its stamp, and the split mark when it
+ * continues a long line. Returns the bytes written. */
+static size_t line_start(char *out, const char *stamp, size_t stamp_len, bool continued)
+{
+    memcpy(out, stamp, stamp_len);
+    if (!continued)
+        return stamp_len;
+    memcpy(out + stamp_len, LOG_SPLIT_MARK, sizeof LOG_SPLIT_MARK - 1);
+    return stamp_len + sizeof LOG_SPLIT_MARK - 1;
+}
+
+/* A long line is ended with a newline as soon as it reaches
+ * LOG_LINE_BYTES_MAX (st: not midline, line_bytes at the maximum: a
+ * continuation is due), so every piece, and every file, ends with a
+ * newline and rotation always falls between two lines. A newline right
+ * after a full piece only ends the line: nothing is split off. */
 size_t log_format(const char *in, size_t len, enum log_stamp kind,
                   struct log_line_state *st, char *out, size_t out_limit,
                   size_t *consumed)
@@ -71,20 +87,17 @@ size_t log_format(const char *in, size_t len, enum log_stamp kind,
     size_t o = 0;
     size_t i = 0;
     while (i < len) {
-        bool new_line = !st->midline || st->line_bytes >= LOG_LINE_BYTES_MAX;
-        if (new_line && o + line_need(in + i, len - i, stamp_len) > out_limit)
-            break;
         if (!st->midline) {
-            memcpy(out + o, stamp, stamp_len);
-            o += stamp_len;
+            bool continued = st->line_bytes >= LOG_LINE_BYTES_MAX;
+            if (continued && in[i] == '\n') { /* the long line ends at the split */
+                st->line_bytes = 0;
+                i++;
+                continue;
+            }
+            if (o + line_need(in + i, len - i, stamp_len) > out_limit)
+                break;
+            o += line_start(out + o, stamp, stamp_len, continued);
             st->midline = true;
-            st->line_bytes = 0;
-        } else if (st->line_bytes >= LOG_LINE_BYTES_MAX) { /* split a long line */
-            out[o++] = '\n';
-            memcpy(out + o, stamp, stamp_len);
-            o += stamp_len;
-            memcpy(out + o, LOG_SPLIT_MARK, sizeof LOG_SPLIT_MARK - 1);
-            o += sizeof LOG_SPLIT_MARK - 1;
             st->line_bytes = 0;
         }
         size_t room = LOG_LINE_BYTES_MAX - st->line_bytes;
@@ -95,8 +108,13 @@ size_t log_format(const char *in, size_t len, enum log_stamp kind,
         o += take;
         i += take;
         st->line_bytes += (uint32_t)take;
-        if (nl)
+        if (nl) {
             st->midline = false;
+            st->line_bytes = 0;
+        } else if (st->line_bytes >= LOG_LINE_BYTES_MAX) { /* split: end this piece */
+            out[o++] = '\n';
+            st->midline = false;
+        }
     }
     *consumed = i;
     return o;

@@ -25,7 +25,9 @@
 enum log_stamp { LOG_STAMP_ISO, LOG_STAMP_TAI64N, LOG_STAMP_NONE };
 
 /* Where a line stands between two calls: in the middle of a line (no stamp
- * before the next byte) and how long that line is so far. */
+ * before the next byte) and how long that line is so far. Not midline
+ * with line_bytes at LOG_LINE_BYTES_MAX: a long line was split (its piece
+ * ended with a newline) and its continuation is due. */
 struct log_line_state {
     bool midline;
     uint32_t line_bytes;
@@ -33,10 +35,15 @@ struct log_line_state {
 
 /* The most one formatted line can take (stamp, split mark, newline). */
 #define LOG_LINE_FORMATTED_MAX (LOG_LINE_BYTES_MAX + LOG_STAMP_BYTES_MAX + 16)
+/* A fresh file always takes at least one line: rotation makes progress. */
+_Static_assert(LOG_MAX_BYTES_MIN > LOG_LINE_FORMATTED_MAX, "a file holds a line");
+_Static_assert(LOG_LINE_FORMATTED_MAX >= LOG_LINE_BYTES_MAX + LOG_STAMP_BYTES_MAX + sizeof LOG_SPLIT_MARK,
+               "a continued piece fits");
 
 /* Formats in[0..len) into out, which must hold log_format_bound(len)
  * bytes: a stamp before each line, a line longer than LOG_LINE_BYTES_MAX
- * ended and continued on a new line that starts with LOG_SPLIT_MARK.
+ * ended (with a newline) and continued on a new line that starts with
+ * LOG_SPLIT_MARK.
  * Starts no new line once fewer than LOG_LINE_FORMATTED_MAX bytes of
  * out_limit remain, so a file rotated at its limit never exceeds it.
  * Sets *consumed to the input bytes used; returns the bytes written. */

@@ -112,17 +112,25 @@ static void write_failed(struct wslot *w, struct logring *r, int err)
 }
 
 /* Formats as much of in[0..n) as current can take; rotates first when it
- * cannot take even one more line. Returns the output length. */
-static size_t format_fitting(struct log_dir *d, const char *in, size_t n, enum log_stamp kind,
-                             struct log_line_state *st, size_t *used)
+ * cannot take even the next line (lines are never left open at a
+ * rotation: a long line's pieces each end with a newline, logfile.h).
+ * Returns the output length, or -1 with errno when rotation failed. */
+static ssize_t format_fitting(struct log_dir *d, const char *in, size_t n, enum log_stamp kind,
+                              struct log_line_state *st, size_t *used)
 {
     struct log_line_state saved = *st;
     size_t len = log_format(in, n, kind, st, out, log_dir_room(d), used);
-    if (*used == 0 && !saved.midline && log_dir_rotate(d) == 0) {
-        *st = saved;
-        len = log_format(in, n, kind, st, out, log_dir_room(d), used);
+    if (*used > 0 || n == 0)
+        return (ssize_t)len;
+    if (log_dir_rotate(d) < 0)
+        return -1;
+    *st = saved;
+    len = log_format(in, n, kind, st, out, log_dir_room(d), used);
+    if (*used == 0) { /* cannot happen: a fresh file holds a line (logfile.h) */
+        errno = EFBIG;
+        return -1;
     }
-    return len;
+    return (ssize_t)len;
 }
 
 /* Writes what it can of one contiguous piece of the ring under the commit
@@ -136,10 +144,10 @@ static size_t write_piece(struct wslot *w, struct logring *r, uint64_t tail, siz
     struct log_line_state st = {r->midline, r->line_bytes};
     size_t used = 0;
     char *data = logring_data(H, (uint32_t)(r - logring_at(H, 0)));
-    size_t len = format_fitting(&w->dir, data + tail % LOG_RING_BYTES, n,
-                                (enum log_stamp)r->stamp, &st, &used);
-    if (used == 0 || log_dir_current(&w->dir) < 0) {
-        write_failed(w, r, used == 0 ? ENOSPC : errno);
+    ssize_t len = format_fitting(&w->dir, data + tail % LOG_RING_BYTES, n,
+                                 (enum log_stamp)r->stamp, &st, &used);
+    if (len < 0 || log_dir_current(&w->dir) < 0) {
+        write_failed(w, r, errno);
         return 0;
     }
     r->intent_tail = tail + used;
@@ -150,7 +158,7 @@ static size_t write_piece(struct wslot *w, struct logring *r, uint64_t tail, siz
     atomic_thread_fence(memory_order_release);
     r->intent_valid = 1;
     atomic_thread_fence(memory_order_release);
-    if (log_dir_append(&w->dir, out, len) < 0) {
+    if (log_dir_append(&w->dir, out, (size_t)len) < 0) {
         write_failed(w, r, errno);
         return 0;
     }
@@ -290,39 +298,113 @@ static int parse_logger_opts(int argc, char **argv, uint32_t *max, uint32_t *kee
     return optind;
 }
 
+/* One `bay0 logger` run. It never blocks its service on a disk it cannot
+ * write: what it cannot write is read, counted and dropped, retried at
+ * most every WRITER_RETRY_MS, and reported in the log once it can write
+ * again (as the built-in logger does). */
+struct logger_run {
+    struct log_dir d;
+    const char *path;
+    enum log_stamp stamp;
+    struct log_line_state st;
+    bool failing;
+    int64_t retry_ms;
+    uint64_t lost_lines;
+    uint64_t lost_bytes;
+};
+
+/* A write attempt failed with err: drop in[0..n) and retry later. */
+static void logger_drop(struct logger_run *L, const char *in, size_t n, int err)
+{
+    if (err) {
+        if (!L->failing)
+            fprintf(stderr, "bay0 logger: %s/current: %s (dropping input, retrying every %d ms)\n",
+                    L->path, strerror(err), WRITER_RETRY_MS);
+        L->failing = true;
+        L->retry_ms = time_mono_ms() + WRITER_RETRY_MS;
+    }
+    for (const char *p = in; (p = memchr(p, '\n', (size_t)(in + n - p))); p++)
+        L->lost_lines++;
+    L->lost_bytes += n;
+}
+
+/* Writes the "were lost" line, if anything was lost; false if it could not. */
+static bool logger_report_lost(struct logger_run *L)
+{
+    if (L->lost_bytes == 0)
+        return true;
+    char line[256];
+    size_t n = 0;
+    if (L->st.midline) /* the rest of that line is among what was lost */
+        line[n++] = '\n';
+    n += log_stamp_now(L->stamp, line + n);
+    n += (size_t)snprintf(line + n, sizeof line - n,
+                          "bay0: %llu lines (%llu bytes) were lost while the log could not be written\n",
+                          (unsigned long long)L->lost_lines, (unsigned long long)L->lost_bytes);
+    if (log_dir_append(&L->d, line, n) < 0)
+        return false;
+    fprintf(stderr, "bay0 logger: %s/current: writing again; %llu lines (%llu bytes) were lost\n",
+            L->path, (unsigned long long)L->lost_lines, (unsigned long long)L->lost_bytes);
+    L->st = (struct log_line_state){false, 0};
+    L->lost_lines = L->lost_bytes = 0;
+    L->failing = false;
+    return true;
+}
+
+static void logger_write(struct logger_run *L, const char *in, size_t n)
+{
+    if (L->failing && time_mono_ms() < L->retry_ms) {
+        logger_drop(L, in, n, 0);
+        return;
+    }
+    if (!logger_report_lost(L)) {
+        logger_drop(L, in, n, errno);
+        return;
+    }
+    for (size_t off = 0; off < n;) {
+        struct log_line_state saved = L->st;
+        size_t used = 0;
+        ssize_t len = format_fitting(&L->d, in + off, n - off, L->stamp, &L->st, &used);
+        if (len < 0 || log_dir_append(&L->d, out, (size_t)len) < 0) {
+            L->st = saved;
+            logger_drop(L, in + off, n - off, errno);
+            return;
+        }
+        off += used;
+    }
+    L->failing = false;
+}
+
 int logger_cli_main(int argc, char **argv)
 {
     uint32_t max = LOG_MAX_BYTES_DEFAULT, keep = LOG_KEEP_DEFAULT;
-    enum log_stamp stamp = LOG_STAMP_ISO;
-    int at = parse_logger_opts(argc, argv, &max, &keep, &stamp);
+    struct logger_run L = {.stamp = LOG_STAMP_ISO};
+    int at = parse_logger_opts(argc, argv, &max, &keep, &L.stamp);
     if (at < 0)
         return at == -1 ? 0 : 2;
-    struct log_dir d;
-    if (log_dir_open(&d, argv[at], max, keep) < 0) {
-        fprintf(stderr, "bay0 logger: %s: %s\n", argv[at], strerror(errno));
+    L.path = argv[at];
+    if (log_dir_open(&L.d, L.path, max, keep) < 0) {
+        fprintf(stderr, "bay0 logger: %s: %s\n", L.path, strerror(errno));
         return 1;
     }
     static char in[LOGGER_READ_BYTES];
     out = malloc(log_format_bound(sizeof in));
-    struct log_line_state st = {false, 0};
+    if (!out) {
+        fprintf(stderr, "bay0 logger: out of memory\n");
+        return 1;
+    }
     for (;;) {
         ssize_t n = read(STDIN_FILENO, in, sizeof in);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break;
-        for (size_t off = 0; off < (size_t)n;) {
-            size_t used = 0;
-            size_t len = format_fitting(&d, in + off, (size_t)n - off, stamp, &st, &used);
-            while (len > 0 && log_dir_append(&d, out, len) < 0) {
-                fprintf(stderr, "bay0 logger: %s/current: %s (retrying)\n", argv[at], strerror(errno));
-                struct pollfd none = {.fd = -1};
-                poll(&none, 0, WRITER_RETRY_MS);
-            }
-            off += used;
-        }
+        logger_write(&L, in, (size_t)n);
     }
-    log_dir_close(&d);
+    if (!logger_report_lost(&L))
+        fprintf(stderr, "bay0 logger: %s/current: %llu lines (%llu bytes) were lost\n", L.path,
+                (unsigned long long)L.lost_lines, (unsigned long long)L.lost_bytes);
+    log_dir_close(&L.d);
     free(out);
-    return 0;
+    return L.lost_bytes ? 1 : 0;
 }

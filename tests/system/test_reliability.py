@@ -1,0 +1,194 @@
+"""Reliability defects found by a hostile test run (issue 19), each
+reproduced on the real binary and failing on the code before its fix:
+long lines near the rotation point in the built-in logger and in `bay0
+logger`, `bay0 logger` on a full disk."""
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import BAY0, comm, descendants, proc_state, wait_for
+
+GEN = r'''
+import os, sys
+count, size = int(sys.argv[1]), int(sys.argv[2])
+for i in range(count):
+    head = b"L%05d " % i
+    body = bytes([97 + (i + k) % 26 for k in range(26)]) * (size // 26 + 1)
+    line = head + body[:size - len(head) - 1] + b"\n"
+    while line:
+        line = line[os.write(1, line):]
+for rest in sys.argv[3:]:
+    os.write(1, rest.encode() + b"\n")
+'''
+
+
+def expected_line(i, size):
+    head = b"L%05d " % i
+    body = bytes([97 + (i + k) % 26 for k in range(26)]) * (size // 26 + 1)
+    return (head + body[:size - len(head) - 1]).decode()
+
+
+def log_files(d):
+    """Archives oldest first, then current."""
+    if not os.path.isdir(d):
+        return []
+    names = sorted(n for n in os.listdir(d) if n.startswith("@") and n.endswith(".s"))
+    files = [os.path.join(d, n) for n in names]
+    cur = os.path.join(d, "current")
+    return files + ([cur] if os.path.exists(cur) else [])
+
+
+def raw_lines(d):
+    """Every line of every file, stamps removed, in order (read again when
+    a rotation renamed a file under the reader)."""
+    for _ in range(20):
+        try:
+            out = []
+            for path in log_files(d):
+                with open(path, "rb") as f:
+                    for line in f.read().split(b"\n")[:-1]:
+                        out.append(line.split(b" ", 1)[1].decode() if b" " in line else line.decode())
+            return out
+        except FileNotFoundError:
+            continue
+    raise AssertionError(f"{d}: files kept moving under the reader")
+
+
+def logical_lines(d):
+    """The lines as the service wrote them: continuations ("[...] ") joined."""
+    out = []
+    for text in raw_lines(d):
+        if text.startswith("[...] ") and out:
+            out[-1] += text[len("[...] "):]
+        else:
+            out.append(text)
+    return out
+
+
+def gen_service(sup, tmp_path, name, count, size, *tail, files=None):
+    gen = tmp_path / "gen.py"
+    gen.write_text(GEN)
+    args = " ".join(tail)
+    return sup.service(name, run=f"{sys.executable} {gen} {count} {size} {args}\nexec sleep 100000",
+                       files=files)
+
+
+def assert_no_loss(d, count, size, max_bytes, tail):
+    lines = logical_lines(d)
+    assert not any("were lost" in l for l in lines)
+    want = [expected_line(i, size) for i in range(count)] + list(tail)
+    assert len(lines) == len(want), (len(lines), len(want))
+    for i, (got, exp) in enumerate(zip(lines, want)):
+        assert got == exp, f"line {i}: {len(got)} bytes, want {len(exp)}"
+    for text in raw_lines(d):
+        assert len(text) <= 8192 + len("[...] "), len(text)
+    for f in log_files(d):
+        assert os.path.getsize(f) <= max_bytes, (f, os.path.getsize(f))
+
+
+@pytest.mark.parametrize("count,size", [(300, 20000), (50, 100000)])
+def test_long_lines_near_rotation_keep_every_byte(sup, tmp_path, count, size):
+    """Defect 1 (built-in logger): 20,000- and 100,000-byte lines with
+    log-max-bytes 1,000,000 used to stop the log for good at the first
+    rotation that fell inside a long line."""
+    gen_service(sup, tmp_path, "long", count, size, "done",
+                files={"log-max-bytes": "1000000\n", "log-keep": "1000\n"})
+    sup.start()
+    d = os.path.join(sup.logdir, "long")
+    wait_for(lambda: (l := raw_lines(d)) and l[-1] == "done", timeout=60, interval=0.2,
+             what="the last line")
+    assert len(log_files(d)) >= count * size // 1000000  # it did rotate
+    assert_no_loss(d, count, size, 1000000, ["done"])
+    assert "log-write-failed" not in sup.log_text()
+
+
+def test_one_mib_line_then_a_normal_line(sup, tmp_path):
+    """Defect 1: a 1 MiB line was cut at 983,040 bytes and the next line
+    never appeared."""
+    gen_service(sup, tmp_path, "mib", 1, 1 << 20, "normal")
+    sup.start()
+    d = os.path.join(sup.logdir, "mib")
+    wait_for(lambda: (l := raw_lines(d)) and l[-1] == "normal", timeout=60, interval=0.2,
+             what="the normal line")
+    assert_no_loss(d, 1, 1 << 20, 1000000, ["normal"])
+
+
+def test_bay0_logger_as_log_run_long_lines(sup, tmp_path):
+    """Defect 1 (bay0 logger): 10,000-byte lines used to stop at the first
+    rotation (98 of 2,000 kept), then the logger spun and the service
+    blocked on its pipe."""
+    count, size = 2000, 10000
+    gen_service(sup, tmp_path, "blog", count, size, "done",
+                files={"log/run": f"#!/bin/sh\nexec {BAY0} logger -n 100 ./main\n"})
+    sup.start()
+    d = os.path.join(sup.scandir, "blog", "log", "main")
+    wait_for(lambda: (l := raw_lines(d)) and l[-1] == "done", timeout=60, interval=0.2,
+             what="the last line")
+    assert_no_loss(d, count, size, 1000000, ["done"])
+    # idle, the logger sleeps in read(): it does not spin
+    loggers = [p for p in descendants(sup.proc.pid) if comm(p) == "bay0"]
+    assert loggers
+    for p in loggers:
+        wait_for(lambda: proc_state(p) == "S", what="logger asleep")
+
+
+def test_bay0_logger_standalone_long_lines_small_files(tmp_path):
+    """Defect 1: `bay0 logger -s 16384` with lines longer than a file."""
+    data = b"".join(expected_line(i, 30000).encode() + b"\n" for i in range(40)) + b"end\n"
+    d = tmp_path / "logs"
+    r = subprocess.run([BAY0, "logger", "-s", "16384", "-n", "1000", str(d)], input=data,
+                       timeout=60)
+    assert r.returncode == 0
+    lines = logical_lines(str(d))
+    assert lines == [expected_line(i, 30000) for i in range(40)] + ["end"]
+    assert all(os.path.getsize(f) <= 16384 for f in log_files(str(d)))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_bay0_logger_full_disk_drops_and_reports(tmp_path):
+    """Defect 1 (bay0 logger): on a full disk it used to retry forever and
+    block its service; now it keeps reading, drops, and writes "were lost"
+    once it can write again."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(d)], check=True)
+    try:
+        errf = open(tmp_path / "stderr", "wb")
+        p = subprocess.Popen([BAY0, "logger", "-s", "16384", "-n", "1000", str(d)],
+                             stdin=subprocess.PIPE, stderr=errf)
+        done = threading.Event()
+
+        def flood():  # 1 MB: far more than the disk holds
+            for i in range(1000):
+                p.stdin.write(b"f%04d " % i + b"x" * 1000 + b"\n")
+            p.stdin.flush()
+            done.set()
+        t = threading.Thread(target=flood, daemon=True)
+        t.start()
+        assert done.wait(30), "the logger stopped reading on a full disk"
+        err = lambda: open(tmp_path / "stderr").read()
+        wait_for(lambda: "dropping input" in err(), what="the failure on stderr")
+        for f in os.listdir(d):
+            if f.startswith("@"):
+                os.unlink(d / f)  # space returns
+        i = 0
+        while "writing again" not in err():  # each write retries at most every 500 ms
+            p.stdin.write(b"after %d\n" % i)
+            p.stdin.flush()
+            i += 1
+            assert i < 400, err()
+            time.sleep(0.02)
+        p.stdin.write(b"last\n")
+        p.stdin.close()
+        assert p.wait(10) == 0
+        lines = raw_lines(str(d))
+        lost = [l for l in lines if "were lost while the log could not be written" in l]
+        assert len(lost) == 1, lost
+        assert lines[-1] == "last"
+        assert lines.index(lost[0]) < len(lines) - 1
+    finally:
+        subprocess.run(["umount", "-l", str(d)])
