@@ -652,8 +652,8 @@ def run_floor_bringup(n):
         shutil.rmtree(run, ignore_errors=True)
 
 
-def restart_args(stamps, scandir, count):
-    return [stamps, scandir, str(RESTART_K), str(count), str(RESTART_SPACING_MS),
+def restart_args(stamps, scandir, count, k=RESTART_K):
+    return [stamps, scandir, str(k), str(count), str(RESTART_SPACING_MS),
             str(RESTART_UP_MS), "5000", BIN["service"]]
 
 
@@ -685,14 +685,15 @@ def run_floor_restart(count):
 def run_restart_control(cls, ready, count):
     """Restart after SIGKILL (COUNT kills over RESTART_K services), then the
     control round trip on s00000 of the same instance."""
-    inst = Instance(cls, RESTART_K, "restart", notify=ready)
-    res = {}
+    n = ARGS.restart_n
+    inst = Instance(cls, n, "restart", notify=ready)
+    res = {"services": n}
     try:
         inst.start()
-        if inst.wait_up(RESTART_K, 30) is None:
+        if inst.wait_up(n, 30 + n // 200) is None:
             return {"error": "services did not come up", "supervisor_output": inst.output_tail()}
         vals, rc = inst.benchtool(["restart", "sup"] + restart_args(
-            inst.stamps.path, inst.sup.scandir, count), count * 8 + 60)
+            inst.stamps.path, inst.sup.scandir, count, min(RESTART_K, n)), count * 8 + 60)
         res["restart"] = summarize_ms(vals)
         time.sleep(0.5)
         rt, rc = inst.cmdloop(inst.sup.control_steps(ready), 20, 20)
@@ -894,6 +895,8 @@ def main():
                     help="comma list of supervisors to run (default: all), e.g. bay0,s6")
     ap.add_argument("--min-n", type=int, default=10)
     ap.add_argument("--report-only", action="store_true", help="rewrite --out from --raw")
+    ap.add_argument("--restart-n", type=int, default=RESTART_K,
+                    help="services supervised in the restart row (kills go to the first 16)")
     ap.add_argument("--only", default="", help="comma list of rows: scaling,restart,crash,logger")
     ARGS = ap.parse_args()
     # timeout(1) sends SIGTERM: unwind through the finally blocks, which kill

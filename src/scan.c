@@ -63,13 +63,7 @@ static struct svc *slot_alloc(void)
         struct svc *s = &sup.svcs[i];
         if (s->in_use)
             continue;
-        memset(s, 0, sizeof *s);
-        s->in_use = true;
-        s->parent = SVC_NONE;
-        s->logger = SVC_NONE;
-        s->ready_fd = -1;
-        s->log_rfd = -1;
-        s->log_wfd = -1;
+        svc_slot_reset(s);
         s->since_wall_ms = time_wall_ms();
         if (i + 1 > sup.used_hi)
             sup.used_hi = i + 1;

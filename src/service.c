@@ -1,29 +1,54 @@
 /* service.c — the service state machine. A service changes state here and
- * nowhere else: service_on_event(svc, event, status).
+ * nowhere else: every event, configuration changes included, goes through
+ * service_dispatch(), which looks up transitions[state][event] and runs
+ * that one small action. The table below is the code's table, cell for
+ * cell (tests/unit/test_service_table.c checks this comment against it):
  *
- *  state \ event  WANT_UP      WANT_DOWN      WANT_RESTART  DEPS_READY  RUN_EXIT    AUX_EXIT     READY   TIMER
- *  DOWN           deps?spawn   -              =WANT_UP      -           #           #            -       -
- *  WAITING        -            DOWN           =WANT_UP      deps?spawn  #           #            -       -
- *  STARTING       -            stop           stop(->up)    -           died        #            READY   -
- *  UP             -            stop*          stop(->up)*   -           died        #            READY   -
- *  READY          -            stop           stop(->up)    -           died        #            -       -
- *  STOPPING       (->up)       -              (->up)        -           died        #            -       SIGKILL
- *  FINISHING      (->up)       (->down)       (->up)        -           #           after_aux    -       SIGKILL aux
- *  BACKOFF        spawn        DOWN           spawn         -           #           #            -       deps?spawn:WAITING
- *  FAILED         deps?spawn   DOWN           =WANT_UP      -           #           #            -       -
+ *  state\event WANT_UP WANT_DOWN WANT_RESTART DEPS_READY RUN_EXIT AUX_EXIT READY TIMER    CONFIG   CONFIG_ERROR
+ *  DOWN        start   ->down    start_over   -          #        #        -     stale    reconfig fail_config
+ *  WAITING     ->up    down      start_over   deps?spawn #        #        -     stale    reconfig fail_config
+ *  STARTING    ->up    stop      restart      -          died     #        ready stale    reconfig stop_config
+ *  UP          ->up    stop      restart      -          died     #        ready stale    reconfig stop_config
+ *  READY       ->up    stop      restart      -          died     #        -     stale    reconfig stop_config
+ *  STOPPING    ->up    ->down    ->up         -          died     #        -     kill_run reconfig stop_config
+ *  FINISHING   ->up    ->down    ->up         -          #        aux_done -     kill_aux reconfig stop_config
+ *  BACKOFF     spawn   down      spawn        -          #        #        -     retry    reconfig fail_config
+ *  FAILED      start   down      start_over   -          #        #        -     stale    reconfig fail_config
  *
- *  "#": impossible (no such process in that state) -> assertion.
- *  "*": a oneshot that is UP (done) runs `undo` on WANT_DOWN and runs
- *  again on WANT_RESTART; a stop waits while a dependent still runs.
- *  "-": ignored (already there, or not meaningful).
- *  "(->up)"/"(->down)": only the desired state changes; the current
- *  transition completes first.
- *  died: record the exit, kill what is left of the process group, run
- *  finish (FINISHING) or go straight to after_aux.
- *  after_aux: decide between DOWN, FAILED, BACKOFF and a new spawn from the
- *  desired state, the restart policy, finish's verdict (125 = stay down)
- *  and the restart limit.
+ *  #           impossible (no such process in that state): assertion.
+ *  -           nothing to do (already there, or not meaningful).
+ *  ->up/->down only the desired state changes; the transition under way
+ *              completes first. ->down waits while a dependent still runs.
+ *  start       forget past deaths and backoff, then: configuration error ?
+ *              FAILED : dependencies ready ? spawn : WAITING.
+ *  start_over  the same, keeping the backoff (restart of a resting service).
+ *  spawn       run `run`: STARTING, or UP (longrun without readiness).
+ *  stop        down-signal + SIGCONT to the group, deadline timeout-kill
+ *              (STOPPING); a done oneshot runs `undo` (FINISHING) or goes
+ *              DOWN. Waits while a dependent still runs.
+ *  restart     stop, wanting up; a done oneshot runs again.
+ *  down        DOWN, deadline cleared.
+ *  died        record the exit, SIGKILL what is left of the group and the
+ *              cgroup, run `finish` (FINISHING) or go to aux_done's verdict.
+ *  aux_done    finish/undo exited: SIGKILL its leftovers, then decide from
+ *              the desired state, the restart policy, finish's verdict
+ *              (125 = stay down) and the restart limit: DOWN, FAILED,
+ *              BACKOFF (100 ms doubling to 5 s), or spawn at once.
+ *  ready       READY (readiness seen: fd newline or READY=1).
+ *  kill_run    timeout-kill passed: SIGKILL the run's group.
+ *  kill_aux    timeout-finish passed: SIGKILL finish/undo's group.
+ *  retry       backoff over: dependencies ready ? spawn : WAITING.
+ *  stale       a deadline for a state already left: clear it.
+ *  reconfig    take the new definition; after a configuration error start
+ *              again (FAILED -> DOWN, then WANT_UP unless `down`); a
+ *              changed run file restarts a running service.
+ *  fail_config note the error, FAILED.
+ *  stop_config note the error; a run process is stopped (WANT_DOWN's
+ *              cell), finish/undo completes, a done oneshot is FAILED.
  *
+ * The machine reads no clock and starts, signals and reaps nothing by
+ * itself: `now` comes with each event and the world is reached through
+ * struct service_ops (real by default; unit tests put fakes there).
  * Never blocks (spawning reads the service's env/ only), never allocates.
  */
 #include "svc.h"
@@ -52,8 +77,8 @@ static const char *const state_names[ST_COUNT] = {
     "stopping", "finishing", "backoff",  "failed",
 };
 static const char *const event_names[EV_COUNT] = {
-    "want-up",  "want-down", "want-restart", "deps-ready",
-    "run-exit", "aux-exit",  "ready",        "timer",
+    "want-up",  "want-down", "want-restart", "deps-ready", "run-exit",
+    "aux-exit", "ready",     "timer",        "config",     "config-error",
 };
 
 const char *svc_state_name(enum svc_state st)
@@ -93,6 +118,17 @@ struct svc *svc_by_pid(pid_t pid, bool *is_aux)
     return NULL;
 }
 
+void svc_slot_reset(struct svc *s)
+{
+    memset(s, 0, sizeof *s);
+    s->in_use = true;
+    s->parent = SVC_NONE;
+    s->logger = SVC_NONE;
+    s->ready_fd = -1;
+    s->log_rfd = -1;
+    s->log_wfd = -1;
+}
+
 bool svc_is_running(const struct svc *s) { return s->pid != 0 || s->aux_pid != 0; }
 
 bool svc_is_ready(const struct svc *s)
@@ -100,13 +136,18 @@ bool svc_is_ready(const struct svc *s)
     return s->ready && (s->state == ST_UP || s->state == ST_READY);
 }
 
+/* ---- the world, through ops -------------------------------------------- */
+
+static const struct service_ops *ops;
+
 /* Every state change goes through here; a respawn into the same state
  * (UP -> UP after a crash) is still reported, since the pid changed. */
 static void set_state_always(struct svc *s, enum svc_state st)
 {
+    BAY0_ASSERT(st < ST_COUNT);
     enum svc_state old = s->state;
     s->state = (uint8_t)st;
-    s->since_wall_ms = time_wall_ms();
+    s->since_wall_ms = ops->wall_ns() / 1000000;
     sup_state_changed(s, old);
 }
 
@@ -124,22 +165,6 @@ static void set_reason(struct svc *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(s->reason, sizeof s->reason, fmt, ap);
     va_end(ap);
-}
-
-static void svc_path(const struct svc *s, char *buf, size_t size)
-{
-    bool ok = s->is_logger
-                  ? str_fmt(buf, size, "%s/%s/log", sup.scandir, sup.svcs[s->parent].name)
-                  : str_fmt(buf, size, "%s/%s", sup.scandir, s->name);
-    BAY0_ASSERT(ok);
-}
-
-/* The group of a leader already reaped: never its pid, which may be
- * someone else's by now. */
-static void kill_group(pid_t pgid, int sig)
-{
-    if (pgid > 0)
-        kill(-pgid, sig);
 }
 
 /* ---- spawning -------------------------------------------------------- */
@@ -161,6 +186,655 @@ static void close_ready_pipe(struct svc *s)
         close(s->ready_fd);
         s->ready_fd = -1;
     }
+}
+
+static void spawn_failed(struct svc *s, int64_t now_ms);
+
+static void spawn_run(struct svc *s, int64_t now_ms)
+{
+    int child_ready = -1;
+    if (s->def.readiness == SVC_READY_FD && !open_ready_pipe(s, &child_ready)) {
+        set_reason(s, "cannot create readiness pipe: %s", strerror(errno));
+        spawn_failed(s, now_ms);
+        return;
+    }
+    static const char *const argv[] = {"./run", NULL};
+    pid_t pid = ops->spawn(s, "./run", argv, child_ready, s->def.notification_fd);
+    int spawn_errno = errno;
+    if (child_ready >= 0)
+        close(child_ready);
+    if (pid < 0) {
+        close_ready_pipe(s);
+        set_reason(s, "cannot start run: %s", strerror(spawn_errno));
+        spawn_failed(s, now_ms);
+        return;
+    }
+    if (s->generation > 0)
+        s->restarts++;
+    s->generation++;
+    s->pid = pid;
+    s->stop_requested = false;
+    s->ready = false;
+    s->reason[0] = '\0';
+    s->started_mono_ms = now_ms;
+    s->deadline_ms = 0;
+    if (s->ready_fd >= 0)
+        sup_watch_fd(s->ready_fd, WATCH_READY, svc_index(s));
+    log_info("svc=%s event=started pid=%d generation=%u", s->name, pid,
+             s->generation);
+    if (s->def.readiness == SVC_READY_NONE && s->def.type == SVC_TYPE_LONGRUN) {
+        s->ready = true;
+        set_state_always(s, ST_UP);
+    } else {
+        set_state_always(s, ST_STARTING);
+    }
+}
+
+/* ---- dependencies ----------------------------------------------------- */
+
+static bool deps_ready(const struct svc *s)
+{
+    BAY0_ASSERT(s->dep_count == 0 || s->dep_first + s->dep_count <= sup.dep_edges_used);
+    for (uint32_t i = 0; i < s->dep_count; i++) {
+        int32_t d = sup.dep_edges[s->dep_first + i];
+        if (d == SVC_NONE || !svc_is_ready(&sup.svcs[d]))
+            return false;
+    }
+    return true;
+}
+
+static void want_up(struct svc *s, int64_t now_ms)
+{
+    s->want_up = true;
+    if (s->config_error) {
+        set_state(s, ST_FAILED);
+        return;
+    }
+    s->stop_deferred = false;
+    if (deps_ready(s)) {
+        spawn_run(s, now_ms);
+        return;
+    }
+    set_state(s, ST_WAITING);
+}
+
+/* WANT_DOWN's first step in every state: not wanted any more, and a
+ * running service waits for what needs it (the loop sends WANT_DOWN again
+ * when that changes). True when the stop waits. */
+static bool stop_waits_for_dependents(struct svc *s)
+{
+    s->want_up = false;
+    if (svc_is_running(s) && sup_has_running_dependents(s)) {
+        if (!s->stop_deferred)
+            log_info("svc=%s event=stop-deferred reason=\"dependents still running\"", s->name);
+        s->stop_deferred = true;
+        return true;
+    }
+    s->stop_deferred = false;
+    return false;
+}
+
+/* ---- stopping and dying ----------------------------------------------- */
+
+static void begin_stop(struct svc *s, int64_t now_ms)
+{
+    BAY0_ASSERT(s->pid > 0);
+    close_ready_pipe(s);
+    log_info("svc=%s event=stopping pid=%d signal=%s", s->name, s->pid,
+             signal_name(s->def.down_signal));
+    ops->kill_leader(s->pid, s->def.down_signal); /* alive: not reaped yet */
+    ops->kill_leader(s->pid, SIGCONT);
+    s->stop_requested = true;
+    s->deadline_ms = s->def.timeout_kill_ms ? now_ms + s->def.timeout_kill_ms : 0;
+    s->ready = false;
+    set_state(s, ST_STOPPING);
+}
+
+static void death_ring_push(struct svc *s, int64_t now_ms)
+{
+    BAY0_ASSERT(s->deaths_head < RESTART_LIMIT_COUNT_MAX);
+    s->deaths_ms[s->deaths_head] = now_ms;
+    s->deaths_head = (uint8_t)((s->deaths_head + 1) % RESTART_LIMIT_COUNT_MAX);
+    if (s->deaths_len < RESTART_LIMIT_COUNT_MAX)
+        s->deaths_len++;
+}
+
+static void record_death(struct svc *s, int status, int64_t now_ms)
+{
+    if (WIFSIGNALED(status)) {
+        s->exit_kind = EXIT_SIGNAL;
+        s->exit_value = (int16_t)WTERMSIG(status);
+    } else {
+        s->exit_kind = EXIT_CODE;
+        s->exit_value = (int16_t)WEXITSTATUS(status);
+    }
+    if (!s->stop_requested) /* a requested stop is no death for the limit */
+        death_ring_push(s, now_ms);
+}
+
+static uint32_t deaths_within(const struct svc *s, int64_t window_ms, int64_t now_ms)
+{
+    BAY0_ASSERT(s->deaths_len <= RESTART_LIMIT_COUNT_MAX);
+    uint32_t n = 0;
+    for (uint8_t i = 0; i < s->deaths_len; i++)
+        if (now_ms - s->deaths_ms[i] <= window_ms)
+            n++;
+    return n;
+}
+
+static void after_aux(struct svc *s, int64_t now_ms);
+
+static void spawn_aux(struct svc *s, const char *prog, const char *const *argv,
+                      int64_t now_ms)
+{
+    pid_t pid = ops->spawn(s, prog, argv, -1, 0);
+    if (pid < 0) {
+        log_error("svc=%s event=aux-failed prog=%s error=\"%s\"", s->name, prog,
+                  strerror(errno));
+        s->aux_code = -1;
+        after_aux(s, now_ms);
+        return;
+    }
+    s->aux_pid = pid;
+    s->deadline_ms = s->def.timeout_finish_ms ? now_ms + s->def.timeout_finish_ms : 0;
+    set_state(s, ST_FINISHING);
+}
+
+static void run_finish(struct svc *s, pid_t pgid_of_run, int64_t now_ms)
+{
+    char code[16], sig[16], pgid[16];
+    snprintf(code, sizeof code, "%d", s->exit_kind == EXIT_SIGNAL ? 256 : s->exit_value);
+    snprintf(sig, sizeof sig, "%d", s->exit_kind == EXIT_SIGNAL ? s->exit_value : 0);
+    snprintf(pgid, sizeof pgid, "%d", (int)pgid_of_run);
+    const char *argv[] = {"./finish", code, sig, s->name, pgid, NULL};
+    spawn_aux(s, "./finish", argv, now_ms);
+}
+
+/* The death for `bay0 deaths`, taken when it happened and written once
+ * the restart is under way (the write never delays it). */
+static struct deaths_entry death_of(const struct svc *s)
+{
+    return (struct deaths_entry){
+        .wall_ns = ops->wall_ns(),
+        .kind = s->exit_kind == EXIT_SIGNAL ? DEATH_KIND_SIGNAL : DEATH_KIND_CODE,
+        .value = s->exit_value,
+    };
+}
+
+static void log_exit(const struct svc *s, pid_t pgid, int64_t now_ms)
+{
+    long long uptime_ms = (long long)(now_ms - s->started_mono_ms);
+    if (s->exit_kind == EXIT_SIGNAL)
+        log_info("svc=%s event=exited pid=%d signal=%s uptime_ms=%lld", s->name,
+                 pgid, signal_name(s->exit_value), uptime_ms);
+    else
+        log_info("svc=%s event=exited pid=%d code=%d uptime_ms=%lld", s->name,
+                 pgid, s->exit_value, uptime_ms);
+}
+
+static void died(struct svc *s, int status, int64_t now_ms)
+{
+    BAY0_ASSERT(s->pid > 0);
+    pid_t pgid = s->pid;
+    record_death(s, status, now_ms);
+    const struct deaths_entry death = death_of(s);
+    close_ready_pipe(s);
+    int exec_errno = ops->exec_error(s);
+    if (exec_errno) { /* the child never got to run: report it as such */
+        set_reason(s, "cannot start run: %s", strerror(exec_errno));
+        log_error("svc=%s event=spawn-failed error=\"%s\"", s->name, s->reason);
+    }
+    s->exec_failed = exec_errno != 0;
+    /* Nothing of a dead service survives it: its process group goes, and
+     * its cgroup (what left the group with setsid) too. */
+    ops->kill_group(pgid, SIGKILL);
+    ops->kill_cgroup(s);
+    log_exit(s, pgid, now_ms);
+    s->ready = false;
+    s->aux_code = 0;
+    s->deadline_ms = 0;
+    s->pid = 0;
+    if (s->def.has_finish && s->def.type == SVC_TYPE_LONGRUN)
+        run_finish(s, pgid, now_ms);
+    else
+        after_aux(s, now_ms);
+    deaths_record((uint32_t)svc_index(s), s->name, s->def.max_death_tally, &death);
+}
+
+static void enter_backoff(struct svc *s, int64_t now_ms)
+{
+    uint32_t delay = s->backoff_ms ? s->backoff_ms : SVC_RESTART_DELAY_MS_MIN;
+    s->backoff_ms = delay * 2 > SVC_RESTART_DELAY_MS_MAX ? SVC_RESTART_DELAY_MS_MAX : delay * 2;
+    s->deadline_ms = now_ms + delay;
+    log_info("svc=%s event=backoff delay_ms=%u", s->name, delay);
+    set_state(s, ST_BACKOFF);
+}
+
+static void fail(struct svc *s, const char *what)
+{
+    log_warn("svc=%s event=failed reason=\"%s\"", s->name, what);
+    set_state(s, ST_FAILED);
+}
+
+/* Failed for good because the run could not even start: keep that
+ * reason (it says what to fix) and say the limit was reached. */
+static void fail_cannot_start(struct svc *s)
+{
+    char why[SERVICE_REASON_BYTES_MAX];
+    snprintf(why, sizeof why, "%.120s (restart limit reached)", s->reason);
+    str_copy(s->reason, sizeof s->reason, why);
+    fail(s, s->reason);
+}
+
+static bool restart_limit_reached(const struct svc *s, int64_t now_ms, uint32_t *recent)
+{
+    *recent = deaths_within(s, (int64_t)s->def.restart_limit_window_s * 1000, now_ms);
+    return *recent >= s->def.restart_limit_count;
+}
+
+/* A start that never got to run counts as a death for the restart limit,
+ * so a missing interpreter ends in `failed`, not in backoff forever. */
+static void spawn_failed(struct svc *s, int64_t now_ms)
+{
+    log_error("svc=%s event=spawn-failed error=\"%s\"", s->name, s->reason);
+    s->stop_requested = false;
+    death_ring_push(s, now_ms);
+    uint32_t recent;
+    if (restart_limit_reached(s, now_ms, &recent))
+        fail_cannot_start(s);
+    else
+        enter_backoff(s, now_ms);
+}
+
+static bool exit_clean(const struct svc *s)
+{
+    return s->exit_kind == EXIT_CODE && s->exit_value == 0;
+}
+
+static void oneshot_done(struct svc *s)
+{
+    if (exit_clean(s)) {
+        s->ready = true;
+        s->reason[0] = '\0';
+        set_state(s, ST_UP);
+        return;
+    }
+    if (s->exit_kind == EXIT_SIGNAL)
+        set_reason(s, "oneshot killed by %s", signal_name(s->exit_value));
+    else
+        set_reason(s, "oneshot exited %d", s->exit_value);
+    fail(s, s->reason);
+}
+
+/* restart never, or on-failure after a clean exit: stays down. */
+static void restart_policy_stop(struct svc *s)
+{
+    s->want_up = false;
+    if (exit_clean(s)) {
+        set_state(s, ST_DOWN);
+        return;
+    }
+    if (s->exit_kind == EXIT_SIGNAL)
+        set_reason(s, "killed by %s (restart=never)", signal_name(s->exit_value));
+    else
+        set_reason(s, "exited %d (restart=never)", s->exit_value);
+    fail(s, s->reason);
+}
+
+/* A crash of a wanted service: fail at the restart limit, else spawn at
+ * once after a healthy run, else back off. */
+static void after_crash(struct svc *s, int64_t now_ms)
+{
+    uint32_t recent;
+    if (restart_limit_reached(s, now_ms, &recent)) {
+        if (s->exec_failed) {
+            fail_cannot_start(s);
+            return;
+        }
+        set_reason(s, "restart limit: %u deaths in %u s", recent,
+                   s->def.restart_limit_window_s);
+        fail(s, s->reason);
+        return;
+    }
+    if (now_ms - s->started_mono_ms >= SVC_HEALTHY_UPTIME_MS) {
+        s->backoff_ms = 0;
+        spawn_run(s, now_ms);
+        return;
+    }
+    enter_backoff(s, now_ms);
+}
+
+/* Decides what follows a death once finish (if any) is done. */
+static void after_aux(struct svc *s, int64_t now_ms)
+{
+    s->deadline_ms = 0;
+    if (s->state == ST_FINISHING && !s->want_up && s->def.type == SVC_TYPE_ONESHOT) {
+        set_state(s, ST_DOWN); /* the oneshot's undo ran */
+        return;
+    }
+    bool requested = s->stop_requested;
+    s->stop_requested = false;
+    if (s->def.type == SVC_TYPE_ONESHOT && s->want_up && !requested) {
+        oneshot_done(s);
+        return;
+    }
+    if (!s->want_up || sup.shutting_down) {
+        set_state(s, s->config_error ? ST_FAILED : ST_DOWN);
+        return;
+    }
+    if (s->aux_code == 125) {
+        s->want_up = false;
+        set_reason(s, "finish exited 125: stay down");
+        log_info("svc=%s event=stay-down reason=\"%s\"", s->name, s->reason);
+        set_state(s, ST_DOWN);
+        return;
+    }
+    if (requested) { /* a restart, or start after stop: up at once */
+        s->backoff_ms = 0;
+        spawn_run(s, now_ms);
+        return;
+    }
+    bool clean = exit_clean(s);
+    if (s->def.restart == SVC_RESTART_NEVER ||
+        (s->def.restart == SVC_RESTART_ON_FAILURE && clean)) {
+        restart_policy_stop(s);
+        return;
+    }
+    after_crash(s, now_ms);
+}
+
+/* ---- the actions: one per table cell kind ------------------------------ */
+
+typedef void (*service_action_fn)(struct svc *s, const struct svc_input *in);
+
+static void dispatch(struct svc *s, enum svc_event ev, const struct svc_input *in);
+
+static void act_start(struct svc *s, const struct svc_input *in)
+{
+    s->deaths_len = 0;
+    s->backoff_ms = 0;
+    want_up(s, in->now_ms);
+}
+
+static void act_start_over(struct svc *s, const struct svc_input *in)
+{
+    s->want_up = true;
+    s->deaths_len = 0;
+    want_up(s, in->now_ms);
+}
+
+static void act_want_up(struct svc *s, const struct svc_input *in)
+{
+    (void)in;
+    s->want_up = true;
+}
+
+static void act_want_down(struct svc *s, const struct svc_input *in)
+{
+    (void)in;
+    (void)stop_waits_for_dependents(s);
+}
+
+static void act_down(struct svc *s, const struct svc_input *in)
+{
+    (void)in;
+    if (stop_waits_for_dependents(s))
+        return;
+    s->deadline_ms = 0;
+    set_state(s, ST_DOWN);
+}
+
+static void act_spawn(struct svc *s, const struct svc_input *in)
+{
+    s->want_up = true;
+    spawn_run(s, in->now_ms);
+}
+
+static void act_stop(struct svc *s, const struct svc_input *in)
+{
+    if (stop_waits_for_dependents(s))
+        return;
+    if (s->def.type == SVC_TYPE_ONESHOT && s->pid == 0) { /* done: undo it */
+        s->ready = false;
+        if (s->def.has_undo) {
+            static const char *const argv[] = {"./undo", NULL};
+            spawn_aux(s, "./undo", argv, in->now_ms);
+            return;
+        }
+        set_state(s, ST_DOWN);
+        return;
+    }
+    begin_stop(s, in->now_ms);
+}
+
+static void act_restart(struct svc *s, const struct svc_input *in)
+{
+    s->want_up = true;
+    if (s->pid > 0) {
+        begin_stop(s, in->now_ms);
+        return;
+    }
+    s->ready = false; /* a done oneshot: run it again */
+    set_state(s, ST_DOWN);
+    want_up(s, in->now_ms);
+}
+
+/* "Maybe ready": the loop asks after any change. */
+static void act_deps_ready(struct svc *s, const struct svc_input *in)
+{
+    if (s->want_up && deps_ready(s))
+        spawn_run(s, in->now_ms);
+}
+
+static void act_died(struct svc *s, const struct svc_input *in)
+{
+    died(s, in->status, in->now_ms);
+}
+
+static void act_aux_done(struct svc *s, const struct svc_input *in)
+{
+    BAY0_ASSERT(s->aux_pid > 0);
+    ops->kill_group(s->aux_pid, SIGKILL); /* what finish left behind */
+    ops->kill_cgroup(s);
+    s->aux_pid = 0;
+    s->aux_code = (int16_t)(WIFEXITED(in->status) ? WEXITSTATUS(in->status) : -1);
+    after_aux(s, in->now_ms);
+}
+
+static void act_ready(struct svc *s, const struct svc_input *in)
+{
+    (void)in;
+    close_ready_pipe(s);
+    s->ready = true;
+    s->backoff_ms = 0;
+    log_info("svc=%s event=ready pid=%d", s->name, s->pid);
+    set_state(s, ST_READY);
+}
+
+static void act_stale(struct svc *s, const struct svc_input *in)
+{
+    (void)in;
+    s->deadline_ms = 0;
+}
+
+static void act_kill_run(struct svc *s, const struct svc_input *in)
+{
+    (void)in;
+    s->deadline_ms = 0;
+    log_warn("svc=%s event=kill-timeout pid=%d timeout_ms=%u", s->name,
+             s->pid, s->def.timeout_kill_ms);
+    ops->kill_leader(s->pid, SIGKILL);
+}
+
+static void act_kill_aux(struct svc *s, const struct svc_input *in)
+{
+    (void)in;
+    s->deadline_ms = 0;
+    log_warn("svc=%s event=finish-timeout pid=%d timeout_ms=%u", s->name,
+             s->aux_pid, s->def.timeout_finish_ms);
+    ops->kill_leader(s->aux_pid, SIGKILL);
+}
+
+static void act_retry(struct svc *s, const struct svc_input *in)
+{
+    s->deadline_ms = 0;
+    if (deps_ready(s))
+        spawn_run(s, in->now_ms);
+    else
+        set_state(s, ST_WAITING);
+}
+
+static void act_reconfig(struct svc *s, const struct svc_input *in)
+{
+    BAY0_ASSERT(in->def != NULL);
+    bool was_error = s->config_error;
+    bool run_changed = !svc_file_sig_equal(&s->def.run_sig, &in->def->run_sig);
+    s->def = *in->def;
+    s->config_error = false;
+    if (was_error) {
+        s->reason[0] = '\0';
+        if (s->state == ST_FAILED)
+            set_state(s, ST_DOWN);
+        if (!in->def->down_file)
+            dispatch(s, EV_WANT_UP, in);
+        return;
+    }
+    if (run_changed && s->pid > 0) {
+        log_info("svc=%s event=run-changed", s->name);
+        dispatch(s, EV_WANT_RESTART, in);
+    }
+}
+
+static void note_config_error(struct svc *s, const char *error)
+{
+    BAY0_ASSERT(error != NULL);
+    bool first = !s->config_error || strcmp(s->reason, error) != 0;
+    s->config_error = true;
+    str_copy(s->reason, sizeof s->reason, error);
+    if (first)
+        log_error("svc=%s event=config-error reason=\"%s\"", s->name, error);
+}
+
+static void act_fail_config(struct svc *s, const struct svc_input *in)
+{
+    note_config_error(s, in->error);
+    set_state(s, ST_FAILED);
+}
+
+static void act_stop_config(struct svc *s, const struct svc_input *in)
+{
+    note_config_error(s, in->error);
+    if (s->pid > 0) {
+        dispatch(s, EV_WANT_DOWN, in);
+        return;
+    }
+    if (s->aux_pid == 0) /* a done oneshot; finish/undo completes first */
+        set_state(s, ST_FAILED);
+}
+
+static void act_impossible(struct svc *s, const struct svc_input *in)
+{
+    (void)in;
+    log_error("svc=%s event=impossible-transition state=%s", s->name,
+              svc_state_name(s->state));
+    BAY0_ASSERT(!"impossible (state, event) pair: no such process in that state");
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+struct transition {
+    service_action_fn fn; /* NULL: nothing to do */
+    const char *name;     /* the cell in the header comment */
+};
+
+#define IGNORE {NULL, "-"}
+#define NEVER {act_impossible, "#"}
+#define DO(fn, name) {act_##fn, name}
+
+static const struct transition transitions[ST_COUNT][EV_COUNT] = {
+    [ST_DOWN] = {DO(start, "start"), DO(want_down, "->down"), DO(start_over, "start_over"),
+                 IGNORE, NEVER, NEVER, IGNORE, DO(stale, "stale"),
+                 DO(reconfig, "reconfig"), DO(fail_config, "fail_config")},
+    [ST_WAITING] = {DO(want_up, "->up"), DO(down, "down"), DO(start_over, "start_over"),
+                    DO(deps_ready, "deps?spawn"), NEVER, NEVER, IGNORE, DO(stale, "stale"),
+                    DO(reconfig, "reconfig"), DO(fail_config, "fail_config")},
+    [ST_STARTING] = {DO(want_up, "->up"), DO(stop, "stop"), DO(restart, "restart"),
+                     IGNORE, DO(died, "died"), NEVER, DO(ready, "ready"), DO(stale, "stale"),
+                     DO(reconfig, "reconfig"), DO(stop_config, "stop_config")},
+    [ST_UP] = {DO(want_up, "->up"), DO(stop, "stop"), DO(restart, "restart"),
+               IGNORE, DO(died, "died"), NEVER, DO(ready, "ready"), DO(stale, "stale"),
+               DO(reconfig, "reconfig"), DO(stop_config, "stop_config")},
+    [ST_READY] = {DO(want_up, "->up"), DO(stop, "stop"), DO(restart, "restart"),
+                  IGNORE, DO(died, "died"), NEVER, IGNORE, DO(stale, "stale"),
+                  DO(reconfig, "reconfig"), DO(stop_config, "stop_config")},
+    [ST_STOPPING] = {DO(want_up, "->up"), DO(want_down, "->down"), DO(want_up, "->up"),
+                     IGNORE, DO(died, "died"), NEVER, IGNORE, DO(kill_run, "kill_run"),
+                     DO(reconfig, "reconfig"), DO(stop_config, "stop_config")},
+    [ST_FINISHING] = {DO(want_up, "->up"), DO(want_down, "->down"), DO(want_up, "->up"),
+                      IGNORE, NEVER, DO(aux_done, "aux_done"), IGNORE, DO(kill_aux, "kill_aux"),
+                      DO(reconfig, "reconfig"), DO(stop_config, "stop_config")},
+    [ST_BACKOFF] = {DO(spawn, "spawn"), DO(down, "down"), DO(spawn, "spawn"),
+                    IGNORE, NEVER, NEVER, IGNORE, DO(retry, "retry"),
+                    DO(reconfig, "reconfig"), DO(fail_config, "fail_config")},
+    [ST_FAILED] = {DO(start, "start"), DO(down, "down"), DO(start_over, "start_over"),
+                   IGNORE, NEVER, NEVER, IGNORE, DO(stale, "stale"),
+                   DO(reconfig, "reconfig"), DO(fail_config, "fail_config")},
+};
+
+const char *service_transition_name(enum svc_state st, enum svc_event ev)
+{
+    if (st >= ST_COUNT || ev >= EV_COUNT)
+        return NULL;
+    return transitions[st][ev].name;
+}
+
+static void dispatch(struct svc *s, enum svc_event ev, const struct svc_input *in)
+{
+    BAY0_ASSERT(s->in_use);
+    BAY0_ASSERT(s->state < ST_COUNT);
+    BAY0_ASSERT((unsigned)ev < EV_COUNT);
+    const struct transition *t = &transitions[s->state][ev];
+    BAY0_ASSERT(t->name != NULL); /* every cell is filled in */
+    log_debug("svc=%s state=%s event=%s action=%s", s->name, svc_state_name(s->state),
+              svc_event_name(ev), t->name);
+    if (t->fn)
+        t->fn(s, in);
+}
+
+void service_dispatch(struct svc *s, enum svc_event ev, const struct svc_input *in)
+{
+    if (!ops)
+        service_set_ops(NULL);
+    dispatch(s, ev, in);
+}
+
+void service_on_event(struct svc *s, enum svc_event ev, int status)
+{
+    BAY0_ASSERT(ev != EV_CONFIG && ev != EV_CONFIG_ERROR); /* they carry a payload */
+    if (!ops)
+        service_set_ops(NULL);
+    struct svc_input in = {.now_ms = ops->mono_ms(), .status = status};
+    dispatch(s, ev, &in);
+}
+
+void service_apply_config(struct svc *s, const struct svc_def *def,
+                          const char *error)
+{
+    BAY0_ASSERT((def == NULL) != (error == NULL));
+    if (!ops)
+        service_set_ops(NULL);
+    struct svc_input in = {.now_ms = ops->mono_ms(), .def = def, .error = error};
+    dispatch(s, error ? EV_CONFIG_ERROR : EV_CONFIG, &in);
+}
+
+/* ---- the real world ----------------------------------------------------- */
+
+static void svc_path(const struct svc *s, char *buf, size_t size)
+{
+    bool ok = s->is_logger
+                  ? str_fmt(buf, size, "%s/%s/log", sup.scandir, sup.svcs[s->parent].name)
+                  : str_fmt(buf, size, "%s/%s", sup.scandir, s->name);
+    BAY0_ASSERT(ok);
 }
 
 /* Where the run's stdout and stderr go: the service's log pipe. */
@@ -185,7 +859,7 @@ static volatile int *exec_cell(const struct svc *s, bool aux)
     return spawn_errno_cell((uint32_t)svc_index(s) * 2 + (aux ? 1 : 0));
 }
 
-static pid_t spawn_prog(struct svc *s, const char *prog, const char *const *argv,
+static pid_t real_spawn(struct svc *s, const char *prog, const char *const *argv,
                         int extra_fd, int extra_target)
 {
     char dir[SPAWN_PATH_BYTES_MAX];
@@ -214,535 +888,52 @@ static pid_t spawn_prog(struct svc *s, const char *prog, const char *const *argv
         close(req.cgroup_fd);
     if (temp_out >= 0)
         close(temp_out);
+    if (pid < 0 && reap > 0)
+        waitpid(reap, NULL, 0); /* exec failed: the child has exited */
     errno = spawn_errno;
-    if (pid < 0) {
-        int err = errno;
-        if (reap > 0)
-            waitpid(reap, NULL, 0); /* exec failed: the child has exited */
-        errno = err;
-    }
     return pid;
 }
 
-static void enter_backoff(struct svc *s);
-static void spawn_failed(struct svc *s);
-
-static void spawn_run(struct svc *s)
+static int real_exec_error(struct svc *s)
 {
-    int child_ready = -1;
-    if (s->def.readiness == SVC_READY_FD && !open_ready_pipe(s, &child_ready)) {
-        set_reason(s, "cannot create readiness pipe: %s", strerror(errno));
-        spawn_failed(s);
-        return;
-    }
-    static const char *const argv[] = {"./run", NULL};
-    pid_t pid = spawn_prog(s, "./run", argv, child_ready, s->def.notification_fd);
-    if (child_ready >= 0)
-        close(child_ready);
-    if (pid < 0) {
-        close_ready_pipe(s);
-        set_reason(s, "cannot start run: %s", strerror(errno));
-        spawn_failed(s);
-        return;
-    }
-    if (s->generation > 0)
-        s->restarts++;
-    s->generation++;
-    s->pid = pid;
-    s->stop_requested = false;
-    s->ready = false;
-    s->reason[0] = '\0';
-    s->started_mono_ms = time_mono_ms();
-    s->deadline_ms = 0;
-    if (s->ready_fd >= 0)
-        sup_watch_fd(s->ready_fd, WATCH_READY, svc_index(s));
-    log_info("svc=%s event=started pid=%d generation=%u", s->name, pid,
-             s->generation);
-    if (s->def.readiness == SVC_READY_NONE && s->def.type == SVC_TYPE_LONGRUN) {
-        s->ready = true;
-        set_state_always(s, ST_UP);
-    } else {
-        set_state_always(s, ST_STARTING);
-    }
+    volatile int *cell = exec_cell(s, false);
+    if (!cell || !*cell)
+        return 0;
+    int err = *cell;
+    *cell = 0;
+    return err;
 }
 
-/* ---- dependencies ----------------------------------------------------- */
-
-static bool deps_ready(const struct svc *s)
+/* The group of a leader already reaped: never its pid, which may be
+ * someone else's by now. */
+static void real_kill_group(pid_t pgid, int sig)
 {
-    for (uint32_t i = 0; i < s->dep_count; i++) {
-        int32_t d = sup.dep_edges[s->dep_first + i];
-        if (d == SVC_NONE || !svc_is_ready(&sup.svcs[d]))
-            return false;
-    }
-    return true;
+    if (pgid > 0)
+        kill(-pgid, sig);
 }
 
-static void want_up(struct svc *s)
-{
-    s->want_up = true;
-    if (s->config_error) {
-        set_state(s, ST_FAILED);
-        return;
-    }
-    s->stop_deferred = false;
-    if (deps_ready(s)) {
-        spawn_run(s);
-        return;
-    }
-    set_state(s, ST_WAITING);
-}
+static void real_kill_leader(pid_t leader, int sig) { (void)kill_leader_group(leader, sig); }
 
-/* ---- stopping and dying ----------------------------------------------- */
-
-static void begin_stop(struct svc *s)
-{
-    BAY0_ASSERT(s->pid > 0);
-    close_ready_pipe(s);
-    log_info("svc=%s event=stopping pid=%d signal=%s", s->name, s->pid,
-             signal_name(s->def.down_signal));
-    kill_leader_group(s->pid, s->def.down_signal); /* alive: not reaped yet */
-    kill_leader_group(s->pid, SIGCONT);
-    s->stop_requested = true;
-    s->deadline_ms = s->def.timeout_kill_ms ? time_mono_ms() + s->def.timeout_kill_ms : 0;
-    s->ready = false;
-    set_state(s, ST_STOPPING);
-}
-
-static void death_ring_push(struct svc *s)
-{
-    s->deaths_ms[s->deaths_head] = time_mono_ms();
-    s->deaths_head = (uint8_t)((s->deaths_head + 1) % RESTART_LIMIT_COUNT_MAX);
-    if (s->deaths_len < RESTART_LIMIT_COUNT_MAX)
-        s->deaths_len++;
-}
-
-static void record_death(struct svc *s, int status)
-{
-    if (WIFSIGNALED(status)) {
-        s->exit_kind = EXIT_SIGNAL;
-        s->exit_value = (int16_t)WTERMSIG(status);
-    } else {
-        s->exit_kind = EXIT_CODE;
-        s->exit_value = (int16_t)WEXITSTATUS(status);
-    }
-    if (!s->stop_requested) /* a requested stop is no death for the limit */
-        death_ring_push(s);
-}
-
-static uint32_t deaths_within(const struct svc *s, int64_t window_ms)
-{
-    int64_t now = time_mono_ms();
-    uint32_t n = 0;
-    for (uint8_t i = 0; i < s->deaths_len; i++)
-        if (now - s->deaths_ms[i] <= window_ms)
-            n++;
-    return n;
-}
-
-static void after_aux(struct svc *s);
-
-static void spawn_aux(struct svc *s, const char *prog, const char *const *argv)
-{
-    pid_t pid = spawn_prog(s, prog, argv, -1, 0);
-    if (pid < 0) {
-        log_error("svc=%s event=aux-failed prog=%s error=\"%s\"", s->name, prog,
-                  strerror(errno));
-        s->aux_code = -1;
-        after_aux(s);
-        return;
-    }
-    s->aux_pid = pid;
-    s->deadline_ms = s->def.timeout_finish_ms ? time_mono_ms() + s->def.timeout_finish_ms : 0;
-    set_state(s, ST_FINISHING);
-}
-
-static void run_finish(struct svc *s, pid_t pgid_of_run)
-{
-    char code[16], sig[16], pgid[16];
-    snprintf(code, sizeof code, "%d", s->exit_kind == EXIT_SIGNAL ? 256 : s->exit_value);
-    snprintf(sig, sizeof sig, "%d", s->exit_kind == EXIT_SIGNAL ? s->exit_value : 0);
-    snprintf(pgid, sizeof pgid, "%d", (int)pgid_of_run);
-    const char *argv[] = {"./finish", code, sig, s->name, pgid, NULL};
-    spawn_aux(s, "./finish", argv);
-}
-
-/* The death for `bay0 deaths`, taken when it happened and written once
- * the restart is under way (the write never delays it). */
-static struct deaths_entry death_of(const struct svc *s)
+static int64_t real_wall_ns(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    return (struct deaths_entry){
-        .wall_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec,
-        .kind = s->exit_kind == EXIT_SIGNAL ? DEATH_KIND_SIGNAL : DEATH_KIND_CODE,
-        .value = s->exit_value,
-    };
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
-static void died(struct svc *s, int status)
-{
-    BAY0_ASSERT(s->pid > 0);
-    pid_t pgid = s->pid;
-    record_death(s, status);
-    const struct deaths_entry death = death_of(s);
-    close_ready_pipe(s);
-    volatile int *cell = exec_cell(s, false);
-    if (cell && *cell) { /* the child never got to run: report it as such */
-        set_reason(s, "cannot start run: %s", strerror(*cell));
-        log_error("svc=%s event=spawn-failed error=\"%s\"", s->name, s->reason);
-        s->exec_failed = true;
-        *cell = 0;
-    } else {
-        s->exec_failed = false;
-    }
-    /* Nothing of a dead service survives it: its process group goes, and
-     * its cgroup (what left the group with setsid) too. */
-    kill_group(pgid, SIGKILL);
-    cgroup_kill(s);
-    if (s->exit_kind == EXIT_SIGNAL)
-        log_info("svc=%s event=exited pid=%d signal=%s uptime_ms=%lld", s->name,
-                 pgid, signal_name(s->exit_value),
-                 (long long)(time_mono_ms() - s->started_mono_ms));
-    else
-        log_info("svc=%s event=exited pid=%d code=%d uptime_ms=%lld", s->name,
-                 pgid, s->exit_value, (long long)(time_mono_ms() - s->started_mono_ms));
-    s->ready = false;
-    s->aux_code = 0;
-    s->deadline_ms = 0;
-    s->pid = 0;
-    if (s->def.has_finish && s->def.type == SVC_TYPE_LONGRUN) {
-        run_finish(s, pgid);
-        deaths_record((uint32_t)svc_index(s), s->name, s->def.max_death_tally, &death);
-        return;
-    }
-    after_aux(s);
-    deaths_record((uint32_t)svc_index(s), s->name, s->def.max_death_tally, &death);
-}
+static const struct service_ops real_ops = {
+    .mono_ms = time_mono_ms,
+    .wall_ns = real_wall_ns,
+    .spawn = real_spawn,
+    .exec_error = real_exec_error,
+    .kill_group = real_kill_group,
+    .kill_leader = real_kill_leader,
+    .kill_cgroup = cgroup_kill,
+};
 
-static void enter_backoff(struct svc *s)
+void service_set_ops(const struct service_ops *o)
 {
-    uint32_t delay = s->backoff_ms ? s->backoff_ms : SVC_RESTART_DELAY_MS_MIN;
-    s->backoff_ms = delay * 2 > SVC_RESTART_DELAY_MS_MAX ? SVC_RESTART_DELAY_MS_MAX : delay * 2;
-    s->deadline_ms = time_mono_ms() + delay;
-    log_info("svc=%s event=backoff delay_ms=%u", s->name, delay);
-    set_state(s, ST_BACKOFF);
-}
-
-static void fail(struct svc *s, const char *what)
-{
-    log_warn("svc=%s event=failed reason=\"%s\"", s->name, what);
-    set_state(s, ST_FAILED);
-}
-
-/* Failed for good because the run could not even start: keep that
- * reason (it says what to fix) and say the limit was reached. */
-static void fail_cannot_start(struct svc *s)
-{
-    char why[SERVICE_REASON_BYTES_MAX];
-    snprintf(why, sizeof why, "%.120s (restart limit reached)", s->reason);
-    str_copy(s->reason, sizeof s->reason, why);
-    fail(s, s->reason);
-}
-
-/* A start that never got to run counts as a death for the restart limit,
- * so a missing interpreter ends in `failed`, not in backoff forever. */
-static void spawn_failed(struct svc *s)
-{
-    log_error("svc=%s event=spawn-failed error=\"%s\"", s->name, s->reason);
-    s->stop_requested = false;
-    death_ring_push(s);
-    if (deaths_within(s, (int64_t)s->def.restart_limit_window_s * 1000) >= s->def.restart_limit_count)
-        fail_cannot_start(s);
-    else
-        enter_backoff(s);
-}
-
-static bool exit_clean(const struct svc *s)
-{
-    return s->exit_kind == EXIT_CODE && s->exit_value == 0;
-}
-
-static void oneshot_done(struct svc *s)
-{
-    if (exit_clean(s)) {
-        s->ready = true;
-        s->reason[0] = '\0';
-        set_state(s, ST_UP);
-        return;
-    }
-    if (s->exit_kind == EXIT_SIGNAL)
-        set_reason(s, "oneshot killed by %s", signal_name(s->exit_value));
-    else
-        set_reason(s, "oneshot exited %d", s->exit_value);
-    fail(s, s->reason);
-}
-
-/* Decides what follows a death once finish (if any) is done. */
-static void after_aux(struct svc *s)
-{
-    s->deadline_ms = 0;
-    if (s->state == ST_FINISHING && !s->want_up && s->def.type == SVC_TYPE_ONESHOT) {
-        set_state(s, ST_DOWN); /* the oneshot's undo ran */
-        return;
-    }
-    bool requested = s->stop_requested;
-    s->stop_requested = false;
-    if (s->def.type == SVC_TYPE_ONESHOT && s->want_up && !requested) {
-        oneshot_done(s);
-        return;
-    }
-    if (!s->want_up || sup.shutting_down) {
-        set_state(s, s->config_error ? ST_FAILED : ST_DOWN);
-        return;
-    }
-    if (s->aux_code == 125) {
-        s->want_up = false;
-        set_reason(s, "finish exited 125: stay down");
-        log_info("svc=%s event=stay-down reason=\"%s\"", s->name, s->reason);
-        set_state(s, ST_DOWN);
-        return;
-    }
-    if (requested) { /* a restart, or start after stop: up at once */
-        s->backoff_ms = 0;
-        spawn_run(s);
-        return;
-    }
-    bool clean = exit_clean(s);
-    if (s->def.restart == SVC_RESTART_NEVER ||
-        (s->def.restart == SVC_RESTART_ON_FAILURE && clean)) {
-        s->want_up = false;
-        if (clean) {
-            set_state(s, ST_DOWN);
-            return;
-        }
-        if (s->exit_kind == EXIT_SIGNAL)
-            set_reason(s, "killed by %s (restart=never)", signal_name(s->exit_value));
-        else
-            set_reason(s, "exited %d (restart=never)", s->exit_value);
-        fail(s, s->reason);
-        return;
-    }
-    uint32_t recent = deaths_within(s, (int64_t)s->def.restart_limit_window_s * 1000);
-    if (recent >= s->def.restart_limit_count && s->exec_failed) {
-        fail_cannot_start(s);
-        return;
-    }
-    if (recent >= s->def.restart_limit_count) {
-        set_reason(s, "restart limit: %u deaths in %u s", recent,
-                   s->def.restart_limit_window_s);
-        fail(s, s->reason);
-        return;
-    }
-    if (time_mono_ms() - s->started_mono_ms >= SVC_HEALTHY_UPTIME_MS) {
-        s->backoff_ms = 0;
-        spawn_run(s);
-        return;
-    }
-    enter_backoff(s);
-}
-
-/* ---- the transition function ------------------------------------------ */
-
-static void on_run_exit(struct svc *s, int status)
-{
-    switch (s->state) {
-    case ST_STARTING:
-    case ST_UP:
-    case ST_READY:
-    case ST_STOPPING:
-        died(s, status);
-        return;
-    default:
-        BAY0_ASSERT(!"run exit in a state without a run process");
-    }
-}
-
-static void on_aux_exit(struct svc *s, int status)
-{
-    BAY0_ASSERT(s->state == ST_FINISHING);
-    kill_group(s->aux_pid, SIGKILL); /* what finish left behind */
-    cgroup_kill(s);
-    s->aux_pid = 0;
-    s->aux_code = (int16_t)(WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    after_aux(s);
-}
-
-static void on_timer(struct svc *s)
-{
-    s->deadline_ms = 0;
-    switch (s->state) {
-    case ST_STOPPING:
-        log_warn("svc=%s event=kill-timeout pid=%d timeout_ms=%u", s->name,
-                 s->pid, s->def.timeout_kill_ms);
-        kill_leader_group(s->pid, SIGKILL);
-        return;
-    case ST_FINISHING:
-        log_warn("svc=%s event=finish-timeout pid=%d timeout_ms=%u", s->name,
-                 s->aux_pid, s->def.timeout_finish_ms);
-        kill_leader_group(s->aux_pid, SIGKILL);
-        return;
-    case ST_BACKOFF:
-        if (deps_ready(s))
-            spawn_run(s);
-        else
-            set_state(s, ST_WAITING);
-        return;
-    default:
-        return; /* a stale deadline: nothing to do */
-    }
-}
-
-static void on_want_down(struct svc *s)
-{
-    s->want_up = false;
-    /* Dependents stop first: wait until nothing that needs s still runs
-     * (the loop re-sends WANT_DOWN when that changes). */
-    if (svc_is_running(s) && sup_has_running_dependents(s)) {
-        if (!s->stop_deferred)
-            log_info("svc=%s event=stop-deferred reason=\"dependents still running\"", s->name);
-        s->stop_deferred = true;
-        return;
-    }
-    s->stop_deferred = false;
-    switch (s->state) {
-    case ST_STARTING:
-    case ST_UP:
-    case ST_READY:
-        if (s->def.type == SVC_TYPE_ONESHOT && s->pid == 0) {
-            s->ready = false;
-            if (s->def.has_undo) {
-                static const char *const argv[] = {"./undo", NULL};
-                spawn_aux(s, "./undo", argv);
-                return;
-            }
-            set_state(s, ST_DOWN);
-            return;
-        }
-        begin_stop(s);
-        return;
-    case ST_WAITING:
-    case ST_BACKOFF:
-    case ST_FAILED:
-        s->deadline_ms = 0;
-        set_state(s, ST_DOWN);
-        return;
-    default:
-        return; /* DOWN, or STOPPING/FINISHING: completes toward down */
-    }
-}
-
-static void on_want_restart(struct svc *s)
-{
-    s->want_up = true;
-    switch (s->state) {
-    case ST_STARTING:
-    case ST_UP:
-    case ST_READY:
-        if (s->pid > 0) {
-            begin_stop(s);
-            return;
-        }
-        s->ready = false; /* a oneshot: run it again */
-        set_state(s, ST_DOWN);
-        want_up(s);
-        return;
-    case ST_DOWN:
-    case ST_FAILED:
-    case ST_WAITING:
-        s->deaths_len = 0;
-        want_up(s);
-        return;
-    case ST_BACKOFF:
-        spawn_run(s);
-        return;
-    default:
-        return; /* STOPPING/FINISHING: comes back up after */
-    }
-}
-
-void service_on_event(struct svc *s, enum svc_event ev, int status)
-{
-    BAY0_ASSERT(s->in_use);
-    log_debug("svc=%s state=%s event=%s", s->name, svc_state_name(s->state),
-              svc_event_name(ev));
-    switch (ev) {
-    case EV_WANT_UP:
-        if (s->state == ST_DOWN || s->state == ST_FAILED) {
-            s->deaths_len = 0;
-            s->backoff_ms = 0;
-            want_up(s);
-        } else if (s->state == ST_BACKOFF) {
-            spawn_run(s);
-        } else {
-            s->want_up = true;
-        }
-        return;
-    case EV_WANT_DOWN:
-        on_want_down(s);
-        return;
-    case EV_WANT_RESTART:
-        on_want_restart(s);
-        return;
-    case EV_DEPS_READY: /* "maybe ready": the loop asks after any change */
-        if (s->state == ST_WAITING && s->want_up && deps_ready(s))
-            spawn_run(s);
-        return;
-    case EV_RUN_EXIT:
-        on_run_exit(s, status);
-        return;
-    case EV_AUX_EXIT:
-        on_aux_exit(s, status);
-        return;
-    case EV_READY:
-        if (s->state == ST_STARTING || s->state == ST_UP) {
-            close_ready_pipe(s);
-            s->ready = true;
-            s->backoff_ms = 0;
-            log_info("svc=%s event=ready pid=%d", s->name, s->pid);
-            set_state(s, ST_READY);
-        }
-        return;
-    case EV_TIMER:
-        on_timer(s);
-        return;
-    case EV_COUNT:
-        break;
-    }
-    BAY0_ASSERT(!"unknown event");
-}
-
-void service_apply_config(struct svc *s, const struct svc_def *def,
-                          const char *error)
-{
-    if (error) {
-        bool first = !s->config_error || strcmp(s->reason, error) != 0;
-        s->config_error = true;
-        str_copy(s->reason, sizeof s->reason, error);
-        if (first)
-            log_error("svc=%s event=config-error reason=\"%s\"", s->name, error);
-        if (s->pid > 0) {
-            on_want_down(s);
-            return;
-        }
-        if (s->aux_pid == 0)
-            set_state(s, ST_FAILED);
-        return;
-    }
-    bool was_error = s->config_error;
-    bool run_changed = !svc_file_sig_equal(&s->def.run_sig, &def->run_sig);
-    s->def = *def;
-    s->config_error = false;
-    if (was_error) {
-        s->reason[0] = '\0';
-        if (s->state == ST_FAILED)
-            set_state(s, ST_DOWN);
-        if (!def->down_file)
-            service_on_event(s, EV_WANT_UP, 0);
-        return;
-    }
-    if (run_changed && s->pid > 0) {
-        log_info("svc=%s event=run-changed", s->name);
-        on_want_restart(s);
-    }
+    ops = o ? o : &real_ops;
+    BAY0_ASSERT(ops->mono_ms && ops->wall_ns && ops->spawn && ops->exec_error &&
+                ops->kill_group && ops->kill_leader && ops->kill_cgroup);
 }

@@ -43,6 +43,8 @@ enum svc_event {
     EV_AUX_EXIT,     /* finish or undo was reaped */
     EV_READY,        /* notification-fd newline or READY=1 */
     EV_TIMER,        /* the service's deadline passed */
+    EV_CONFIG,       /* a definition was (re)read: svc_input.def */
+    EV_CONFIG_ERROR, /* it could not be read: svc_input.error says why */
     EV_COUNT
 };
 
@@ -122,18 +124,51 @@ extern struct sup sup;
 const char *svc_state_name(enum svc_state st);
 const char *svc_event_name(enum svc_event ev);
 
-/* service.c: the one transition function. */
+/* service.c: the one transition function. What an event brings with
+ * it: the time (the machine reads no clock), the wait status of an exit,
+ * a new definition or the reason there is none. */
+struct svc_input {
+    int64_t now_ms;            /* CLOCK_MONOTONIC */
+    int status;                /* EV_RUN_EXIT, EV_AUX_EXIT: from waitpid */
+    const struct svc_def *def; /* EV_CONFIG */
+    const char *error;         /* EV_CONFIG_ERROR */
+};
+void service_dispatch(struct svc *s, enum svc_event ev, const struct svc_input *in);
+/* service_dispatch with now from ops->mono_ms (not for the CONFIG events). */
 void service_on_event(struct svc *s, enum svc_event ev, int status);
-
-/* service.c: a (re)read definition, or the reason it could not be read
- * (def NULL). Restarts the service if its run file changed. */
+/* A (re)read definition, or the reason it could not be read (def NULL):
+ * EV_CONFIG or EV_CONFIG_ERROR. Restarts the service if its run file
+ * changed. */
 void service_apply_config(struct svc *s, const struct svc_def *def,
                           const char *error);
+/* The action name in cell (st, ev) of the table, as the header comment
+ * of service.c writes it; NULL out of range. */
+const char *service_transition_name(enum svc_state st, enum svc_event ev);
+
+/* Everything the machine does to the world. The real ones by default;
+ * unit tests install fakes (a fake clock, fake processes). */
+struct service_ops {
+    int64_t (*mono_ms)(void); /* now, for events sent without one */
+    int64_t (*wall_ns)(void); /* display and death records only */
+    /* Starts prog of s in its directory; the pid (its own process group),
+     * or -1 with errno (a child that failed its exec is already reaped). */
+    pid_t (*spawn)(struct svc *s, const char *prog, const char *const *argv,
+                   int extra_fd, int extra_target);
+    /* errno of an exec the last run never got to (and forgets it), or 0 */
+    int (*exec_error)(struct svc *s);
+    void (*kill_group)(pid_t pgid, int sig);    /* leader already reaped */
+    void (*kill_leader)(pid_t leader, int sig); /* leader alive: its group */
+    void (*kill_cgroup)(const struct svc *s);   /* SIGKILL all in its cgroup */
+};
+/* NULL: the real ones. */
+void service_set_ops(const struct service_ops *ops);
 
 /* service.c: helpers the loop and control use. */
 struct svc *svc_find(const char *name);
 struct svc *svc_by_pid(pid_t pid, bool *is_aux);
 static inline int32_t svc_index(const struct svc *s) { return (int32_t)(s - sup.svcs); }
+/* A slot taken for a new service: zeroed, in use, no fds, no relatives. */
+void svc_slot_reset(struct svc *s);
 bool svc_is_running(const struct svc *s);
 /* true when dependents of s may start */
 bool svc_is_ready(const struct svc *s);
