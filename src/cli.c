@@ -187,6 +187,11 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o, const char *usa
     return optind;
 }
 
+int cli_parse_opts(int argc, char **argv, struct cli_opts *o, const char *usage)
+{
+    return parse_opts(argc, argv, o, usage);
+}
+
 /* Builds "VERB ARG...\n" from argv[first..]; false if it does not fit. */
 static bool build_request(char *req, size_t size, const char *verb, const char *flag,
                           int argc, char **argv, int first)

@@ -27,6 +27,7 @@ int cli_reload(int argc, char **argv);
 int cli_shutdown(int argc, char **argv);
 int cli_deps(int argc, char **argv);
 int cli_deaths(int argc, char **argv); /* cli_deaths.c */
+int cli_governor(int argc, char **argv); /* cli_governor.c */
 
 struct cli_opts {
     const char *rundir;
@@ -36,6 +37,10 @@ struct cli_opts {
     int timeout_s;
 };
 
+/* The common options (--rundir --json --timeout --nowait --persist
+ * --help: prints usage, exits 0). Returns the index of the first operand,
+ * or minus a CLI exit code (message printed). */
+int cli_parse_opts(int argc, char **argv, struct cli_opts *o, const char *usage);
 /* Sends one request, reads the whole reply (malloc'ed, NUL-terminated).
  * 0, or a CLI exit code with the message printed. */
 int cli_transact(const struct cli_opts *o, const char *request, char **out);

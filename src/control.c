@@ -8,6 +8,7 @@
  */
 #include "control.h"
 
+#include "governor.h"
 #include "log.h"
 #include "supervise.h"
 #include "svc.h"
@@ -455,9 +456,24 @@ static void do_shutdown(struct conn *c, const char *verb)
     sup_request_shutdown(action);
 }
 
+/* `governor [--json]`: the governor's report, one "I " line per line. */
+static void do_governor(struct conn *c, int argc, char **argv)
+{
+    static char report[CONTROL_OUT_BYTES_MAX - 1024];
+    governor_report(report, sizeof report, argc > 0 && strcmp(argv[0], "--json") == 0);
+    for (char *line = report, *nl; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (!nl)
+            break;
+        out_add(c, "I %.*s\n", (int)(nl - line), line);
+    }
+    reply_final(c, 0, "%s", "");
+}
+
 static bool is_read_only(const char *verb)
 {
-    return strcmp(verb, "status") == 0 || strcmp(verb, "ping") == 0;
+    return strcmp(verb, "status") == 0 || strcmp(verb, "ping") == 0 ||
+           strcmp(verb, "governor") == 0;
 }
 
 static void handle_request(struct conn *c)
@@ -495,6 +511,8 @@ static void handle_request(struct conn *c)
         do_signal(c, argc - 1, argv + 1);
     else if (strcmp(verb, "reload") == 0)
         do_reload(c);
+    else if (strcmp(verb, "governor") == 0)
+        do_governor(c, argc - 1, argv + 1);
     else if (strcmp(verb, "shutdown") == 0 || strcmp(verb, "poweroff") == 0 ||
              strcmp(verb, "reboot") == 0 || strcmp(verb, "halt") == 0)
         do_shutdown(c, verb);

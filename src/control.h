@@ -8,7 +8,8 @@
  *             "I text"       information for the user
  *             "E name text"  a per-service error
  * Verbs: status [NAME...] · start|stop|restart [--nowait] NAME... ·
- * signal SIG NAME... · reload · shutdown|poweroff|reboot|halt · ping.
+ * signal SIG NAME... · reload · shutdown|poweroff|reboot|halt · ping ·
+ * governor [--json] (read-only, like status and ping).
  * SO_PEERCRED: uid 0 and the supervisor's uid may change state; anyone may
  * read status. Garbage gets "ERR 2" and the connection closes; nothing a
  * client sends can block the loop or grow memory.

@@ -35,6 +35,7 @@ static const struct command commands[] = {
     {"logger", logger_cli_main, "s6-log-like logger on stdin (for log/run)"},
     {"deps", cli_deps, "print the dependency graph (text or --dot)"},
     {"deaths", cli_deaths, "print a service's recorded deaths (max-death-tally)"},
+    {"governor", cli_governor, "show the thermal + PSI governor: inputs, level, decisions"},
     {"shutdown", cli_shutdown, "stop every service and end the supervisor"},
     {"poweroff", cli_shutdown, "stop everything and power off (root only)"},
     {"reboot", cli_shutdown, "stop everything and reboot (root only)"},

@@ -13,6 +13,7 @@
 #include "cgroup.h"
 #include "control.h"
 #include "deaths.h"
+#include "governor.h"
 #include "logger.h"
 #include "state/mount.h"
 #include "state/state.h"
@@ -174,6 +175,9 @@ static void arm_timer(void)
         next = shutdown_next;
     if (checkpoint_due_ms && (!next || checkpoint_due_ms < next))
         next = checkpoint_due_ms;
+    int64_t governor_next = governor_deadline_ms();
+    if (governor_next && (!next || governor_next < next))
+        next = governor_next;
     if (next == timer_armed_ms)
         return;
     struct itimerspec its = {0};
@@ -201,6 +205,7 @@ static void on_timer(void)
     }
     if (checkpoint_due_ms && checkpoint_due_ms <= now && !sup.shutting_down)
         checkpoint_time();
+    governor_on_timer(now);
     if (sup.shutting_down && !shutdown_killed && shutdown_deadline_ms <= now) {
         shutdown_force();
     } else if (sup.shutting_down && shutdown_killed &&
@@ -506,6 +511,7 @@ static int setup(const struct supervise_config *cfg)
         log_set_sink(logger_self_append);
     else
         log_warn("event=logger-unavailable reason=\"service output goes nowhere\"");
+    governor_init();
     return 0;
 }
 
@@ -543,6 +549,9 @@ static void dispatch(const struct epoll_event *ev)
         return;
     case WATCH_SPAWN:
         spawn_on_event();
+        return;
+    case WATCH_GOVERNOR:
+        governor_on_event(index);
         return;
     default:
         BAY0_ASSERT(!"unknown epoll kind");

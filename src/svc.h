@@ -208,6 +208,6 @@ void sup_request_shutdown(int action); /* enum supervise_exit */
 
 /* epoll data kinds */
 enum { WATCH_SIGNAL = 1, WATCH_TIMER, WATCH_CONTROL, WATCH_CONN, WATCH_NOTIFY,
-       WATCH_READY, WATCH_LOG, WATCH_LOG_RESUME, WATCH_SPAWN };
+       WATCH_READY, WATCH_LOG, WATCH_LOG_RESUME, WATCH_SPAWN, WATCH_GOVERNOR };
 
 #endif
