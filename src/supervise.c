@@ -64,13 +64,90 @@ int supervise_exit_status(void) { return exit_status; }
 /* ---- last-known-good time ------------------------------------------------ */
 
 static int64_t checkpoint_due_ms;
+static int64_t checkpoint_interval_ms = SUPERVISE_CHECKPOINT_INTERVAL_MS;
+
+/* ---- flush inhibits -------------------------------------------------------
+ * A child writing critical state (the last-known-good time now; database
+ * writes later) holds an inhibit: a shutdown, power-off, reboot or halt
+ * that arrives meanwhile waits until the child has exited, at most
+ * FLUSH_INHIBIT_MS_MAX after it started, so the final kill never cuts a
+ * flush in half. The loop does not block: shutdown just is not done yet. */
+#define FLUSH_INHIBITS_MAX 8
+#define FLUSH_INHIBIT_MS_MAX (SUPERVISE_CHECKPOINT_TIMEOUT_MS + 1000)
+
+struct flush_inhibit {
+    pid_t pid; /* 0 = free */
+    int64_t deadline_ms;
+    const char *what;
+};
+static struct flush_inhibit flushes[FLUSH_INHIBITS_MAX];
+static bool flush_wait_logged;
+
+void sup_flush_begin(pid_t pid, const char *what)
+{
+    for (size_t i = 0; i < ARRAY_LEN(flushes); i++) {
+        if (flushes[i].pid == 0) {
+            flushes[i] = (struct flush_inhibit){pid, time_mono_ms() + FLUSH_INHIBIT_MS_MAX, what};
+            return;
+        }
+    }
+    log_warn("event=flush-inhibit-full pid=%d what=%s", pid, what); /* it just is not waited for */
+}
+
+static bool flush_on_exit(pid_t pid)
+{
+    for (size_t i = 0; i < ARRAY_LEN(flushes); i++) {
+        if (flushes[i].pid == pid) {
+            if (sup.shutting_down)
+                log_info("event=flush-done pid=%d what=%s", pid, flushes[i].what);
+            flushes[i].pid = 0;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The nearest deadline of a flush still running, or 0. */
+static int64_t flush_deadline_ms(void)
+{
+    int64_t next = 0;
+    for (size_t i = 0; i < ARRAY_LEN(flushes); i++)
+        if (flushes[i].pid && (!next || flushes[i].deadline_ms < next))
+            next = flushes[i].deadline_ms;
+    return next;
+}
+
+/* Whether a flush still holds the shutdown back; one that outlived its
+ * bound is let go (logged) and no longer waited for. */
+static bool flush_inhibits(void)
+{
+    int64_t now = time_mono_ms();
+    bool waiting = false;
+    for (size_t i = 0; i < ARRAY_LEN(flushes); i++) {
+        struct flush_inhibit *f = &flushes[i];
+        if (!f->pid)
+            continue;
+        if (f->deadline_ms <= now) {
+            log_warn("event=flush-inhibit-expired pid=%d what=%s bound_ms=%d", f->pid, f->what,
+                     FLUSH_INHIBIT_MS_MAX);
+            f->pid = 0;
+            continue;
+        }
+        if (!flush_wait_logged)
+            log_info("event=shutdown-waits-for-flush pid=%d what=%s left_ms=%lld", f->pid, f->what,
+                     (long long)(f->deadline_ms - now));
+        waiting = true;
+    }
+    flush_wait_logged |= waiting;
+    return waiting;
+}
 
 /* Writes the last-known-good time from a child process (the state module
  * bounds its own disk work), so a hung /persist never reaches the loop.
- * The child is reaped like any orphan. */
+ * The child holds a flush inhibit until it is reaped. */
 static void checkpoint_time(void)
 {
-    checkpoint_due_ms = time_mono_ms() + SUPERVISE_CHECKPOINT_INTERVAL_MS;
+    checkpoint_due_ms = time_mono_ms() + checkpoint_interval_ms;
     pid_t pid = fork();
     if (pid == 0) {
         sigset_t none;
@@ -79,10 +156,12 @@ static void checkpoint_time(void)
         log_set_sink(NULL);
         _exit(state_checkpoint_time(SUPERVISE_CHECKPOINT_TIMEOUT_MS) == STATE_OK ? 0 : 1);
     }
-    if (pid < 0)
+    if (pid < 0) {
         log_warn("event=checkpoint-failed error=\"%s\"", strerror(errno));
-    else
-        log_debug("event=checkpoint pid=%d", pid);
+        return;
+    }
+    log_debug("event=checkpoint pid=%d", pid);
+    sup_flush_begin(pid, "last-good-time");
 }
 
 /* ---- epoll helpers ----------------------------------------------------- */
@@ -149,6 +228,8 @@ static void reap_children(void)
             return;
         if (logger_on_exit(pid, status))
             continue;
+        if (flush_on_exit(pid))
+            continue;
         bool is_aux = false;
         struct svc *s = svc_by_pid(pid, &is_aux);
         if (!s) {
@@ -175,6 +256,9 @@ static void arm_timer(void)
         next = shutdown_next;
     if (checkpoint_due_ms && (!next || checkpoint_due_ms < next))
         next = checkpoint_due_ms;
+    int64_t flush_next = sup.shutting_down ? flush_deadline_ms() : 0;
+    if (flush_next && (!next || flush_next < next))
+        next = flush_next;
     int64_t governor_next = governor_deadline_ms();
     if (governor_next && (!next || governor_next < next))
         next = governor_next;
@@ -565,14 +649,18 @@ enum supervise_exit supervise_run(const struct supervise_config *cfg)
     log_info("event=supervisor-started scandir=%s rundir=%s logdir=%s slots=%u pid=%d",
              cfg->scandir, cfg->rundir, cfg->logdir, sup.slots, getpid());
     sup_scan(true);
+    const char *interval = getenv("BAY0_CHECKPOINT_INTERVAL_MS"); /* tests */
+    uint64_t v;
+    if (interval && parse_u64(interval, SUPERVISE_CHECKPOINT_INTERVAL_MS, &v) && v >= 100)
+        checkpoint_interval_ms = (int64_t)v;
     if (sup.persist_intent)
-        checkpoint_due_ms = time_mono_ms() + SUPERVISE_CHECKPOINT_INTERVAL_MS;
+        checkpoint_due_ms = time_mono_ms() + checkpoint_interval_ms;
     loop_running = true;
     while (loop_running) {
         propagate_readiness();
         sup_release_removed();
         spawn_sweep(); /* a child that exited before taking its fds wrote nothing */
-        if (sup.shutting_down && shutdown_progress())
+        if (sup.shutting_down && shutdown_progress() && !flush_inhibits())
             break;
         arm_timer();
         struct epoll_event events[EPOLL_EVENTS_MAX];

@@ -205,6 +205,9 @@ uint32_t sup_want_down_closure(struct svc *s, char *names, size_t names_size);
 
 /* supervise.c */
 void sup_request_shutdown(int action); /* enum supervise_exit */
+/* pid writes critical state (/persist): a shutdown waits for it to exit,
+ * bounded (see supervise.c's flush inhibits). */
+void sup_flush_begin(pid_t pid, const char *what);
 
 /* epoll data kinds */
 enum { WATCH_SIGNAL = 1, WATCH_TIMER, WATCH_CONTROL, WATCH_CONN, WATCH_NOTIFY,

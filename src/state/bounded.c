@@ -14,8 +14,16 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+/* ioprio_set(2): no glibc wrapper. */
+#define IOPRIO_WHO_PROCESS 1
+#define IOPRIO_CLASS_RT 1
+#define IOPRIO_CLASS_BE 2
+#define IOPRIO_CLASS_SHIFT 13
+#define IOPRIO_VALUE(class, level) (((class) << IOPRIO_CLASS_SHIFT) | (level))
 
 /* Child exit bytes for the boot/shutdown work. */
 #define CHILD_OK 0
@@ -31,6 +39,23 @@ static enum state_result child_result(enum state_result r, int rc)
     if (rc == CHILD_RECOVERED)
         return STATE_RECOVERED;
     return STATE_ERROR;
+}
+
+/* Critical state writes (checkpoint, seed, last-known-good time) run at
+ * the highest I/O priority this process may take, so a persona's I/O storm
+ * cannot starve them (where the disk's scheduler honours priorities:
+ * bfq, mq-deadline): real-time level 0, else best-effort level 0. Only
+ * ever called in the bounded child, never in PID 1 itself. */
+static const char *raise_io_priority(const char *what)
+{
+    const char *got = "realtime-0";
+    if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_VALUE(IOPRIO_CLASS_RT, 0)) != 0) {
+        got = "best-effort-0";
+        if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_VALUE(IOPRIO_CLASS_BE, 0)) != 0)
+            got = "unchanged";
+    }
+    log_debug("state: event=io-priority op=%s class=%s", what, got);
+    return got;
 }
 
 /* Open + migrate; exit byte semantics. Leaves db open on success. */
@@ -94,6 +119,7 @@ static const char *boot_seed(void)
 static int boot_work(void *ctx)
 {
     (void)ctx;
+    raise_io_priority("boot");
     struct state_db db;
     int rc = open_migrated(&db);
     if (rc == CHILD_ERROR)
@@ -119,6 +145,7 @@ static int boot_work(void *ctx)
 static int shutdown_work(void *ctx)
 {
     (void)ctx;
+    raise_io_priority("shutdown");
     struct state_db db;
     int rc = open_migrated(&db);
     if (rc == CHILD_ERROR)
@@ -136,6 +163,7 @@ static int shutdown_work(void *ctx)
 static int checkpoint_time_work(void *ctx)
 {
     (void)ctx;
+    raise_io_priority("last-good-time");
     struct state_db db;
     if (state_open(&db, NULL) == STATE_ERROR)
         return CHILD_ERROR;
