@@ -366,6 +366,10 @@ class Bay0(Sup):
     def env(self):
         e = dict(os.environ)
         e["BAY0_RUNDIR"] = self.rundir
+        # The governor would answer the bench host's CPU pressure (the other
+        # supervisors under test, other jobs) with PSI wake-ups the others
+        # do not have: it watches memory only here (its own cost: issue 13).
+        e.setdefault("BAY0_PSI_RESOURCES", "memory")
         return e
 
     def cmd(self, n):
