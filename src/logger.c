@@ -18,6 +18,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -31,6 +32,10 @@ static pid_t writer_pid;
 static int64_t writer_started_ms;
 static uint32_t writer_quick_deaths;
 static char drop_buf[LOG_RING_BYTES];
+
+/* Ends a partial last line when its instance ends (logger_instance_ended). */
+#define LOG_END_MARK " [bay0: ended without newline]\n"
+#define LOG_END_MARK_BYTES (sizeof LOG_END_MARK - 1)
 
 void logring_set_bit(_Atomic uint64_t *bits, uint32_t i, int efd)
 {
@@ -125,6 +130,9 @@ void logger_configure(struct svc *s)
         r->intent_valid = 0;
         r->midline = 0;
         r->line_bytes = 0;
+        r->sup_midline = 0;
+        r->sup_mark_due = 0;
+        r->sup_mark_left = 0;
         r->active = 1;
         atomic_fetch_add(&r->generation, 1);
     }
@@ -243,15 +251,70 @@ static void log_eof(struct svc *s)
     watch_log(s, false);
 }
 
+/* Bytes taken from the pipe (into the ring or dropped): where the last
+ * line stands, and how far the end of an instance's output is. */
+static void note_read(struct logring *r, char last, size_t n)
+{
+    r->sup_midline = last != '\n';
+    if (r->sup_mark_due)
+        r->sup_mark_left -= (uint32_t)n;
+}
+
+/* The most the next read may take: the end of an instance's output stops
+ * it, so that nothing of the next instance is read before the mark. */
+static size_t read_cap(const struct logring *r, size_t room)
+{
+    return r->sup_mark_due && r->sup_mark_left < room ? r->sup_mark_left : room;
+}
+
+/* Whether the ring can take more: while a mark is due, its bytes are kept
+ * free (all of them once the instance's last byte has been read). */
+static bool ring_has_room(const struct logring *r)
+{
+    uint64_t used = atomic_load(&r->head) - atomic_load(&r->tail);
+    if (!r->sup_mark_due)
+        return used < LOG_RING_BYTES;
+    if (r->sup_mark_left == 0)
+        return used + LOG_END_MARK_BYTES <= LOG_RING_BYTES;
+    return used + LOG_END_MARK_BYTES < LOG_RING_BYTES;
+}
+
+static void ring_put(struct logring *r, uint32_t i, const char *bytes, size_t len)
+{
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    char *data = logring_data(hdr, i);
+    for (size_t k = 0; k < len; k++)
+        data[(head + k) % LOG_RING_BYTES] = bytes[k];
+    atomic_store_explicit(&r->head, head + len, memory_order_release);
+    logring_set_bit(logring_data_bits(hdr), i, hdr->data_efd);
+}
+
+/* An instance's output has all been read: end its last line, marked, if
+ * it had no newline (it would be glued to the next instance's first).
+ * Called with room for the mark (ring_has_room). */
+static void place_mark(struct svc *s, struct logring *r)
+{
+    BAY0_ASSERT(r->sup_mark_due && r->sup_mark_left == 0);
+    r->sup_mark_due = 0;
+    if (!r->sup_midline)
+        return;
+    ring_put(r, (uint32_t)svc_index(s), LOG_END_MARK, LOG_END_MARK_BYTES);
+    r->sup_midline = 0;
+}
+
 /* While the disk is full, what does not fit is read and counted, so the
- * service never blocks on a disk it cannot fix. */
+ * service never blocks on a disk it cannot fix. A mark due now falls in
+ * what is lost: the writer's "were lost" line ends that line. */
 static void drop_input(struct svc *s, struct logring *r)
 {
-    ssize_t n = read(s->log_rfd, drop_buf, sizeof drop_buf);
+    if (r->sup_mark_due && r->sup_mark_left == 0)
+        r->sup_mark_due = 0;
+    ssize_t n = read(s->log_rfd, drop_buf, read_cap(r, sizeof drop_buf));
     if (n == 0)
         log_eof(s);
     if (n <= 0)
         return;
+    note_read(r, drop_buf[n - 1], (size_t)n);
     uint64_t lines = 0;
     for (const char *p = drop_buf; (p = memchr(p, '\n', (size_t)(drop_buf + n - p))); p++)
         lines++;
@@ -264,8 +327,7 @@ static void pause_reading(struct svc *s, struct logring *r)
     atomic_fetch_or(&r->flags, LOGRING_PAUSED);
     watch_log(s, false);
     /* the writer may have made room before it could see the flag */
-    uint64_t used = atomic_load(&r->head) - atomic_load(&r->tail);
-    if (used < LOG_RING_BYTES) {
+    if (ring_has_room(r)) {
         atomic_fetch_and(&r->flags, ~LOGRING_PAUSED);
         watch_log(s, !s->log_eof);
     }
@@ -276,26 +338,46 @@ void logger_on_readable(struct svc *s)
     struct logring *r = ring_of(s);
     if (!s->in_use || s->log_rfd < 0 || !r)
         return;
-    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    uint64_t used = head - atomic_load_explicit(&r->tail, memory_order_acquire);
-    if (used >= LOG_RING_BYTES) {
+    if (!ring_has_room(r)) {
         if (atomic_load(&r->flags) & LOGRING_DISK_FULL)
             drop_input(s, r);
         else
             pause_reading(s, r);
         return;
     }
+    if (r->sup_mark_due && r->sup_mark_left == 0)
+        place_mark(s, r);
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t used = head - atomic_load_explicit(&r->tail, memory_order_acquire);
     size_t at = (size_t)(head % LOG_RING_BYTES);
-    size_t room = LOG_RING_BYTES - (size_t)used;
+    size_t room = LOG_RING_BYTES - (size_t)used - (r->sup_mark_due ? LOG_END_MARK_BYTES : 0);
     if (room > LOG_RING_BYTES - at)
         room = LOG_RING_BYTES - at;
-    ssize_t n = read(s->log_rfd, logring_data(hdr, (uint32_t)svc_index(s)) + at, room);
+    char *data = logring_data(hdr, (uint32_t)svc_index(s));
+    ssize_t n = read(s->log_rfd, data + at, read_cap(r, room));
     if (n == 0)
         log_eof(s);
     if (n <= 0)
         return;
+    note_read(r, data[at + (size_t)n - 1], (size_t)n);
     atomic_store_explicit(&r->head, head + (uint64_t)n, memory_order_release);
     logring_set_bit(logring_data_bits(hdr), (uint32_t)svc_index(s), hdr->data_efd);
+    if (r->sup_mark_due && r->sup_mark_left == 0)
+        place_mark(s, r); /* its room was kept */
+}
+
+void logger_instance_ended(struct svc *s)
+{
+    struct logring *r = ring_of(s);
+    if (!r || s->log_rfd < 0 || s->logger != SVC_NONE || s->is_logger)
+        return;
+    int pending = 0;
+    if (ioctl(s->log_rfd, FIONREAD, &pending) < 0 || pending < 0)
+        pending = 0;
+    r->sup_mark_due = 1;
+    r->sup_mark_left = (uint32_t)pending;
+    if (pending == 0 && ring_has_room(r))
+        place_mark(s, r);
 }
 
 void logger_on_resume(void)
@@ -315,6 +397,8 @@ void logger_on_resume(void)
                 continue;
             if (atomic_fetch_and(&r->flags, ~LOGRING_PAUSED) & LOGRING_PAUSED)
                 watch_log(s, !s->log_eof);
+            if (r->sup_mark_due && r->sup_mark_left == 0 && ring_has_room(r))
+                place_mark(s, r); /* the instance ended and nothing more came */
         }
     }
 }
@@ -379,9 +463,5 @@ void logger_self_append(const char *line, size_t len)
         atomic_fetch_add(&r->dropped_lines, 1);
         return;
     }
-    char *data = logring_data(hdr, hdr->slots);
-    for (size_t i = 0; i < len; i++)
-        data[(head + i) % LOG_RING_BYTES] = line[i];
-    atomic_store_explicit(&r->head, head + len, memory_order_release);
-    logring_set_bit(logring_data_bits(hdr), hdr->slots, hdr->data_efd);
+    ring_put(r, hdr->slots, line, len);
 }

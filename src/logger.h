@@ -44,6 +44,11 @@ void logger_on_readable(struct svc *s);
  * fresh one (built-in logger; *temp_fd is set and the caller closes it
  * after the spawn), or stderr when there is no pipe. */
 int logger_child_stdout(struct svc *s, int *temp_fd);
+/* An instance of s (its run, or finish) ended and what it left was killed:
+ * once the rest of its output is read, a last line without a newline is
+ * ended with a mark, so the next instance's first line starts on its own
+ * (built-in logger only). */
+void logger_instance_ended(struct svc *s);
 /* Close a held write end (a logger that must see EOF). */
 void logger_release_writer(struct svc *s);
 /* The writer asked to resume paused pipes. */

@@ -51,6 +51,10 @@ struct logring {
     int64_t intent_size_after;
     uint64_t reported_dropped_lines;
     uint64_t reported_dropped_bytes;
+    /* the supervisor's own (logger.c), never read by the writer */
+    uint8_t sup_midline;   /* the last byte read from the pipe was not a newline */
+    uint8_t sup_mark_due;  /* an instance ended: end its partial line ... */
+    uint32_t sup_mark_left; /* ... after this many more pipe bytes */
 } __attribute__((aligned(64)));
 
 struct logring_hdr {

@@ -389,6 +389,7 @@ static void died(struct svc *s, int status, int64_t now_ms)
      * its cgroup (what left the group with setsid) too. */
     ops->kill_group(pgid, SIGKILL);
     ops->kill_cgroup(s);
+    logger_instance_ended(s); /* its output is complete: end a partial line */
     log_exit(s, pgid, now_ms);
     s->ready = false;
     s->aux_code = 0;
@@ -636,6 +637,7 @@ static void act_aux_done(struct svc *s, const struct svc_input *in)
     BAY0_ASSERT(s->aux_pid > 0);
     ops->kill_group(s->aux_pid, SIGKILL); /* what finish left behind */
     ops->kill_cgroup(s);
+    logger_instance_ended(s); /* its output is complete: end a partial line */
     s->aux_pid = 0;
     s->aux_code = (int16_t)(WIFEXITED(in->status) ? WEXITSTATUS(in->status) : -1);
     after_aux(s, in->now_ms);

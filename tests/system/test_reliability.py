@@ -192,3 +192,37 @@ def test_bay0_logger_full_disk_drops_and_reports(tmp_path):
         assert lines.index(lost[0]) < len(lines) - 1
     finally:
         subprocess.run(["umount", "-l", str(d)])
+
+
+def test_partial_last_line_ended_at_exit(sup, tmp_path):
+    """Defect 6: a last line without a newline (exit) was glued to the next
+    instance's first line."""
+    n = tmp_path / "n"
+    sup.service("part", run=f"""
+i=$(cat {n} 2>/dev/null || echo 0); echo $((i+1)) > {n}
+if [ "$i" = 0 ]; then printf 'first-partial'; exit 1; fi
+echo "second $i"; exec sleep 100000""")
+    sup.start()
+    d = os.path.join(sup.logdir, "part")
+    wait_for(lambda: any(l.startswith("second") for l in raw_lines(d)), what="second instance")
+    assert raw_lines(d) == ["first-partial [bay0: ended without newline]", "second 1"]
+
+
+def test_partial_last_line_ended_at_sigkill_and_stop(sup, tmp_path):
+    """Defect 6: the same at SIGKILL, and the file ends with a newline when
+    the service is stopped after a partial line."""
+    n = tmp_path / "n"
+    sup.service("kp", run=f"""
+i=$(cat {n} 2>/dev/null || echo 0); echo $((i+1)) > {n}
+echo "line $i"; printf 'prompt %s> ' $i; exec sleep 100000""")
+    sup.start()
+    d = os.path.join(sup.logdir, "kp")
+    wait_for(lambda: "line 0" in raw_lines(d), what="first instance")
+    first = sup.svc("kp")["pid"]
+    os.kill(first, 9)
+    wait_for(lambda: "line 1" in raw_lines(d), what="second instance")
+    sup.cli("stop", "kp")
+    cur = os.path.join(d, "current")
+    wait_for(lambda: open(cur, "rb").read().endswith(b"]\n"), what="the last line ended")
+    assert raw_lines(d) == ["line 0", "prompt 0>  [bay0: ended without newline]",
+                            "line 1", "prompt 1>  [bay0: ended without newline]"]
