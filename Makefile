@@ -1,6 +1,6 @@
 # bay0 — build, test, sanitize, benchmark.
 #   make            build ./build/bay0 (and the ./bay0 symlink)
-#   make static     fully static ./build/bay0-static
+#   make static     static musl ./build/bay0-static (libraries: scripts/build-musl-deps.sh)
 #   make check      every test: unit (cmocka), system (pytest), vm (QEMU)
 #   make asan       unit + system tests under ASan + UBSan
 #   make fuzz       build the libFuzzer targets (clang)
@@ -14,7 +14,9 @@ OPT      ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Isrc
 CFLAGS   += $(CSTD) $(WARN) $(OPT) -fno-strict-aliasing
 LDLIBS   += -lsqlite3 -lpthread -lm
-STATIC_LDLIBS := -Wl,-Bstatic -lsqlite3 -lpthread -lm -ldl
+# The static build (the Spine's and the release's): musl, with the libraries
+# in LDLIBS built for musl from pinned Debian sources into MUSL_PREFIX.
+MUSL_CC  ?= musl-gcc
 
 SRCS      := $(sort $(wildcard src/*.c src/state/*.c))
 LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
@@ -24,6 +26,8 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/helpers/%)
+MUSL_BUILD := $(BUILD)/musl
+MUSL_OBJS  := $(SRCS:%.c=$(MUSL_BUILD)/%.o)
 
 .PHONY: all static check unit system vm asan fuzz bench clean deps
 all: $(BUILD)/bay0 $(HELPER_BINS)
@@ -31,10 +35,25 @@ all: $(BUILD)/bay0 $(HELPER_BINS)
 $(BUILD)/bay0: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bay0-static: $(OBJS)
-	$(CC) $(CFLAGS) -static $(LDFLAGS) -o $@ $^ $(STATIC_LDLIBS)
+# MUSL_PREFIX: where the libraries in LDLIBS are, built for musl; empty: made
+# by scripts/build-musl-deps.sh; "system": the compiler finds them itself (on
+# Alpine or in Nix, where MUSL_CC is the system's own musl compiler).
+static:
+	@prefix='$(MUSL_PREFIX)'; [ -n "$$prefix" ] || prefix=$$(scripts/build-musl-deps.sh) || exit 1; \
+	  $(MAKE) --no-print-directory MUSL_PREFIX="$$prefix" $(BUILD)/bay0-static
 
-static: $(BUILD)/bay0-static
+MUSL_SYSTEM := $(filter system,$(MUSL_PREFIX))
+MUSL_INC := $(if $(MUSL_SYSTEM),,-I$(MUSL_PREFIX)/include -isystem $(MUSL_PREFIX)/kinclude)
+MUSL_LIB := $(if $(MUSL_SYSTEM),,-L$(MUSL_PREFIX)/lib)
+
+$(BUILD)/bay0-static: $(MUSL_OBJS) $(wildcard $(MUSL_PREFIX)/.complete)
+	@test -n "$(MUSL_PREFIX)" || { echo "run 'make static'" >&2; exit 2; }
+	$(MUSL_CC) $(CFLAGS) -static -Wl,--gc-sections $(LDFLAGS) -o $@ $(MUSL_OBJS) $(MUSL_LIB) $(LDLIBS)
+
+$(MUSL_BUILD)/%.o: %.c
+	@test -n "$(MUSL_PREFIX)" || { echo "run 'make static'" >&2; exit 2; }
+	@mkdir -p $(dir $@)
+	$(MUSL_CC) $(CPPFLAGS) $(MUSL_INC) $(CFLAGS) -MMD -c -o $@ $<
 
 $(BUILD)/%.o: %.c $(wildcard src/*.h src/state/*.h)
 	@mkdir -p $(dir $@)
@@ -78,4 +97,4 @@ deps:
 clean:
 	rm -rf build build-asan
 
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(MUSL_OBJS:.o=.d)

@@ -159,6 +159,29 @@ bool parse_u64(const char *s, uint64_t max, uint64_t *out)
     return true;
 }
 
+/* Signal names without "SIG", as glibc's sigabbrev_np (which musl lacks):
+ * Linux's standard signals; real-time ones have no name (NULL). */
+static const char *const signal_abbrevs[] = {
+    [SIGHUP] = "HUP",       [SIGINT] = "INT",       [SIGQUIT] = "QUIT",
+    [SIGILL] = "ILL",       [SIGTRAP] = "TRAP",     [SIGABRT] = "ABRT",
+    [SIGBUS] = "BUS",       [SIGFPE] = "FPE",       [SIGKILL] = "KILL",
+    [SIGUSR1] = "USR1",     [SIGSEGV] = "SEGV",     [SIGUSR2] = "USR2",
+    [SIGPIPE] = "PIPE",     [SIGALRM] = "ALRM",     [SIGTERM] = "TERM",
+    [SIGSTKFLT] = "STKFLT", [SIGCHLD] = "CHLD",     [SIGCONT] = "CONT",
+    [SIGSTOP] = "STOP",     [SIGTSTP] = "TSTP",     [SIGTTIN] = "TTIN",
+    [SIGTTOU] = "TTOU",     [SIGURG] = "URG",       [SIGXCPU] = "XCPU",
+    [SIGXFSZ] = "XFSZ",     [SIGVTALRM] = "VTALRM", [SIGPROF] = "PROF",
+    [SIGWINCH] = "WINCH",   [SIGPOLL] = "POLL",     [SIGPWR] = "PWR",
+    [SIGSYS] = "SYS",
+};
+
+static const char *signal_abbrev(int sig)
+{
+    if (sig <= 0 || (size_t)sig >= ARRAY_LEN(signal_abbrevs))
+        return NULL;
+    return signal_abbrevs[sig];
+}
+
 int signal_from_name(const char *s)
 {
     uint64_t num;
@@ -179,7 +202,7 @@ int signal_from_name(const char *s)
         if (!isspace((unsigned char)*rest))
             return 0;
     for (int sig = 1; sig < NSIG; sig++) {
-        const char *abbrev = sigabbrev_np(sig);
+        const char *abbrev = signal_abbrev(sig);
         if (abbrev && strcmp(abbrev, name) == 0)
             return sig;
     }
@@ -190,7 +213,7 @@ const char *signal_name(int sig)
 {
     static const char unknown[] = "SIG?";
     static char buf[24];
-    const char *abbrev = sig > 0 && sig < NSIG ? sigabbrev_np(sig) : NULL;
+    const char *abbrev = signal_abbrev(sig);
     if (!abbrev)
         return unknown;
     snprintf(buf, sizeof buf, "SIG%s", abbrev);

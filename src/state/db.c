@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #define PERSIST_DATA_SUBDIR "spine"
 #define PERSIST_DIR_ENV "BAY0_PERSIST_DIR"
 #define MOVE_ASIDE_TRIES_MAX 100
+#define RENAME_NOREPLACE_FLAG 1u /* linux/fs.h RENAME_NOREPLACE */
 
 static char persist_override[STATE_PATH_BYTES_MAX];
 static char data_dir_buf[STATE_PATH_BYTES_MAX];
@@ -287,6 +289,14 @@ static enum open_outcome db_try_open(struct state_db *db, char *why,
 
 /* Rename state.db to state.db.corrupt-STAMP[.N] without replacing an
  * earlier one, then its -wal and -shm to the same name + suffix. */
+/* renameat2(RENAME_NOREPLACE) by its system call: musl 1.2.3 has no
+ * wrapper. */
+static int rename_noreplace(const char *from, const char *to)
+{
+    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to,
+                        RENAME_NOREPLACE_FLAG);
+}
+
 static enum state_result db_move_aside(struct state_db *db, const char *dir)
 {
     char stamp[32], to[STATE_PATH_BYTES_MAX + 64];
@@ -300,7 +310,7 @@ static enum state_result db_move_aside(struct state_db *db, const char *dir)
             str_fmt(to, sizeof to, "%s.corrupt-%s", db->path, stamp);
         else
             str_fmt(to, sizeof to, "%s.corrupt-%s.%d", db->path, stamp, i);
-        rc = renameat2(AT_FDCWD, db->path, AT_FDCWD, to, RENAME_NOREPLACE);
+        rc = rename_noreplace(db->path, to);
         if (rc != 0 && errno != EEXIST)
             break;
     }

@@ -150,6 +150,31 @@ static void test_signal_from_name(void **state)
     assert_int_equal(signal_from_name("64"), 64);
 }
 
+/* The names are bay0's own table (musl has no sigabbrev_np): each standard
+ * signal by its usual name, both ways; real-time signals have none. */
+static void test_signal_table(void **state)
+{
+    (void)state;
+    static const struct { int sig; const char *name; } known[] = {
+        {SIGHUP, "SIGHUP"},   {SIGINT, "SIGINT"},       {SIGQUIT, "SIGQUIT"},
+        {SIGKILL, "SIGKILL"}, {SIGUSR1, "SIGUSR1"},     {SIGSEGV, "SIGSEGV"},
+        {SIGUSR2, "SIGUSR2"}, {SIGPIPE, "SIGPIPE"},     {SIGALRM, "SIGALRM"},
+        {SIGTERM, "SIGTERM"}, {SIGCHLD, "SIGCHLD"},     {SIGCONT, "SIGCONT"},
+        {SIGSTOP, "SIGSTOP"}, {SIGWINCH, "SIGWINCH"},   {SIGPWR, "SIGPWR"},
+        {SIGSYS, "SIGSYS"},   {SIGSTKFLT, "SIGSTKFLT"}, {SIGABRT, "SIGABRT"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(known); i++) {
+        assert_string_equal(signal_name(known[i].sig), known[i].name);
+        assert_int_equal(signal_from_name(known[i].name), known[i].sig);
+    }
+    for (int sig = 1; sig < 32; sig++)
+        if (strcmp(signal_name(sig), "SIG?") == 0)
+            fail_msg("signal %d has no name", sig);
+    assert_string_equal(signal_name(SIGRTMIN), "SIG?");
+    assert_string_equal(signal_name(64), "SIG?");
+    assert_int_equal(signal_from_name("IO"), 0);
+}
+
 static void test_signal_from_name_rejects(void **state)
 {
     (void)state;
@@ -451,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_parse_u64_small_max),
         cmocka_unit_test(test_parse_u64_garbage),
         cmocka_unit_test(test_signal_from_name),
+        cmocka_unit_test(test_signal_table),
         cmocka_unit_test(test_signal_from_name_rejects),
         cmocka_unit_test(test_signal_name),
         cmocka_unit_test(test_signal_round_trip),
