@@ -11,7 +11,8 @@
 #                     ~/.cache/bay0/musl when that cannot be created)
 #   MUSL_CC           the musl compiler (default musl-gcc, Debian musl-tools)
 #
-# Why: Debian's libsqlite3.a is built for glibc and does not link with musl
+# Libraries: SQLite (below) and Jansson (persona's JSON parsing). Why:
+# Debian's libsqlite3.a is built for glibc and does not link with musl
 # (__memcpy_chk, fcntl64), and no binary package ships the amalgamation. So:
 # `apt-get source --download-only sqlite3=VERSION` through a private apt
 # state (deb-src lines for the mirrors this machine already uses; the
@@ -34,6 +35,12 @@ SQLITE_DSC_SHA256=ee3459ae9d00939741c7708fc1b8ce1bde12d8c3fb1dfa005bbbc8651d884e
 SQLITE_ORIG_SHA256=aaa776260ab4dc976db34aa7891819484c8676b5b2783123ebc6301e2ca5d655
 SQLITE_DEBIAN_SHA256=0843bc12e4364076477935ce313a6d0796fd899a989ff18ebb6545540e10e4ca
 
+JANSSON_SRC=jansson
+JANSSON_VERSION=2.14-2
+JANSSON_DSC_SHA256=6296ddd9c0a022bd1b70074aefb171cfcdf5694a04ffd32b35fd66097621af87
+JANSSON_ORIG_SHA256=c739578bf6b764aa0752db9a2fdadcfe921c78f1228c7ec0bb47fa804c55d17b
+JANSSON_DEBIAN_SHA256=e89fe4fd8221f6934ddb50f2e7f8404311928d0e23e49a5599f3d3d14ee8cb88
+
 # What bay0 needs from SQLite, and nothing it does not: no extension loading
 # (so no dlopen in a static PID 1), no threads (bay0 is single-threaded; its
 # SQLite work runs in forked children), no JSON/deprecated/shared-cache/
@@ -53,7 +60,7 @@ die() { echo "build-musl-deps: error: $*" >&2; exit 1; }
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cc=${MUSL_CC:-musl-gcc}
-for tool in "$cc" apt-get dpkg-source tclsh make sha256sum flock ar; do
+for tool in "$cc" apt-get dpkg-source tclsh cmake make sha256sum flock ar; do
     command -v "$tool" >/dev/null || die "$tool is missing (scripts/deps.sh installs it)"
 done
 
@@ -168,9 +175,31 @@ build_sqlite() {
     say "sqlite $SQLITE_VERSION built for musl"
 }
 
-build_sqlite
+# Jansson with its own CMake build (the Debian source ships no configure):
+# static only, no docs, examples or tests.
+build_jansson() {
+    up=${JANSSON_VERSION%%-*}
+    fetch_source "$JANSSON_SRC" "$JANSSON_VERSION" "$JANSSON_DSC_SHA256" \
+        "${JANSSON_SRC}_$up.orig.tar.gz=$JANSSON_ORIG_SHA256" \
+        "${JANSSON_SRC}_$JANSSON_VERSION.debian.tar.xz=$JANSSON_DEBIAN_SHA256"
+    b=$work/jansson-build
+    mkdir -p "$b"
+    (cmake -S "$work/$JANSSON_SRC" -B "$b" -DCMAKE_C_COMPILER="$cc" \
+        -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$out" -DCMAKE_INSTALL_LIBDIR=lib \
+        -DCMAKE_C_FLAGS="-ffunction-sections -fdata-sections" \
+        -DJANSSON_BUILD_SHARED_LIBS=OFF -DJANSSON_BUILD_DOCS=OFF \
+        -DJANSSON_EXAMPLES=OFF -DJANSSON_WITHOUT_TESTS=ON >"$b/log" 2>&1 &&
+        make -C "$b" install >>"$b/log" 2>&1) || {
+        tail -n 20 "$b/log" >&2
+        die "building jansson for musl failed (log above)"
+    }
+    say "jansson $JANSSON_VERSION built for musl"
+}
 
-echo "sqlite3 $SQLITE_VERSION" >"$out/.complete"
+build_sqlite
+build_jansson
+
+printf 'sqlite3 %s\njansson %s\n' "$SQLITE_VERSION" "$JANSSON_VERSION" >"$out/.complete"
 mv "$out" "$prefix"
 say "prefix $prefix ready in $(( $(date +%s) - start )) s"
 echo "$prefix"
