@@ -130,7 +130,9 @@ def test_bay0_logger_as_log_run_long_lines(sup, tmp_path):
              what="the last line")
     assert_no_loss(d, count, size, 1000000, ["done"])
     # idle, the logger sleeps in read(): it does not spin
-    loggers = [p for p in descendants(sup.proc.pid) if comm(p) == "bay0"]
+    # comm is the binary's file name (bay0, or bay0-static: make static)
+    name = os.path.basename(BAY0)[:15]
+    loggers = [p for p in descendants(sup.proc.pid) if comm(p) == name]
     assert loggers
     for p in loggers:
         wait_for(lambda: proc_state(p) == "S", what="logger asleep")
