@@ -5,6 +5,9 @@
 #   make asan       unit + system tests under ASan + UBSan
 #   make fuzz       build the libFuzzer targets (clang)
 #   make bench      benchmarks against s6, runit, daemontools, supervisord
+#   make install    install build/bay0-static as PREFIX/bin/bay0, man pages,
+#                   bash completion (DESTDIR, PREFIX=/usr/local)
+#   make dist       build/bay0-VERSION.tar.gz, the packages' source
 
 CC       ?= gcc
 BUILD    ?= build
@@ -29,7 +32,7 @@ HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/helpers/%)
 MUSL_BUILD := $(BUILD)/musl
 MUSL_OBJS  := $(SRCS:%.c=$(MUSL_BUILD)/%.o)
 
-.PHONY: all static check unit system vm asan fuzz bench clean deps
+.PHONY: all static check unit system vm asan fuzz bench clean deps install dist
 all: $(BUILD)/bay0 $(HELPER_BINS)
 
 $(BUILD)/bay0: $(OBJS)
@@ -93,6 +96,32 @@ bench: all static
 
 deps:
 	scripts/deps.sh
+
+# What a package ships (scripts/packaging/: APKBUILD, default.nix). Needs
+# `make static` first; builds nothing itself (it runs under fakeroot there).
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+VERSION := $(shell sed -n 's/^\#define BAY0_VERSION "\(.*\)"/\1/p' src/util.h)
+install:
+	@test -x $(BUILD)/bay0-static || { echo "install: $(BUILD)/bay0-static missing: run 'make static' first" >&2; exit 2; }
+	install -Dm0755 $(BUILD)/bay0-static $(DESTDIR)$(BINDIR)/bay0
+	install -Dm0644 docs/bay0.8 $(DESTDIR)$(MANDIR)/man8/bay0.8
+	install -Dm0644 docs/bay0-servicedir.5 $(DESTDIR)$(MANDIR)/man5/bay0-servicedir.5
+	install -Dm0644 scripts/completion/bay0.bash $(DESTDIR)$(BASHCOMPDIR)/bay0
+
+# The files git tracks (as they are in the work tree) but scripts/packaging/,
+# whose checksums describe this tarball: filling them in does not change it.
+# Reproducible: sorted, owner 0, mtime of the last commit outside packaging.
+DISTDIR ?= $(BUILD)
+dist:
+	@mkdir -p $(DISTDIR)
+	git ls-files -z | grep -zv '^scripts/packaging/' | \
+	  tar --null -T - --sort=name --owner=0 --group=0 --numeric-owner --mode=go-w \
+	    --mtime=@$$(git log -1 --format=%ct -- . ':!scripts/packaging') \
+	    --transform 's,^,bay0-$(VERSION)/,' -cf - | gzip -n -9 >$(DISTDIR)/bay0-$(VERSION).tar.gz
+	@echo "$(DISTDIR)/bay0-$(VERSION).tar.gz"
 
 clean:
 	rm -rf build build-asan
