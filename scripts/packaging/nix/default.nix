@@ -18,7 +18,7 @@ static.stdenv.mkDerivation rec {
 
   src = pkgs.requireFile {
     name = "bay0-${version}.tar.gz";
-    sha256 = "7b2db27ce87c63a35d374f1c38b9aaf5938c13a12cc6f8be07bca4cc24ca0f5a";
+    sha256 = "fead616e246560b766ca9ce5ce08127f59bfa86bbd19ef7f852be2f121d0c0d0";
     message = ''
       bay0-${version}.tar.gz is made by `make dist` in bay0's source tree:
         make dist && nix-store --add-fixed sha256 build/bay0-${version}.tar.gz
