@@ -8,6 +8,7 @@
 #   make install    install build/bay0-static as PREFIX/bin/bay0, man pages,
 #                   bash completion (DESTDIR, PREFIX=/usr/local)
 #   make dist       build/bay0-VERSION.tar.gz, the packages' source
+#   make mutants    break each listed behaviour, check its tests catch it (slow)
 
 CC       ?= gcc
 BUILD    ?= build
@@ -32,7 +33,7 @@ HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/helpers/%)
 MUSL_BUILD := $(BUILD)/musl
 MUSL_OBJS  := $(SRCS:%.c=$(MUSL_BUILD)/%.o)
 
-.PHONY: all static check unit system vm asan fuzz bench clean deps install dist
+.PHONY: all static check unit system vm asan fuzz bench mutants clean deps install dist
 all: $(BUILD)/bay0 $(HELPER_BINS)
 
 $(BUILD)/bay0: $(OBJS)
@@ -93,6 +94,9 @@ fuzz:
 
 bench: all static
 	bench/run.sh
+
+mutants:
+	tests/mutants/run.py
 
 deps:
 	scripts/deps.sh
