@@ -86,8 +86,10 @@ int cli_transact(const struct cli_opts *o, const char *request, char **out)
     int fd = connect_control(cli_rundir(o->rundir));
     if (fd < 0)
         return -fd;
-    if (fd_write_all(fd, request, strlen(request)) < 0) {
-        fprintf(stderr, "bay0: sending the request failed: %s\n", strerror(errno));
+    int send_err = fd_write_all(fd, request, strlen(request)) < 0 ? errno : 0;
+    /* EPIPE/ECONNRESET: refused at accept (busy); its answer is there to read. */
+    if (send_err && send_err != EPIPE && send_err != ECONNRESET) {
+        fprintf(stderr, "bay0: sending the request failed: %s\n", strerror(send_err));
         close(fd);
         return CLI_EXIT_TRYAGAIN;
     }
@@ -117,6 +119,11 @@ int cli_transact(const struct cli_opts *o, const char *request, char **out)
         len += (size_t)n;
     }
     close(fd);
+    if (send_err && len == 0) {
+        fprintf(stderr, "bay0: sending the request failed: %s\n", strerror(send_err));
+        free(buf);
+        return CLI_EXIT_TRYAGAIN;
+    }
     buf[len] = '\0';
     *out = buf;
     return 0;
