@@ -6,7 +6,9 @@ import os
 import signal
 import socket
 import stat
+import shutil
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -48,6 +50,34 @@ class Supervisor:
         self.proc = None
         self.stderr_path = str(tmp_path / "bay0.stderr")
         self.env = dict(os.environ, BAY0_RUNDIR=self.rundir)
+        self.cleanup = []  # directories outside tmp_path to remove at the end
+
+    def public_rundir(self):
+        """A run directory every user may reach (pytest's tmp is 0700 up the
+        path), for tests with unprivileged clients or services; removed at
+        the end of the test."""
+        self.rundir = tempfile.mkdtemp(prefix="bay0-run-")
+        self.cleanup.append(self.rundir)
+        os.chmod(self.rundir, 0o755)
+        self.env["BAY0_RUNDIR"] = self.rundir
+        return self.rundir
+
+    def strays(self):
+        """Processes started under this supervisor that are still alive: every
+        service inherits BAY0_RUNDIR from it, so this finds also what left
+        its process group (setsid) and was re-parented away."""
+        mark = f"BAY0_RUNDIR={self.rundir}".encode()
+        out = []
+        for p in os.listdir("/proc"):
+            if not p.isdigit() or int(p) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{p}/environ", "rb") as f:
+                    if mark in f.read().split(b"\0"):
+                        out.append(int(p))
+            except OSError:
+                continue
+        return out
 
     # ---- service directories ----
     def service(self, name, run="exec sleep 1000", files=None, script=True):
@@ -87,8 +117,12 @@ class Supervisor:
 
     def status(self, *names):
         r = self.cli("status", "--json", *names, check=False)
-        assert r.returncode in (0, 1), r.stderr
-        return {s["name"]: s for s in json.loads(r.stdout)}
+        rows = json.loads(r.stdout) if r.stdout else []
+        # exit 0; with names, 1 when one is missing or neither up nor ready
+        ok = not names or (len(rows) == len(names) and
+                           all(s["state"] in ("up", "ready") for s in rows))
+        assert r.returncode == (0 if ok else 1), (names, r.returncode, r.stderr)
+        return {s["name"]: s for s in rows}
 
     def svc(self, name):
         return self.status().get(name)
@@ -100,22 +134,30 @@ class Supervisor:
                         timeout=timeout, what=f"{name} in {states}")
 
     def request(self, raw, read=True, timeout=5.0):
-        """Raw bytes on the control socket; returns the reply bytes."""
+        """Raw bytes on the control socket; returns the whole reply (up to
+        bay0's close). No reply end within timeout is a failure, never an
+        empty answer."""
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(timeout)
         s.connect(os.path.join(self.rundir, "control"))
         s.sendall(raw)
         out = b""
-        if read:
-            try:
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    out += chunk
-            except socket.timeout:
-                pass
-        s.close()
+        try:
+            while read:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        except socket.timeout:
+            raise AssertionError(f"no end of reply within {timeout} s (got {out[:200]!r})")
+        except ConnectionResetError:
+            # bay0 closed with part of our request unread (one too long):
+            # the kernel reports that after the reply; a reply cut short,
+            # without its final newline, is still a failure
+            if not out.endswith(b"\n"):
+                raise
+        finally:
+            s.close()
         return out
 
     def log_text(self):
@@ -199,6 +241,14 @@ def sup(tmp_path):
         pid = s.proc.pid
         s.stop()
         kill_tree(pid)
+    # what escaped its process group and outlived the supervisor
+    for p in s.strays():
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for d in s.cleanup:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

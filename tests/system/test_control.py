@@ -41,14 +41,15 @@ def test_garbage_requests_get_errors_and_loop_survives(sup):
 def test_oversized_request_is_refused(sup):
     sup.service("a")
     sup.start()
-    try:
-        reply = sup.request(b"status " + b"a" * 10000 + b"\n")
-        assert reply.startswith(b"ERR 2 request too long") or reply == b""
-    except (ConnectionResetError, BrokenPipeError):
-        pass  # closed on us mid-send: also a refusal
-    # a request just under the limit is fine, one byte over is refused
-    ok = sup.request(b"status " + b" " * (4096 - 8) + b"\n")
-    assert ok.endswith(b"OK\n")
+    limit = 4096  # CONTROL_REQUEST_BYTES_MAX, the newline included
+    # exactly the limit is served; one byte over is refused, and says so
+    ok = sup.request(b"status " + b" " * (limit - 8) + b"\n")
+    assert len(b"status ") + limit - 8 + 1 == limit and ok.endswith(b"OK\n"), ok
+    over = sup.request(b"status " + b" " * (limit - 7) + b"\n")
+    assert over.startswith(b"ERR 2 request too long (max 4096 bytes)"), over
+    # far over the limit: the same refusal
+    far = sup.request(b"status " + b"a" * 10000 + b"\n")
+    assert far.startswith(b"ERR 2 request too long"), far
     assert sup.ping()
 
 
@@ -85,10 +86,7 @@ def test_client_that_never_reads_a_big_status(sup):
 
 
 def test_unprivileged_client_reads_but_cannot_change(sup):
-    import tempfile
-    sup.rundir = tempfile.mkdtemp(prefix="bay0-run-")  # pytest's tmp is 0700
-    os.chmod(sup.rundir, 0o755)
-    sup.env["BAY0_RUNDIR"] = sup.rundir
+    sup.public_rundir()  # unprivileged clients reach the socket
     sup.service("a")
     sup.start()
     sup.wait_state("a", "up")
@@ -145,39 +143,39 @@ def test_thousand_restarts_leak_nothing(sup):
     s = sup.svc("r")
     assert s["restarts"] == 1020 and s["state"] == "up" and pid_alive(s["pid"])
     assert open_fds(pid) == fds0
-    assert rss_anon_kib(pid) == rss0, (rss0, rss_anon_kib(pid))
+    # A leak of even 64 bytes a restart is 64 KiB after 1000; the margin is
+    # for a page or two the allocator may touch late, not for a leak.
+    assert rss_anon_kib(pid) - rss0 < 64, (rss0, rss_anon_kib(pid))
 
 
 def test_unprivileged_clients_cannot_lock_root_out(sup):
-    import tempfile
-    sup.rundir = tempfile.mkdtemp(prefix="bay0-run-")
-    os.chmod(sup.rundir, 0o755)
-    sup.env["BAY0_RUNDIR"] = sup.rundir
+    sup.public_rundir()  # unprivileged clients reach the socket
     for i in range(300):
         sup.service(f"s{i:03d}", run=None)
     sup.start()
-    # nobody opens many connections, asks for a big status, never reads
+    # nobody opens 40 connections and never sends a byte on them
     code = (
         "import socket, sys, time\n"
         "socks = []\n"
         "for _ in range(40):\n"
         "    s = socket.socket(socket.AF_UNIX)\n"
-        "    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)\n"
-        "    try:\n"
-        "        s.connect(sys.argv[1]); s.sendall(b'status\\n'); socks.append(s)\n"
-        "    except OSError:\n"
-        "        pass\n"
+        "    s.connect(sys.argv[1]); socks.append(s)\n"
         "print(len(socks), flush=True)\n"
-        "time.sleep(30)\n")
+        "time.sleep(60)\n")
     hog = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=65534", "--clear-groups",
                             "/usr/bin/python3", "-c", code, os.path.join(sup.rundir, "control")],
                            stdout=subprocess.PIPE, text=True)
     try:
-        assert int(hog.stdout.readline()) > 0
-        for _ in range(3):  # root is still served, every time
+        assert hog.stdout.readline() == "40\n"
+        # root is still served, every time (and once it is, every earlier
+        # connection of the hog has been accepted or refused)
+        for _ in range(3):
             assert len(sup.status()) == 300
+        # read-only clients hold at most half of the 32 slots: the hog holds
+        # its 16, so another read-only client is told to try again
         r = sup.cli("status", "--json", user="nobody", check=False)
-        assert r.returncode in (0, 3)  # read-only clients share half the slots
+        assert r.returncode == 3, (r.returncode, r.stderr)
+        assert "busy: too many read-only connections" in r.stderr
     finally:
         hog.kill()
         hog.wait()

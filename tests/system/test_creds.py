@@ -116,10 +116,7 @@ def test_user_file_changed_after_scan_refuses_the_spawn(sup):
 def test_notify_readiness_works_as_another_user(sup, helpers):
     # RUNDIR/notify is mode 0666 and the rundir searchable: a service that
     # dropped to nobody can still say READY=1
-    import tempfile
-    sup.rundir = tempfile.mkdtemp(prefix="bay0-run-")  # pytest's tmp is 0700 up the path
-    os.chmod(sup.rundir, 0o755)
-    sup.env["BAY0_RUNDIR"] = sup.rundir
+    sup.public_rundir()  # a service that dropped to nobody reaches RUNDIR/notify
     notify = os.path.join(helpers, "sdnotify")
     sup.service("sdn", run=f"exec {notify} -d 100 -- sleep 1000",
                 files={"notify": "", "user": "nobody\n"})

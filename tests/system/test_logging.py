@@ -1,6 +1,7 @@
 """Logging on the real binary: no line lost across service restarts and
 log-writer kills, rotation, flooding, a full disk, s6-log as log/run,
 `bay0 log`, `bay0 logger`, long lines."""
+import calendar
 import os
 import re
 import shutil
@@ -103,9 +104,12 @@ def test_flood_does_not_delay_another_service(sup, tmp_path):
     delays = []
     for line in log_lines(d)[:20]:
         stamp, text = line.split(" ", 1)
-        logged = time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone \
+        # the stamp is UTC ("Z"): timegm, never mktime (local time, an hour
+        # off under DST)
+        logged = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) \
             + float("0." + stamp[20:26])
         delays.append(logged - float(text[2:]))
+    assert min(delays) >= 0, delays  # logged after it was written: catches a wrong offset
     assert max(delays) < 1.0, delays
     flood = [f for f in log_files(os.path.join(sup.logdir, "flood")) if os.path.exists(f)]
     assert sum(os.path.getsize(f) for f in flood) > 100000  # it did flood
@@ -141,16 +145,27 @@ def test_disk_full_is_survived_and_reported(sup, helpers, tmp_path):
 
 @pytest.mark.skipif(not shutil.which("s6-log"), reason="s6-log (Debian package s6) not installed")
 def test_log_run_with_s6_log(sup, helpers, tmp_path):
-    sup.service("s6logged", run=f"exec {helpers}/numbered {tmp_path}/st 500",
+    total = tmp_path / "total"
+    total.write_text("500")
+    sup.service("s6logged", run=f"exec {helpers}/numbered {tmp_path}/st $(cat {total})",
                 files={"log/run": "#!/bin/sh\nexec s6-log -bp -- n20 s1000000 ./main\n"})
     sup.start()
     cur = os.path.join(sup.scandir, "s6logged", "log", "main", "current")
-    wait_for(lambda: os.path.exists(cur) and open(cur).read().count("\n") == 500, what="s6-log lines")
-    assert open(cur).read().splitlines()[:2] == ["n 0", "n 1"]
+
+    def lines():
+        return open(cur).read().splitlines() if os.path.exists(cur) else []
+    wait_for(lambda: len(lines()) == 500, what="s6-log lines")
+    assert lines() == [f"n {i}" for i in range(500)]
     st = sup.status()
     assert st["s6logged/log"]["state"] == "up" and st["s6logged/log"]["type"] == "logger"
-    # the logger outlives a restart of its service; no line is lost
+    logger_pid = st["s6logged/log"]["pid"]
+    # the logger outlives a restart of its service; the new instance goes
+    # on from 500 (numbered saves its count on SIGTERM): no line lost
+    total.write_text("1000")
     sup.cli("restart", "s6logged")
+    wait_for(lambda: len(lines()) >= 1000, what="lines after the restart")
+    assert lines() == [f"n {i}" for i in range(1000)]
+    assert sup.svc("s6logged/log")["pid"] == logger_pid
 
 
 def test_log_command_tail_and_follow(sup, tmp_path):

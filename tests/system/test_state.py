@@ -113,6 +113,7 @@ def test_kill9_during_writes_keeps_old_or_new(persist, tmp_path):
 
 
 def test_nack_cli_round_trip(persist):
+    t0_ms = int(time.time() * 1000)
     assert run(persist, "nack", "list").stdout == ""
     r = run(persist, "nack", "add", "sha256:c0ffee", "--reason",
             "upgrade rolled back: \"boot\" failed")
@@ -123,7 +124,8 @@ def test_nack_cli_round_trip(persist):
     entries = json.loads(r.stdout)
     assert [e["hash"] for e in entries] == ["sha256:c0ffee", "deadbeef"]
     assert entries[0]["reason"] == "upgrade rolled back: \"boot\" failed"
-    assert entries[0]["added_ms"] > 0
+    # wall-clock ms of the add: between the test's start and now
+    assert t0_ms - 1000 <= entries[0]["added_ms"] <= time.time() * 1000 + 1000, entries
     r = run(persist, "nack", "list")
     assert r.stdout.splitlines()[1].startswith("deadbeef\t")
     assert run(persist, "nack", "rm", "deadbeef").returncode == 0

@@ -29,7 +29,7 @@ def run(cmd, **kw):
 
 @pytest.fixture(scope="session")
 def spine():
-    """Build vmlinuz + spine.img (mkspine.sh) and a persist disk."""
+    """Build build/vm/vmlinuz + spine.img (mkspine.sh) and a persist disk."""
     os.makedirs(OUT, exist_ok=True)
     # One timestamp for every build of this session (the default, the last
     # commit's time, moves when someone commits in a shared tree).
@@ -37,16 +37,20 @@ def spine():
         ["git", "-C", ROOT, "log", "-1", "--format=%ct"], capture_output=True,
         text=True).stdout.strip() or "0"
     t0 = time.monotonic()
+    # The test's own kernel and image under build/vm: never the repository's
+    # ./vmlinuz and build/spine.img, which someone may be booting.
+    kernel, initrd = os.path.join(OUT, "vmlinuz"), os.path.join(OUT, "spine.img")
     r = subprocess.run([os.path.join(SCRIPTS, "mkspine.sh")], capture_output=True,
-                       text=True, env=dict(os.environ, SOURCE_DATE_EPOCH=sde))
+                       text=True, env=dict(os.environ, SOURCE_DATE_EPOCH=sde,
+                                           BAY0_OUT=initrd, BAY0_VMLINUZ=kernel))
     if r.returncode != 0:
         pytest.fail("mkspine.sh failed:\n" + r.stderr[-4000:])
     build_s = time.monotonic() - t0
     persist = os.path.join(OUT, "persist.img")
     run([os.path.join(SCRIPTS, "mkpersist.sh"), "32M", persist])
     return {
-        "kernel": os.path.join(ROOT, "vmlinuz"),
-        "initrd": os.path.join(ROOT, "build", "spine.img"),
+        "kernel": kernel,
+        "initrd": initrd,
         "persist": persist,
         "build_log": r.stderr,
         "build_s": build_s,
