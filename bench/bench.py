@@ -628,9 +628,11 @@ def run_status(inst, n):
         variants.append(("json", inst.sup.status_json_steps(n)))
     for label, steps in variants:
         vals, rc = inst.cmdloop(steps, 5, 30)
-        entry = {"samples_s": vals, "rc": rc}
+        entry = {"samples_s": vals, "rc": rc, "count": len(vals), "errors": 1 if rc != 0 else 0}
         if vals:
             entry["median_s"] = statistics.median(vals)
+        if rc != 0 or not vals:
+            entry["error"] = f"{len(vals)} rounds, benchtool rc={rc}"
         if len(steps) == 1:
             entry["lines_naming_services"] = count_status_lines(inst, steps)
         out[label] = entry
@@ -661,13 +663,22 @@ def restart_args(stamps, scandir, count, k=RESTART_K):
             str(RESTART_UP_MS), "5000", BIN["service"]]
 
 
-def summarize_ms(vals_ns):
+def summarize_ms(vals_ns, requested, rc=0):
+    """Restart samples (ns, -1 = no new instance within 5 s). Counts what was
+    asked for, measured, timed out and missing (the tool stopped early);
+    report.py gives no verdict unless every requested sample was measured."""
     ms = [v / 1e6 for v in vals_ns if v >= 0]
+    out = {"samples_ms": ms, "requested": requested, "count": len(ms),
+           "timeouts": sum(1 for v in vals_ns if v < 0),
+           "missing": max(0, requested - len(vals_ns)), "errors": 1 if rc != 0 else 0}
+    if ms:
+        out.update(median_ms=statistics.median(ms), p99_ms=pctl(ms, 99))
     if not ms:
-        return {"samples_ms": [], "timeouts": len(vals_ns),
-                "error": "no new instance stamped within 5 s of the kill"}
-    return {"samples_ms": ms, "median_ms": statistics.median(ms), "p99_ms": pctl(ms, 99),
-            "count": len(ms), "timeouts": sum(1 for v in vals_ns if v < 0)}
+        out["error"] = "no new instance stamped within 5 s of the kill"
+    elif out["timeouts"] or out["missing"] or out["errors"]:
+        out["error"] = (f"{len(ms)} of {requested} restarts measured ({out['timeouts']} timed out, "
+                        f"{out['missing']} missing, benchtool rc={rc})")
+    return out
 
 
 def run_floor_restart(count):
@@ -680,7 +691,7 @@ def run_floor_restart(count):
         r = subprocess.run([BIN["benchtool"], "restart", "floor"] +
                            restart_args(stamps, os.path.join(run, "sv"), count),
                            capture_output=True, text=True, timeout=count * 8 + 60)
-        return summarize_ms([int(x) for x in r.stdout.split()])
+        return summarize_ms([int(x) for x in r.stdout.split()], count, r.returncode)
     finally:
         reap_all()
         shutil.rmtree(run, ignore_errors=True)
@@ -698,14 +709,17 @@ def run_restart_control(cls, ready, count):
             return {"error": "services did not come up", "supervisor_output": inst.output_tail()}
         vals, rc = inst.benchtool(["restart", "sup"] + restart_args(
             inst.stamps.path, inst.sup.scandir, count, min(RESTART_K, n)), count * 8 + 60)
-        res["restart"] = summarize_ms(vals)
+        res["restart"] = summarize_ms(vals, count, rc)
         time.sleep(0.5)
         rt, rc = inst.cmdloop(inst.sup.control_steps(ready), 20, 20)
-        res["control"] = {"samples_s": rt, "rc": rc}
+        res["control"] = {"samples_s": rt, "rc": rc, "count": len(rt),
+                          "errors": 1 if rc != 0 else 0}
         if rt:
             res["control"]["median_s"] = statistics.median(rt)
         if rc != 0:
-            res["control"]["error"] = "a control step failed (see log)"
+            res["control"]["error"] = f"a control step failed (benchtool rc={rc}, see log)"
+        elif not rt:
+            res["control"]["error"] = "no round completed"
         if cls is Bay0 and not ready:
             vals = sockloop(inst, ["stop s00000", "start s00000"], 20, 20)
             res["control_socket"] = {"samples_s": vals, "median_s": med_or_none(vals)}
@@ -809,7 +823,11 @@ def bay0_logger_available():
 
 
 def run_logger(name, argv_fn, setup, reps):
-    out = {"samples_lines_per_s": [], "counted": []}
+    """Lines per second from the lines actually found in the log files
+    afterwards (a logger that drops lines is not faster for it); every
+    repetition that failed or timed out is counted, not skipped."""
+    out = {"samples_lines_per_s": [], "counted": [], "requested": reps, "errors": 0,
+           "timeouts": 0}
     for rep in range(reps):
         d = os.path.join(ARGS.work, f"log-{name.replace(' ', '_')}-{rep}")
         os.makedirs(d)
@@ -819,15 +837,21 @@ def run_logger(name, argv_fn, setup, reps):
             r = subprocess.run([BIN["benchtool"], "logpipe", str(LOG_LINES), str(LOG_LINE_BYTES)] +
                                argv_fn(d), capture_output=True, text=True, timeout=300)
             if r.returncode != 0 or not r.stdout.strip():
+                out["errors"] += 1
                 out["error"] = f"rc={r.returncode} {r.stderr[-200:]}"
                 continue
-            out["samples_lines_per_s"].append(LOG_LINES / (int(r.stdout) / 1e9))
-            out["counted"].append(count_log_lines(d))
+            counted = count_log_lines(d)
+            out["counted"].append(counted)
+            out["samples_lines_per_s"].append(counted / (int(r.stdout) / 1e9))
+        except subprocess.TimeoutExpired:
+            out["timeouts"] += 1
+            out["error"] = "timed out after 300 s"
         finally:
             shutil.rmtree(d, ignore_errors=True)
     if out["samples_lines_per_s"]:
         out["median_lines_per_s"] = statistics.median(out["samples_lines_per_s"])
         out["all_lines_counted"] = all(c == LOG_LINES for c in out["counted"])
+        out["lines_lost"] = sum(LOG_LINES - c for c in out["counted"])
     return out
 
 

@@ -79,8 +79,11 @@ def test_cli_times_out_with_exit_3(hung_persist, tmp_path):
 
 
 def test_timeout_accuracy(hung_persist, tmp_path):
-    """The deadline is kept to within a few ms inside bay0 (its own log
-    line), whatever the device does."""
+    """The deadline is kept inside bay0 (its own log line), whatever the
+    device does: never early, and late only by scheduling (a hung device
+    would hold it forever). How close it is on a quiet machine is printed;
+    the bound is SLACK_MS, since a shared 2-core machine can stall any
+    process for 100 ms."""
     for timeout_ms in (50, 200, 500):
         rc, out, err, _ = run_bounded(hung_persist, tmp_path, "state-debug",
                                       "boot", "--timeout-ms", str(timeout_ms))
@@ -88,4 +91,4 @@ def test_timeout_accuracy(hung_persist, tmp_path):
         line = [l for l in err.splitlines() if "op=boot" in l][0]
         elapsed = int(line.split("elapsed_ms=")[1].split()[0])
         print("timeout_ms=%d measured elapsed_ms=%d" % (timeout_ms, elapsed))
-        assert timeout_ms <= elapsed <= timeout_ms + 100, line
+        assert timeout_ms <= elapsed < timeout_ms + SLACK_MS, line
