@@ -31,7 +31,7 @@ static char base[CGROUP_PATH_BYTES_MAX];
 static bool enabled;
 
 /* The cgroup2 mount point, from /proc/self/mountinfo. */
-static bool find_mount(char *out, size_t size)
+bool cgroup_find_mount(char *out, size_t size)
 {
     static char info[MOUNTINFO_BYTES_MAX];
     if (file_read_small(AT_FDCWD, "/proc/self/mountinfo", info, sizeof info) < 0)
@@ -49,7 +49,7 @@ static bool find_mount(char *out, size_t size)
 }
 
 /* This process's cgroup2 path ("0::/PATH" in /proc/self/cgroup). */
-static bool find_own(char *out, size_t size)
+bool cgroup_find_own(char *out, size_t size)
 {
     char text[4096];
     if (file_read_small(AT_FDCWD, "/proc/self/cgroup", text, sizeof text) < 0)
@@ -64,9 +64,9 @@ void cgroup_init(void)
 {
     char mnt[CGROUP_PATH_BYTES_MAX], own[CGROUP_PATH_BYTES_MAX], probe[CGROUP_PATH_BYTES_MAX + 16];
     const char *why = NULL;
-    if (!find_mount(mnt, sizeof mnt))
+    if (!cgroup_find_mount(mnt, sizeof mnt))
         why = "no cgroup2 mount";
-    else if (!find_own(own, sizeof own))
+    else if (!cgroup_find_own(own, sizeof own))
         why = "no cgroup2 entry in /proc/self/cgroup";
     /* pid + start time: PID 1s of sibling namespaces all have pid 1 */
     else if (!str_fmt(base, sizeof base, "%s%s/bay0.%d.%llx", mnt, own, (int)getpid(),

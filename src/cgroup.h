@@ -12,6 +12,10 @@ struct svc;
 /* Finds cgroup2 and makes this supervisor's directory; logs and disables
  * itself when that is not possible. */
 void cgroup_init(void);
+/* The cgroup2 mount point (from /proc/self/mountinfo), and this process's
+ * cgroup2 path under it ("" for the root); false when there is none. */
+bool cgroup_find_mount(char *out, size_t size);
+bool cgroup_find_own(char *out, size_t size);
 /* The service's cgroup, made at its first spawn: an O_PATH fd of the
  * directory (for clone3's CLONE_INTO_CGROUP; the caller closes it) and the
  * path of its cgroup.procs (for the vfork fallback); -1 without cgroups. */

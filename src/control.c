@@ -500,7 +500,8 @@ static void handle_request(struct conn *c)
     if (strcmp(verb, "status") == 0)
         do_status(c, argc - 1, argv + 1);
     else if (strcmp(verb, "ping") == 0)
-        reply_final(c, 0, "bay0 %s pid %d logdir %s", BAY0_VERSION, getpid(), sup.logdir);
+        reply_final(c, 0, "bay0 %s pid %d persist=%s logdir %s", BAY0_VERSION, getpid(),
+                    sup.persist_intent ? "on" : sup.pid1 ? "dirty" : "off", sup.logdir);
     else if (strcmp(verb, "start") == 0)
         do_change(c, V_START, argc - 1, argv + 1);
     else if (strcmp(verb, "stop") == 0)

@@ -40,6 +40,7 @@ static const struct command commands[] = {
     {"poweroff", cli_shutdown, "stop everything and power off (root only)"},
     {"reboot", cli_shutdown, "stop everything and reboot (root only)"},
     {"halt", cli_shutdown, "stop everything and halt (root only)"},
+    {"validate", cli_validate, "health check: GREEN/YELLOW/RED (also --validate)"},
     {"nack", state_cli_nack, "list/add/rm candidate hashes never to reinstall"},
     {"genesis", state_cli_genesis, "verify or append the hash-chained genesis log"},
     {"state-debug", state_cli_debug, "internal: state module test hooks"},
@@ -88,6 +89,8 @@ int main(int argc, char **argv)
         return cmd_help(0, NULL);
     if (strcmp(name, "--version") == 0)
         return cmd_version(0, NULL);
+    if (strcmp(name, "--validate") == 0)
+        return cli_validate(argc - 1, argv + 1);
     for (size_t i = 0; i < ARRAY_LEN(commands); i++)
         if (strcmp(commands[i].name, name) == 0)
             return commands[i].fn(argc - 1, argv + 1);

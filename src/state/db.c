@@ -52,6 +52,11 @@ const char *state_persist_mountpoint(void)
     return env;
 }
 
+bool state_persist_overridden(void)
+{
+    return strcmp(state_persist_mountpoint(), PERSIST_MOUNTPOINT_DEFAULT) != 0;
+}
+
 const char *state_data_dir(void)
 {
     /* The root is at most half the buffer, so this always fits. */

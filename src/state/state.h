@@ -252,6 +252,29 @@ enum state_result state_checkpoint_time(uint32_t timeout_ms);
 
 const char *state_result_name(enum state_result r);
 
+/* --- validate's probes (src/state/probe.c) ------------------------------- */
+/* These block on the disk: `bay0 validate` calls each in a child of its own
+ * with a deadline. They change nothing that stays. */
+/* True when the persist root was overridden (call or BAY0_PERSIST_DIR). */
+bool state_persist_overridden(void);
+/* Write DATA/validate.marker (temp, fsync, rename), read it back, compare,
+ * remove it. A persist root that is not mounted (unless overridden) is an
+ * error too. reason says what failed. */
+enum state_result state_probe_marker(char *reason, size_t size);
+/* Remove what a probe killed halfway may have left (marker, its temp). */
+void state_probe_marker_cleanup(void);
+struct state_probe_db {
+    bool db_exists;
+    bool last_good_found;
+    int64_t last_good_ms;
+    uint32_t moved_aside_count; /* state.db.corrupt-* files in the data dir */
+    char moved_aside[96];       /* the oldest of them, "" if none */
+};
+/* Look, never touch: the database is opened query-only (never created,
+ * migrated or repaired). */
+enum state_result state_probe_db(struct state_probe_db *out, char *reason,
+                                 size_t size);
+
 /* --- CLI (src/state/cli.c) ---------------------------------------------- */
 int state_cli_nack(int argc, char **argv);
 int state_cli_genesis(int argc, char **argv);
