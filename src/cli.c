@@ -157,6 +157,20 @@ int cli_finish_reply(char *reply, bool quiet_ok)
     return code;
 }
 
+int cli_transact_print(const struct cli_opts *o, const char *request)
+{
+    char *reply = NULL;
+    int rc = cli_transact(o, request, &reply);
+    if (rc != 0)
+        return rc;
+    char *rest = reply;
+    for (char *nl; (nl = strchr(rest, '\n')) && strncmp(rest, "I ", 2) == 0; rest = nl + 1)
+        printf("%.*s\n", (int)(nl - rest - 2), rest + 2);
+    rc = cli_finish_reply(rest, true);
+    free(reply);
+    return rc;
+}
+
 /* ---- option parsing ------------------------------------------------------ */
 
 static int parse_opts(int argc, char **argv, struct cli_opts *o, const char *usage)

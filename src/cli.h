@@ -45,6 +45,9 @@ int cli_parse_opts(int argc, char **argv, struct cli_opts *o, const char *usage)
 /* Sends one request, reads the whole reply (malloc'ed, NUL-terminated).
  * 0, or a CLI exit code with the message printed. */
 int cli_transact(const struct cli_opts *o, const char *request, char **out);
+/* Sends request and prints the reply's leading "I " lines on stdout
+ * (without the prefix: a report), then finishes like cli_finish_reply. */
+int cli_transact_print(const struct cli_opts *o, const char *request);
 /* Prints I/E lines of a reply; returns the final line's code (OK = 0). */
 int cli_finish_reply(char *reply, bool quiet_ok);
 int cli_log(int argc, char **argv);

@@ -28,16 +28,5 @@ int cli_governor(int argc, char **argv)
         fprintf(stderr, "bay0 governor: unexpected argument '%s'\n%s", argv[first], governor_usage);
         return CLI_EXIT_USAGE;
     }
-    char *reply = NULL;
-    int rc = cli_transact(&o, o.json ? "governor --json\n" : "governor\n", &reply);
-    if (rc != 0)
-        return rc;
-    /* The report's lines come as "I ..." lines; everything else is the
-     * usual final line. */
-    char *rest = reply;
-    for (char *nl; (nl = strchr(rest, '\n')) && strncmp(rest, "I ", 2) == 0; rest = nl + 1)
-        printf("%.*s\n", (int)(nl - rest - 2), rest + 2);
-    rc = cli_finish_reply(rest, true);
-    free(reply);
-    return rc;
+    return cli_transact_print(&o, o.json ? "governor --json\n" : "governor\n");
 }

@@ -8,6 +8,7 @@
  */
 #include "control.h"
 
+#include "focus.h"
 #include "governor.h"
 #include "log.h"
 #include "supervise.h"
@@ -470,10 +471,25 @@ static void do_governor(struct conn *c, int argc, char **argv)
     reply_final(c, 0, "%s", "");
 }
 
+/* `focus [--json] [p://NAME]`: reading is for anyone, switching for root. */
+static void do_focus(struct conn *c, int argc, char **argv)
+{
+    static char report[FOCUS_REPLY_BYTES_MAX];
+    char msg[400];
+    int code = focus_request(argc, argv, c->can_write, report, sizeof report, msg, sizeof msg);
+    for (char *line = report, *nl; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (!nl)
+            break;
+        out_add(c, "I %.*s\n", (int)(nl - line), line);
+    }
+    reply_final(c, code, "%s", msg);
+}
+
 static bool is_read_only(const char *verb)
 {
     return strcmp(verb, "status") == 0 || strcmp(verb, "ping") == 0 ||
-           strcmp(verb, "governor") == 0;
+           strcmp(verb, "governor") == 0 || strcmp(verb, "focus") == 0;
 }
 
 static void handle_request(struct conn *c)
@@ -514,6 +530,8 @@ static void handle_request(struct conn *c)
         do_reload(c);
     else if (strcmp(verb, "governor") == 0)
         do_governor(c, argc - 1, argv + 1);
+    else if (strcmp(verb, "focus") == 0)
+        do_focus(c, argc - 1, argv + 1);
     else if (strcmp(verb, "shutdown") == 0 || strcmp(verb, "poweroff") == 0 ||
              strcmp(verb, "reboot") == 0 || strcmp(verb, "halt") == 0)
         do_shutdown(c, verb);

@@ -9,7 +9,9 @@
  *             "E name text"  a per-service error
  * Verbs: status [NAME...] · start|stop|restart [--nowait] NAME... ·
  * signal SIG NAME... · reload · shutdown|poweroff|reboot|halt · ping ·
- * governor [--json] (read-only, like status and ping). ping answers
+ * governor [--json] (read-only, like status and ping) ·
+ * focus [--json] [p://NAME] (switching needs uid 0 or the supervisor's).
+ * ping answers
  * "OK bay0 VERSION pid PID persist=on|off|dirty logdir DIR" (dirty: a
  * PID 1 whose /persist was not mounted at boot).
  * SO_PEERCRED: uid 0 and the supervisor's uid may change state; anyone may

@@ -194,21 +194,6 @@ static bool outputs_differ(const struct gov_output *a, const struct gov_output *
     return false;
 }
 
-static size_t appendf(char *buf, size_t size, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static size_t appendf(char *buf, size_t size, size_t len, const char *fmt, ...)
-{
-    if (len >= size)
-        return len;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf + len, size - len, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return len;
-    return len + (size_t)n < size ? len + (size_t)n : size - 1;
-}
-
 /* One line: what triggered it (the inputs) and what was decided. */
 static void log_decision(const char *trigger, enum gov_level from)
 {
@@ -216,7 +201,7 @@ static void log_decision(const char *trigger, enum gov_level from)
     const struct gov_output *o = &g.out;
     char line[GOV_DECISION_BYTES_MAX];
     size_t n = 0;
-    n = appendf(line, sizeof line, n,
+    n = str_appendf(line, sizeof line, n,
                 "trigger=%s level=%s from=%s cpu=%s memory=%s heat=%s cpu_some=%u.%02u "
                 "cpu_effective=%u.%02u mem_some=%u.%02u mem_full=%u.%02u io_some=%u.%02u",
                 trigger, gov_level_name(o->level), gov_level_name(from),
@@ -229,19 +214,19 @@ static void log_decision(const char *trigger, enum gov_level from)
                 in->memory.full.avg10_x100 % 100, in->io.some.avg10_x100 / 100,
                 in->io.some.avg10_x100 % 100);
     if (in->zones_n)
-        n = appendf(line, sizeof line, n, " hottest_margin_mc=%d", o->hottest_margin_mc);
-    n = appendf(line, sizeof line, n, " refuse_start=%s actions=\"", o->refuse_start ? "yes" : "no");
+        n = str_appendf(line, sizeof line, n, " hottest_margin_mc=%d", o->hottest_margin_mc);
+    n = str_appendf(line, sizeof line, n, " refuse_start=%s actions=\"", o->refuse_start ? "yes" : "no");
     for (uint32_t i = 0; i < in->personas_n; i++)
-        n = appendf(line, sizeof line, n, "%s%s:weight=%u,max=%u%%,%s", i ? " " : "",
+        n = str_appendf(line, sizeof line, n, "%s%s:weight=%u,max=%u%%,%s", i ? " " : "",
                     in->personas[i].name, o->personas[i].cpu_weight, o->personas[i].cpu_max_pct,
                     gov_action_name(o->personas[i].action));
-    n = appendf(line, sizeof line, n, "\"");
+    n = str_appendf(line, sizeof line, n, "\"");
     log_info("event=governor-decision %s", line);
     memmove(g.last[1], g.last[0], sizeof g.last[0] * (GOV_DECISIONS_KEPT - 1));
     char stamp[64];
     int64_t ms = time_wall_ms();
     (void)time_iso_us(ms / 1000, (long)(ms % 1000) * 1000000, stamp, sizeof stamp);
-    size_t k = appendf(g.last[0], sizeof g.last[0], 0, "%s ", stamp);
+    size_t k = str_appendf(g.last[0], sizeof g.last[0], 0, "%s ", stamp);
     str_copy(g.last[0] + k, sizeof g.last[0] - k, line); /* cut if need be */
     g.decisions++;
 }
@@ -344,16 +329,16 @@ void governor_init(void)
             continue;
         g.psi_fd[r] = psi_open(r);
         if (g.psi_fd[r] < 0)
-            flen = appendf(failed, sizeof failed, flen, "%s%s: %s", flen ? "; " : "", psi_names[r],
+            flen = str_appendf(failed, sizeof failed, flen, "%s%s: %s", flen ? "; " : "", psi_names[r],
                            strerror(errno));
     }
     zones_scan();
     g.on = g.psi_fd[PSI_CPU] >= 0 || g.psi_fd[PSI_MEMORY] >= 0 || g.psi_fd[PSI_IO] >= 0 ||
            g.zones_n > 0;
     if (!g.on) {
-        size_t k = appendf(g.off_reason, sizeof g.off_reason, 0, "no pressure triggers in %s (%s)",
+        size_t k = str_appendf(g.off_reason, sizeof g.off_reason, 0, "no pressure triggers in %s (%s)",
                            g.psi_dir, flen ? failed : "none asked for");
-        appendf(g.off_reason, sizeof g.off_reason, k, " and no thermal zones in %s", g.thermal_dir);
+        str_appendf(g.off_reason, sizeof g.off_reason, k, " and no thermal zones in %s", g.thermal_dir);
         log_info("event=governor-off reason=\"%s\"", g.off_reason);
         return;
     }
@@ -373,9 +358,9 @@ static size_t report_text(char *buf, size_t size)
     size_t n = 0;
     int64_t up_ms = time_mono_ms() - g.started_ms;
     if (!g.on)
-        return appendf(buf, size, n, "governor: off (%s)\n", g.off_reason);
+        return str_appendf(buf, size, n, "governor: off (%s)\n", g.off_reason);
     const struct gov_inputs *in = &g.in;
-    n = appendf(buf, size, n, "governor: on  level=%s cpu=%s memory=%s heat=%s refuse_start=%s watching=%s\n",
+    n = str_appendf(buf, size, n, "governor: on  level=%s cpu=%s memory=%s heat=%s refuse_start=%s watching=%s\n",
                 gov_level_name(g.out.level), gov_level_name(g.out.cause_level[GOV_CAUSE_CPU]),
                 gov_level_name(g.out.cause_level[GOV_CAUSE_MEMORY]),
                 gov_level_name(g.out.cause_level[GOV_CAUSE_HEAT]), g.out.refuse_start ? "yes" : "no",
@@ -383,48 +368,48 @@ static size_t report_text(char *buf, size_t size)
     const struct gov_psi *p[PSI_RESOURCES] = {&in->cpu, &in->memory, &in->io};
     for (int r = 0; r < PSI_RESOURCES; r++) {
         if (g.psi_fd[r] < 0) {
-            n = appendf(buf, size, n, "psi %-6s not watched\n", psi_names[r]);
+            n = str_appendf(buf, size, n, "psi %-6s not watched\n", psi_names[r]);
             continue;
         }
-        n = appendf(buf, size, n, "psi %-6s some avg10=%u.%02u full avg10=%u.%02u trigger=some %u/%u us events=%llu\n",
+        n = str_appendf(buf, size, n, "psi %-6s some avg10=%u.%02u full avg10=%u.%02u trigger=some %u/%u us events=%llu\n",
                     psi_names[r], p[r]->some.avg10_x100 / 100, p[r]->some.avg10_x100 % 100,
                     p[r]->full.avg10_x100 / 100, p[r]->full.avg10_x100 % 100,
                     psi_stall_us[r] * (g.psi_window_us[r] / 1000000), g.psi_window_us[r],
                     (unsigned long long)g.psi_events[r]);
     }
     for (uint32_t i = 0; i < in->zones_n; i++)
-        n = appendf(buf, size, n, "zone %u temp_mc=%d passive_mc=%d critical_mc=%d\n", g.zone_id[i],
+        n = str_appendf(buf, size, n, "zone %u temp_mc=%d passive_mc=%d critical_mc=%d\n", g.zone_id[i],
                     in->zones[i].temp_mc, in->zones[i].passive_mc, in->zones[i].critical_mc);
     for (uint32_t i = 0; i < in->personas_n; i++)
-        n = appendf(buf, size, n, "persona %s role=%s throttled=%u%% weight=%u max=%u%% action=%s\n",
+        n = str_appendf(buf, size, n, "persona %s role=%s throttled=%u%% weight=%u max=%u%% action=%s\n",
                     in->personas[i].name, gov_role_name(in->personas[i].role),
                     in->personas[i].throttled_pct, g.out.personas[i].cpu_weight,
                     g.out.personas[i].cpu_max_pct, gov_action_name(g.out.personas[i].action));
-    n = appendf(buf, size, n, "wakeups psi=%llu timer=%llu evaluations=%llu decisions=%llu over %lld ms\n",
+    n = str_appendf(buf, size, n, "wakeups psi=%llu timer=%llu evaluations=%llu decisions=%llu over %lld ms\n",
                 (unsigned long long)(g.psi_events[0] + g.psi_events[1] + g.psi_events[2]),
                 (unsigned long long)g.timer_ticks, (unsigned long long)g.evaluations,
                 (unsigned long long)g.decisions, (long long)up_ms);
     for (int i = 0; i < GOV_DECISIONS_KEPT && g.last[i][0]; i++)
-        n = appendf(buf, size, n, "decision %s\n", g.last[i]);
+        n = str_appendf(buf, size, n, "decision %s\n", g.last[i]);
     return n;
 }
 
 /* Decision lines hold only [a-z0-9=.:%,/_ -] and \" from log_decision. */
 static size_t json_str(char *buf, size_t size, size_t n, const char *s)
 {
-    n = appendf(buf, size, n, "\"");
+    n = str_appendf(buf, size, n, "\"");
     for (; *s; s++)
-        n = *s == '"' || *s == '\\' ? appendf(buf, size, n, "\\%c", *s) : appendf(buf, size, n, "%c", *s);
-    return appendf(buf, size, n, "\"");
+        n = *s == '"' || *s == '\\' ? str_appendf(buf, size, n, "\\%c", *s) : str_appendf(buf, size, n, "%c", *s);
+    return str_appendf(buf, size, n, "\"");
 }
 
 static size_t report_json(char *buf, size_t size)
 {
     size_t n = 0;
     const struct gov_inputs *in = &g.in;
-    n = appendf(buf, size, n, "{\"on\":%s,\"off_reason\":", g.on ? "true" : "false");
+    n = str_appendf(buf, size, n, "{\"on\":%s,\"off_reason\":", g.on ? "true" : "false");
     n = json_str(buf, size, n, g.off_reason);
-    n = appendf(buf, size, n, ",\"level\":\"%s\",\"causes\":{\"cpu\":\"%s\",\"memory\":\"%s\",\"heat\":\"%s\"},"
+    n = str_appendf(buf, size, n, ",\"level\":\"%s\",\"causes\":{\"cpu\":\"%s\",\"memory\":\"%s\",\"heat\":\"%s\"},"
                 "\"refuse_start\":%s,\"watching\":%s,\"cpu_effective\":%u.%02u,\"psi\":{",
                 gov_level_name(g.out.level), gov_level_name(g.out.cause_level[GOV_CAUSE_CPU]),
                 gov_level_name(g.out.cause_level[GOV_CAUSE_MEMORY]),
@@ -433,34 +418,34 @@ static size_t report_json(char *buf, size_t size)
                 g.out.cpu_effective_x100 % 100);
     const struct gov_psi *p[PSI_RESOURCES] = {&in->cpu, &in->memory, &in->io};
     for (int r = 0; r < PSI_RESOURCES; r++)
-        n = appendf(buf, size, n, "%s\"%s\":{\"watched\":%s,\"window_us\":%u,\"some_avg10\":%u.%02u,"
+        n = str_appendf(buf, size, n, "%s\"%s\":{\"watched\":%s,\"window_us\":%u,\"some_avg10\":%u.%02u,"
                     "\"full_avg10\":%u.%02u,\"events\":%llu}", r ? "," : "", psi_names[r],
                     g.psi_fd[r] >= 0 ? "true" : "false", g.psi_window_us[r],
                     p[r]->some.avg10_x100 / 100, p[r]->some.avg10_x100 % 100,
                     p[r]->full.avg10_x100 / 100, p[r]->full.avg10_x100 % 100,
                     (unsigned long long)g.psi_events[r]);
-    n = appendf(buf, size, n, "},\"zones\":[");
+    n = str_appendf(buf, size, n, "},\"zones\":[");
     for (uint32_t i = 0; i < in->zones_n; i++)
-        n = appendf(buf, size, n, "%s{\"zone\":%u,\"temp_mc\":%d,\"passive_mc\":%d,\"critical_mc\":%d}",
+        n = str_appendf(buf, size, n, "%s{\"zone\":%u,\"temp_mc\":%d,\"passive_mc\":%d,\"critical_mc\":%d}",
                     i ? "," : "", g.zone_id[i], in->zones[i].temp_mc, in->zones[i].passive_mc,
                     in->zones[i].critical_mc);
-    n = appendf(buf, size, n, "],\"personas\":[");
+    n = str_appendf(buf, size, n, "],\"personas\":[");
     for (uint32_t i = 0; i < in->personas_n; i++)
-        n = appendf(buf, size, n, "%s{\"name\":\"%s\",\"role\":\"%s\",\"throttled_pct\":%u,"
+        n = str_appendf(buf, size, n, "%s{\"name\":\"%s\",\"role\":\"%s\",\"throttled_pct\":%u,"
                     "\"cpu_weight\":%u,\"cpu_max_pct\":%u,\"action\":\"%s\"}", i ? "," : "",
                     in->personas[i].name, gov_role_name(in->personas[i].role),
                     in->personas[i].throttled_pct, g.out.personas[i].cpu_weight,
                     g.out.personas[i].cpu_max_pct, gov_action_name(g.out.personas[i].action));
-    n = appendf(buf, size, n, "],\"wakeups\":{\"psi\":%llu,\"timer\":%llu,\"evaluations\":%llu,"
+    n = str_appendf(buf, size, n, "],\"wakeups\":{\"psi\":%llu,\"timer\":%llu,\"evaluations\":%llu,"
                 "\"decisions\":%llu,\"since_ms\":%lld},\"decisions\":[",
                 (unsigned long long)(g.psi_events[0] + g.psi_events[1] + g.psi_events[2]),
                 (unsigned long long)g.timer_ticks, (unsigned long long)g.evaluations,
                 (unsigned long long)g.decisions, (long long)(time_mono_ms() - g.started_ms));
     for (int i = 0; i < GOV_DECISIONS_KEPT && g.last[i][0]; i++) {
-        n = appendf(buf, size, n, "%s", i ? "," : "");
+        n = str_appendf(buf, size, n, "%s", i ? "," : "");
         n = json_str(buf, size, n, g.last[i]);
     }
-    return appendf(buf, size, n, "]}\n");
+    return str_appendf(buf, size, n, "]}\n");
 }
 
 size_t governor_report(char *buf, size_t size, bool json)

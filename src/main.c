@@ -3,6 +3,7 @@
  * Never touches /persist.
  */
 #include "cli.h"
+#include "focus.h"
 #include "init.h"
 #include "logger.h"
 #include "state/state.h"
@@ -35,6 +36,7 @@ static const struct command commands[] = {
     {"logger", logger_cli_main, "s6-log-like logger on stdin (for log/run)"},
     {"deps", cli_deps, "print the dependency graph (text or --dot)"},
     {"deaths", cli_deaths, "print a service's recorded deaths (max-death-tally)"},
+    {"focus", cli_focus, "switch the focused persona (others freeze) or show it"},
     {"governor", cli_governor, "show the thermal + PSI governor: inputs, level, decisions"},
     {"shutdown", cli_shutdown, "stop every service and end the supervisor"},
     {"poweroff", cli_shutdown, "stop everything and power off (root only)"},

@@ -13,6 +13,7 @@
 #include "cgroup.h"
 #include "control.h"
 #include "deaths.h"
+#include "focus.h"
 #include "governor.h"
 #include "logger.h"
 #include "state/mount.h"
@@ -228,7 +229,8 @@ static void reap_children(void)
             return;
         if (logger_on_exit(pid, status))
             continue;
-        if (flush_on_exit(pid))
+        bool was_flush = flush_on_exit(pid);
+        if (focus_on_exit(pid, status) || was_flush)
             continue;
         bool is_aux = false;
         struct svc *s = svc_by_pid(pid, &is_aux);
@@ -259,6 +261,9 @@ static void arm_timer(void)
     int64_t flush_next = sup.shutting_down ? flush_deadline_ms() : 0;
     if (flush_next && (!next || flush_next < next))
         next = flush_next;
+    int64_t focus_next = focus_deadline_ms();
+    if (focus_next && (!next || focus_next < next))
+        next = focus_next;
     int64_t governor_next = governor_deadline_ms();
     if (governor_next && (!next || governor_next < next))
         next = governor_next;
@@ -290,6 +295,7 @@ static void on_timer(void)
     if (checkpoint_due_ms && checkpoint_due_ms <= now && !sup.shutting_down)
         checkpoint_time();
     governor_on_timer(now);
+    focus_on_timer(now);
     if (sup.shutting_down && !shutdown_killed && shutdown_deadline_ms <= now) {
         shutdown_force();
     } else if (sup.shutting_down && shutdown_killed &&
@@ -595,6 +601,7 @@ static int setup(const struct supervise_config *cfg)
         log_set_sink(logger_self_append);
     else
         log_warn("event=logger-unavailable reason=\"service output goes nowhere\"");
+    focus_init(); /* before the governor: it hands the governor its personas */
     governor_init();
     return 0;
 }

@@ -349,3 +349,18 @@ int kill_leader_group(pid_t leader, int sig)
         r = kill(leader, sig);
     return r;
 }
+
+size_t str_appendf(char *buf, size_t size, size_t len, const char *fmt, ...)
+{
+    if (size == 0 || len >= size)
+        return size ? size - 1 : 0;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + len, size - len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        buf[len] = '\0';
+        return len;
+    }
+    return len + (size_t)n < size ? len + (size_t)n : size - 1;
+}

@@ -55,6 +55,11 @@ bool reason_fail(char *reason, size_t reason_size, const char *fmt, ...)
 bool str_fmt(char *dst, size_t dst_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Appends printf output at buf[len] (size bytes in all), always
+ * terminated, cut at the end; returns the new length (at most size - 1). */
+size_t str_appendf(char *buf, size_t size, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Parse a decimal unsigned integer that fills the whole string (leading and
  * trailing ASCII whitespace allowed). false on garbage or overflow of max. */
 bool parse_u64(const char *s, uint64_t max, uint64_t *out);

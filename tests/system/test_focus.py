@@ -1,0 +1,246 @@
+"""Focus switching on real podman containers (a private store per test
+module, the CPU-busy "work" sample persona): `bay0 focus p://NAME` thaws
+NAME and freezes every other running user persona through the cgroups bay0
+owns (--cgroup-parent ROOT/p__NAME), podman's own view follows (podman
+pause/unpause in a child), and a podman that hangs never holds the switch.
+
+The containers are made with `podman run --cgroup-parent` exactly as the
+persona manager creates them (focus_cgroup_parent); each test module gets
+its own cgroup ROOT, so concurrent sessions never see each other's."""
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import Supervisor, kill_tree, wait_for, write_file
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT_DIR = os.path.normpath(os.path.join(HERE, "..", ".."))
+FREEZER = "/sys/fs/cgroup/freezer"
+V1 = os.path.exists(os.path.join(FREEZER, "cgroup.procs"))
+CG2 = "/sys/fs/cgroup" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "/sys/fs/cgroup/unified"
+
+pytestmark = pytest.mark.skipif(shutil.which("podman") is None or os.geteuid() != 0,
+                                reason="needs podman and root")
+
+
+class Store:
+    """A private podman store with the work image, and a cgroup root."""
+
+    def __init__(self, base):
+        self.base = base
+        self.cmd = ["podman", "--root", f"{base}/root", "--runroot", f"{base}/run",
+                    "--tmpdir", f"{base}/tmp"]
+        self.root = f"/bay0-test-{uuid.uuid4().hex[:10]}"
+
+    def podman(self, *args, check=True, timeout=60):
+        r = subprocess.run([*self.cmd, *args], capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"podman {args}: {r.returncode} {r.stderr}")
+        return r
+
+    def status(self, container):
+        return self.podman("inspect", "--format", "{{.State.Status}}", container).stdout.strip()
+
+    def run(self, name):
+        self.podman("run", "-d", "--pull=never", "--name", f"p__{name}",
+                    "--cgroup-parent", f"{self.root}/p__{name}", "localhost/bay0-work:latest")
+
+    def cg(self, name, hierarchy=None):
+        base = FREEZER if V1 else CG2
+        parent = f"{base}{self.root}/p__{name}"
+        kids = [d for d in os.listdir(parent) if d.startswith("libpod-") and "conmon" not in d]
+        assert len(kids) == 1, kids
+        return os.path.join(parent, kids[0])
+
+    def frozen(self, name):
+        if V1:
+            with open(os.path.join(self.cg(name), "freezer.state")) as f:
+                return f.read().strip() != "THAWED"
+        with open(os.path.join(self.cg(name), "cgroup.freeze")) as f:
+            return f.read().strip() == "1"
+
+    def cpu_us(self, name):
+        if V1:
+            d = self.cg(name).replace(FREEZER, "/sys/fs/cgroup/cpuacct")
+            with open(os.path.join(d, "cpuacct.usage")) as f:
+                return int(f.read()) // 1000
+        with open(os.path.join(self.cg(name), "cpu.stat")) as f:
+            return int(next(l for l in f if l.startswith("usage_usec")).split()[1])
+
+    def cleanup(self):
+        for name in ("a", "b"):
+            try:
+                d = self.cg(name)
+                with open(os.path.join(d, "freezer.state" if V1 else "cgroup.freeze"), "w") as f:
+                    f.write("THAWED" if V1 else "0")
+            except (OSError, AssertionError):
+                pass
+            self.podman("unpause", f"p__{name}", check=False)
+            self.podman("rm", "-f", "-t", "0", f"p__{name}", check=False)
+        self.podman("rmi", "-f", "localhost/bay0-work:latest", check=False)
+        for top in os.listdir("/sys/fs/cgroup"):
+            path = f"/sys/fs/cgroup/{top}{self.root}"
+            for dirpath, _, _ in sorted(os.walk(path), key=lambda x: -len(x[0])):
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    pass
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    base = str(tmp_path_factory.mktemp("podman"))
+    s = Store(base)
+    env = dict(os.environ, BAY0_PODMAN=" ".join(s.cmd))
+    r = subprocess.run([os.path.join(ROOT_DIR, "personas", "build.sh"), "work"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        pytest.skip("cannot build the work image here: " + r.stderr[-300:])
+    try:
+        s.run("a")
+        s.run("b")
+    except AssertionError as e:
+        s.cleanup()
+        pytest.skip(f"podman cannot run containers here: {e}")
+    yield s
+    s.cleanup()
+
+
+@pytest.fixture
+def fsup(tmp_path, store):
+    sup = Supervisor(tmp_path)
+    sup.env["BAY0_PODMAN"] = " ".join(store.cmd)
+    sup.env["BAY0_PERSONA_CGROUP_ROOT"] = store.root
+    sup.env["BAY0_FOCUS_SYNC_TIMEOUT_MS"] = "1500"
+    sup.env["BAY0_FOCUS_SYNC_RETRY_MS"] = "500"
+    yield sup
+    if sup.proc and sup.proc.poll() is None:
+        pid = sup.proc.pid
+        sup.stop()
+        kill_tree(pid)
+
+
+def focus_json(sup):
+    return json.loads(sup.cli("focus", "--json").stdout)
+
+
+def podman_agrees(sup, store):
+    j = focus_json(sup)
+    if not j["sync"]["podman_agrees"]:
+        return False
+    states = {p["container"]: p["state"] for p in j["personas"]}
+    return all(store.status(c) == s for c, s in states.items())
+
+
+def cpu_stalls(store, name, window=0.2):
+    a = store.cpu_us(name)
+    time.sleep(window)  # the sampling interval of the measurement itself
+    return store.cpu_us(name) == a
+
+
+def test_focus_freezes_the_background_and_podman_agrees(fsup, store):
+    fsup.start()
+    r = fsup.cli("focus", "p://a")
+    assert r.stdout.startswith("p://a focused in ") and "paused p://b" in r.stdout
+    # the switch is done when the command returns: no waiting for podman
+    assert not store.frozen("a") and store.frozen("b")
+    # the paused persona's CPU time stops growing within 1 s; a's keeps growing
+    wait_for(lambda: cpu_stalls(store, "b"), timeout=1.0, interval=0, what="p://b's CPU to stop")
+    assert cpu_stalls(store, "b", 0.5)
+    assert not cpu_stalls(store, "a", 0.3)
+    # podman's own view follows: b paused, a running, and bay0 says the same
+    wait_for(lambda: podman_agrees(fsup, store), timeout=15, interval=0.2, what="podman to agree")
+    assert store.status("p__b") == "paused" and store.status("p__a") == "running"
+    j = focus_json(fsup)
+    assert j["focused"] == "p://a"
+    assert {p["name"]: p["state"] for p in j["personas"]} == {"p://a": "running", "p://b": "paused"}
+    text = fsup.cli("focus").stdout
+    assert text.splitlines()[0] == "p://a" and "p://b" in text and "paused" in text
+    # and back: b runs again at once, a is frozen, podman follows again
+    fsup.cli("focus", "p://b")
+    assert not store.frozen("b") and store.frozen("a")
+    assert not cpu_stalls(store, "b", 0.3)
+    wait_for(lambda: podman_agrees(fsup, store), timeout=15, interval=0.2, what="podman to agree")
+    assert store.status("p__a") == "paused" and store.status("p__b") == "running"
+    log = fsup.log_text()
+    # the GPU-detach call site runs (and says so) before a persona is frozen
+    detach = log.index("event=gpu-detach persona=p://a")
+    assert detach < log.index("event=focus persona=p://b")
+    assert "event=focus-intent" not in log  # no persist dir: nothing stored
+
+
+def test_rapid_switches_end_in_agreement(fsup, store):
+    """Switches faster than podman: every podman pause/unpause is still in
+    flight when the next switch comes. The freezer always follows the last
+    command, and once the syncs settle podman agrees with it."""
+    fsup.start()
+    for i in range(10):
+        target = "a" if i % 2 == 0 else "b"
+        other = "b" if target == "a" else "a"
+        fsup.cli("focus", f"p://{target}")
+        assert not store.frozen(target) and store.frozen(other)
+    wait_for(lambda: podman_agrees(fsup, store), timeout=30, interval=0.2, what="podman to agree")
+    assert store.status("p__b") == "running" and store.status("p__a") == "paused"
+    assert not store.frozen("b") and store.frozen("a")
+
+
+def test_focus_returns_while_podman_hangs(fsup, store, tmp_path):
+    """A podman that hangs (fault injection: a wrapper that sleeps while a
+    flag file exists, else runs the real podman) does not hold the switch;
+    bay0 says podman does not agree yet, retries, and agrees once podman
+    answers again."""
+    flag = tmp_path / "hang"
+    flag.write_text("")
+    wrapper = tmp_path / "podman-hang"
+    write_file(str(wrapper), "#!/bin/sh\nwhile [ -e %s ]; do sleep 0.05; done\nexec %s \"$@\"\n"
+               % (flag, " ".join(store.cmd)), 0o755)
+    fsup.env["BAY0_PODMAN"] = str(wrapper)
+    fsup.start()
+    for target, other in (("a", "b"), ("b", "a"), ("a", "b")):
+        t0 = time.monotonic()
+        fsup.cli("focus", f"p://{target}")
+        assert time.monotonic() - t0 < 5  # a hung podman would make this 1.5 s+ per call
+        assert not store.frozen(target) and store.frozen(other)
+    assert fsup.cli("status").returncode == 0
+    wait_for(lambda: "event=focus-synced" in fsup.log_text() and "result=retry" in fsup.log_text(),
+             timeout=10, interval=0.1, what="a sync to time out")
+    assert focus_json(fsup)["sync"]["podman_agrees"] is False
+    flag.unlink()
+    wait_for(lambda: podman_agrees(fsup, store), timeout=20, interval=0.2, what="podman to agree")
+    assert store.status("p__a") == "running" and store.status("p__b") == "paused"
+
+
+def test_focus_refuses_bad_targets(fsup, store):
+    import tempfile
+    fsup.rundir = tempfile.mkdtemp(prefix="bay0-run-")  # pytest's tmp is 0700
+    os.chmod(fsup.rundir, 0o755)
+    fsup.env["BAY0_RUNDIR"] = fsup.rundir
+    fsup.start()
+    r = fsup.cli("focus", "sys://ai", check=False)
+    assert r.returncode == 2 and "system tenant" in r.stderr
+    r = fsup.cli("focus", "p://nope", check=False)
+    assert r.returncode == 1 and "p://nope is not running" in r.stderr
+    r = fsup.cli("focus", "P://a", check=False)
+    assert r.returncode == 2 and "P://a" in r.stderr
+    r = fsup.cli("focus", "p://a", "p://b", check=False)
+    assert r.returncode == 2
+    r = fsup.cli("focus", "p://a", check=False, user="nobody")
+    assert r.returncode == 4 and "only root may switch the focus" in r.stderr, r.stderr
+    assert fsup.cli("focus", user="nobody").returncode == 0  # reading is for anyone
+    # nothing was frozen by any of these
+    assert "event=focus " not in fsup.log_text()
+
+
+def test_new_supervisor_adopts_the_focus(fsup, store):
+    fsup.start()
+    fsup.cli("focus", "p://b")
+    wait_for(lambda: podman_agrees(fsup, store), timeout=15, interval=0.2, what="podman to agree")
+    fsup.stop()
+    fsup.start()
+    assert focus_json(fsup)["focused"] == "p://b"
+    assert "event=focus-adopted container=p__b" in fsup.log_text()
