@@ -17,7 +17,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 OPT      ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Isrc
 CFLAGS   += $(CSTD) $(WARN) $(OPT) -fno-strict-aliasing
-LDLIBS   += -lsqlite3 -lpthread -lm
+LDLIBS   += -lsqlite3 -ljansson -lpthread -lm
 # The static build (the Spine's and the release's): musl, with the libraries
 # in LDLIBS built for musl from pinned Debian sources into MUSL_PREFIX.
 MUSL_CC  ?= musl-gcc

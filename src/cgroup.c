@@ -155,3 +155,22 @@ void cgroup_cleanup(void)
     if (rmdir(base) < 0 && errno != ENOENT)
         log_warn("event=cgroup-rmdir-failed dir=%s error=\"%s\"", base, strerror(errno));
 }
+
+bool cgroup_escape(const char *name)
+{
+    char mnt[CGROUP_PATH_BYTES_MAX], dir[CGROUP_PATH_BYTES_MAX + 64],
+        procs[CGROUP_PATH_BYTES_MAX + 96];
+    if (!cgroup_find_mount(mnt, sizeof mnt) ||
+        !str_fmt(dir, sizeof dir, "%s/%s", mnt, name) ||
+        (mkdir(dir, 0755) < 0 && errno != EEXIST) ||
+        !str_fmt(procs, sizeof procs, "%s/cgroup.procs", dir))
+        return false;
+    int fd = open(procs, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char pid[24];
+    int n = snprintf(pid, sizeof pid, "%d", (int)getpid());
+    bool ok = write(fd, pid, (size_t)n) == n;
+    close(fd);
+    return ok;
+}

@@ -23,6 +23,12 @@ int cgroup_prepare(const struct svc *s, char *procs, size_t size);
 /* SIGKILL to everything left in the service's cgroup (cgroup.procs). */
 void cgroup_kill(const struct svc *s);
 void cgroup_remove(const struct svc *s);
+/* Move the calling process into CGROUP2/name (made if missing), outside
+ * every supervisor's tree. For bay0's own helpers that start processes no
+ * service owns (podman's conmon keeps a persona's container alive: it must
+ * not die when the persona manager's cgroup is killed). Blocks on the
+ * cgroup filesystem (one RCU grace period): never from PID 1's loop. */
+bool cgroup_escape(const char *name);
 /* At exit: remove every service's cgroup and this supervisor's. */
 void cgroup_cleanup(void);
 

@@ -59,10 +59,10 @@ void *cli_xcalloc(size_t n, size_t size)
 
 /* ---- talking to the supervisor ------------------------------------------ */
 
-static int connect_control(const char *rundir)
+static int connect_control(const char *rundir, const char *sock_name)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (!str_fmt(addr.sun_path, sizeof addr.sun_path, "%s/control", rundir)) {
+    if (!str_fmt(addr.sun_path, sizeof addr.sun_path, "%s/%s", rundir, sock_name)) {
         fprintf(stderr, "bay0: rundir path too long: %s\n", rundir);
         return -CLI_EXIT_USAGE;
     }
@@ -71,9 +71,14 @@ static int connect_control(const char *rundir)
         int err = errno;
         if (fd >= 0)
             close(fd);
-        fprintf(stderr, "bay0: cannot reach the supervisor at %s: %s "
-                        "(is bay0 running? use --rundir or BAY0_RUNDIR)\n",
-                addr.sun_path, strerror(err));
+        if (strcmp(sock_name, "control") == 0)
+            fprintf(stderr, "bay0: cannot reach the supervisor at %s: %s "
+                            "(is bay0 running? use --rundir or BAY0_RUNDIR)\n",
+                    addr.sun_path, strerror(err));
+        else
+            fprintf(stderr, "bay0: cannot reach the persona manager at %s: %s "
+                            "(is the service 'personas' up? bay0 status personas)\n",
+                    addr.sun_path, strerror(err));
         return err == EACCES || err == EPERM ? -CLI_EXIT_DENIED : -CLI_EXIT_TRYAGAIN;
     }
     return fd;
@@ -83,7 +88,13 @@ static int connect_control(const char *rundir)
  * Returns 0, or a CLI exit code on failure (message printed). */
 int cli_transact(const struct cli_opts *o, const char *request, char **out)
 {
-    int fd = connect_control(cli_rundir(o->rundir));
+    return cli_transact_at(o, "control", request, out);
+}
+
+int cli_transact_at(const struct cli_opts *o, const char *sock_name,
+                    const char *request, char **out)
+{
+    int fd = connect_control(cli_rundir(o->rundir), sock_name);
     if (fd < 0)
         return -fd;
     int send_err = fd_write_all(fd, request, strlen(request)) < 0 ? errno : 0;

@@ -48,6 +48,9 @@ int cli_transact(const struct cli_opts *o, const char *request, char **out);
 /* Sends request and prints the reply's leading "I " lines on stdout
  * (without the prefix: a report), then finishes like cli_finish_reply. */
 int cli_transact_print(const struct cli_opts *o, const char *request);
+/* Same on another socket of the rundir (RUNDIR/sock_name). */
+int cli_transact_at(const struct cli_opts *o, const char *sock_name,
+                    const char *request, char **out);
 /* Prints I/E lines of a reply; returns the final line's code (OK = 0). */
 int cli_finish_reply(char *reply, bool quiet_ok);
 int cli_log(int argc, char **argv);

@@ -6,6 +6,7 @@
 #include "focus.h"
 #include "init.h"
 #include "logger.h"
+#include "persona_mgr.h"
 #include "state/state.h"
 #include "util.h"
 
@@ -43,6 +44,9 @@ static const struct command commands[] = {
     {"reboot", cli_shutdown, "stop everything and reboot (root only)"},
     {"halt", cli_shutdown, "stop everything and halt (root only)"},
     {"validate", cli_validate, "health check: GREEN/YELLOW/RED (also --validate)"},
+    {"persona", cli_persona, "personas (podman containers): create start stop restart reset rm list logs"},
+    {"reconcile", cli_reconcile, "make podman agree with the personas' intent (--dry-run, --json)"},
+    {"persona-manager", persona_mgr_main, "internal: the persona manager (the service 'personas')"},
     {"nack", state_cli_nack, "list/add/rm candidate hashes never to reinstall"},
     {"genesis", state_cli_genesis, "verify or append the hash-chained genesis log"},
     {"state-debug", state_cli_debug, "internal: state module test hooks"},

@@ -115,17 +115,7 @@ static int run_cli(state_bounded_fn fn, struct cli_opts *o, const char *what)
     return rc;
 }
 
-static bool db_open_cli(struct state_db *db)
-{
-    enum state_result r = state_open(db, NULL);
-    if (r != STATE_OK && r != STATE_RECOVERED)
-        return false;
-    if (state_migrate_if_needed(db) != STATE_OK) {
-        state_close(db);
-        return false;
-    }
-    return true;
-}
+static bool db_open_cli(struct state_db *db) { return state_open_migrated(db); }
 
 static int nack_list_work(void *ctx)
 {

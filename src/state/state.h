@@ -65,6 +65,9 @@ struct state_db {
  * fresh db created: the result is then STATE_RECOVERED. */
 enum state_result state_open(struct state_db *db, const char *dir);
 void state_close(struct state_db *db);
+/* state_open (default dir) + state_migrate_if_needed; false (db closed,
+ * logged) when either fails. A recovered db counts as opened. */
+bool state_open_migrated(struct state_db *db);
 /* Run every pending migration, each in its own transaction. A db newer than
  * this binary is an error (never downgraded, never moved aside). */
 enum state_result state_migrate_if_needed(struct state_db *db);
