@@ -434,6 +434,11 @@ static void do_signal(struct conn *c, int argc, char **argv)
 static void do_reload(struct conn *c)
 {
     struct scan_summary sum = sup_reload();
+    if (sum.error) {
+        reply_final(c, 1, "reload: cannot read the scan directory %s: %s; nothing changed, "
+                    "the services keep running as they were", sup.scandir, strerror(sum.error));
+        return;
+    }
     out_add(c, "I services=%u added=%u removed=%u restarted=%u invalid=%u\n",
             sum.total, sum.added, sum.removed, sum.restarted, sum.failed);
     reply_final(c, 0, "%s", "");

@@ -187,7 +187,14 @@ static bool is_service_dir(const char *name, unsigned char d_type)
     if (d_type != DT_UNKNOWN && d_type != DT_LNK)
         return false;
     struct stat st;
-    return fstatat(sup.scan_fd, name, &st, 0) == 0 && S_ISDIR(st.st_mode);
+    if (fstatat(sup.scan_fd, name, &st, 0) == 0)
+        return S_ISDIR(st.st_mode);
+    char shown[SERVICE_NAME_BYTES_MAX + 1];
+    display_name(shown, sizeof shown, name);
+    log_warn("event=scan-entry-skipped name=%s path=%s/%s error=\"%s\" "
+             "hint=\"a symlink loop or a dangling link; fix or remove it\"",
+             shown, sup.scandir, shown, strerror(errno));
+    return false;
 }
 
 static bool scan_entry(const char *name, unsigned char d_type, void *ctx)
@@ -228,17 +235,63 @@ static void mark_removed(struct scan_summary *sum)
 static void load_persisted_intents(void);
 static bool load_intents_once;
 
-static struct scan_summary scan(void)
+static void slot_free(struct svc *s);
+
+/* Before a reload: the scan directory must still be there, under its path.
+ * A directory that was removed or moved away reads as empty, which would
+ * stop every service; a new directory renamed to the path is scanned
+ * instead of the old one. -1 with errno when it cannot be read. */
+static int scan_dir_recheck(void)
+{
+    struct stat held, now;
+    if (fstat(sup.scan_fd, &held) < 0)
+        return -1;
+    if (held.st_nlink == 0) {
+        errno = ENOENT;
+        return -1;
+    }
+    int fd = open(sup.scandir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int ret = fstat(fd, &now);
+    bool replaced = ret == 0 && (now.st_dev != held.st_dev || now.st_ino != held.st_ino);
+    if (replaced && (ret = dup3(fd, sup.scan_fd, O_CLOEXEC)) >= 0) {
+        ret = 0;
+        log_info("event=scandir-replaced path=%s", sup.scandir);
+    }
+    int err = errno;
+    close(fd);
+    errno = err;
+    return ret;
+}
+
+/* A scan that could not read the directory changes nothing: the services
+ * it added on the way are freed again. */
+static struct scan_summary scan_abort(struct scan_summary sum, int err)
+{
+    for (uint32_t i = 0; i < sup.used_hi; i++)
+        if (sup.svcs[i].in_use && sup.svcs[i].scan_new)
+            slot_free(&sup.svcs[i]);
+    sum.error = err;
+    sum.added = 0;
+    log_error("event=scan-failed path=%s error=\"%s\" effect=\"nothing changed: "
+              "the services keep running as they were\"", sup.scandir, strerror(err));
+    return sum;
+}
+
+static struct scan_summary scan(bool recheck)
 {
     struct scan_summary sum = {0};
-    if (getrlimit(RLIMIT_NOFILE, &scan_nofile) < 0)
-        scan_nofile.rlim_cur = RLIM_INFINITY;
     for (uint32_t i = 0; i < sup.used_hi; i++) {
         sup.svcs[i].scan_seen = false;
         sup.svcs[i].scan_new = false;
     }
+    if (recheck && scan_dir_recheck() < 0)
+        return scan_abort(sum, errno);
+    if (getrlimit(RLIMIT_NOFILE, &scan_nofile) < 0)
+        scan_nofile.rlim_cur = RLIM_INFINITY;
     if (dir_each(sup.scan_fd, scan_entry, &sum) < 0)
-        log_error("event=scan-failed path=%s error=\"%s\"", sup.scandir, strerror(errno));
+        return scan_abort(sum, errno);
     mark_removed(&sum);
     if (load_intents_once) {
         load_intents_once = false;
@@ -295,13 +348,15 @@ static void load_persisted_intents(void)
 void sup_scan(bool initial)
 {
     load_intents_once = initial && sup.persist_intent;
-    struct scan_summary sum = scan();
+    struct scan_summary sum = scan(false);
     log_info("event=scan services=%u invalid=%u", sum.total, sum.failed);
 }
 
 struct scan_summary sup_reload(void)
 {
-    struct scan_summary sum = scan();
+    struct scan_summary sum = scan(true);
+    if (sum.error)
+        return sum;
     log_info("event=reload services=%u added=%u removed=%u restarted=%u invalid=%u",
              sum.total, sum.added, sum.removed, sum.restarted, sum.failed);
     return sum;

@@ -129,6 +129,8 @@ static void env_add(struct env_builder *b, const char *key, const char *val)
 struct envdir_ctx {
     struct env_builder *b;
     int dir_fd;
+    int err;               /* a file that could not be read: the spawn fails */
+    char bad[NAME_MAX + 1];
 };
 
 /* s6-envdir semantics: first line of the file, trailing blanks removed,
@@ -142,8 +144,13 @@ static bool envdir_entry(const char *name, unsigned char d_type, void *ctx_)
         return true;
     char val[4096];
     ssize_t n = file_read_small(ctx->dir_fd, name, val, sizeof val);
-    if (n < 0 && errno != EFBIG)
-        return true;
+    if (n < 0 && (errno == ENOENT || errno == EISDIR || errno == EINVAL))
+        return true; /* gone since, or not a regular file: not a variable */
+    if (n < 0 && errno != EFBIG) { /* unreadable: s6-envdir fails too */
+        ctx->err = errno;
+        str_copy(ctx->bad, sizeof ctx->bad, name);
+        return false;
+    }
     if (n < 0)
         n = (ssize_t)strlen(val);
     if (n == 0) {
@@ -164,8 +171,10 @@ static bool envdir_entry(const char *name, unsigned char d_type, void *ctx_)
 
 /* The child's environment, built in the slot: the supervisor's own (its
  * strings never change once supervising), BAY0_SERVICE, NOTIFY_SOCKET and
- * the service's env/ directory. */
-static void env_build(const struct spawn_req *req, struct spawn_slot *slot)
+ * the service's env/ directory. 0, or the errno of an env/ (or a file in
+ * it) that exists but cannot be read, with one log line naming it: the
+ * service does not start without its variables. */
+static int env_build(const struct spawn_req *req, struct spawn_slot *slot)
 {
     struct env_builder b = {.slot = slot};
     for (char **e = environ; *e && b.count < SPAWN_ENV_VARS_MAX; e++)
@@ -178,10 +187,17 @@ static void env_build(const struct spawn_req *req, struct spawn_slot *slot)
     char path[SPAWN_PATH_BYTES_MAX];
     if (str_fmt(path, sizeof path, "%s/env", req->dir)) {
         int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0) {
-            struct envdir_ctx ctx = {&b, fd};
-            dir_each(fd, envdir_entry, &ctx);
+        struct envdir_ctx ctx = {&b, fd, fd < 0 && errno != ENOENT ? errno : 0, ""};
+        if (fd >= 0 && dir_each(fd, envdir_entry, &ctx) < 0 && !ctx.err)
+            ctx.err = errno;
+        if (fd >= 0)
             close(fd);
+        if (ctx.err) {
+            log_error("svc=%s event=spawn-refused path=%s%s%s error=\"%s\" "
+                      "effect=\"not started without its variables\"",
+                      req->service_name ? req->service_name : "?", path, ctx.bad[0] ? "/" : "",
+                      ctx.bad, strerror(ctx.err));
+            return ctx.err;
         }
     }
     slot->envp[b.count] = NULL;
@@ -189,6 +205,7 @@ static void env_build(const struct spawn_req *req, struct spawn_slot *slot)
         log_warn("svc=%s event=env-truncated dir=%s/env limit_vars=%d limit_bytes=%d",
                  req->service_name ? req->service_name : "?", req->dir, SPAWN_ENV_VARS_MAX,
                  SPAWN_ENV_BYTES_MAX);
+    return 0;
 }
 
 /* DIR/user and DIR/limits, read again at each spawn of a service whose
@@ -221,7 +238,8 @@ static bool creds_fill(const struct spawn_req *req, struct spawn_slot *slot)
 
 /* Copies req and the strings it points to into slot (the caller's are on
  * its stack), with the service's user and limits. 0, or an errno: E2BIG
- * when something does not fit, EINVAL when `user` or `limits` is bad. */
+ * when something does not fit, EINVAL when `user` or `limits` is bad,
+ * env/'s error when it cannot be read. */
 static int slot_fill(struct spawn_slot *slot, const struct spawn_req *req)
 {
     slot->req = *req;
@@ -246,8 +264,7 @@ static int slot_fill(struct spawn_slot *slot, const struct spawn_req *req)
     slot->req.notify_socket = NULL;
     if (!creds_fill(req, slot))
         return EINVAL;
-    env_build(req, slot);
-    return 0;
+    return env_build(req, slot);
 }
 
 static volatile int *errno_cells;

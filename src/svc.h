@@ -185,6 +185,7 @@ int sup_table_init(uint32_t slots_wanted);
  * marks vanished ones removed. Returns the number of changes. */
 struct scan_summary {
     uint32_t added, removed, restarted, failed, total;
+    int error; /* errno: the scan directory could not be read, nothing changed */
 };
 void sup_scan(bool initial);
 struct scan_summary sup_reload(void);

@@ -3,6 +3,8 @@ reproduced on the real binary and failing on the code before its fix:
 long lines near the rotation point in the built-in logger and in `bay0
 logger`, `bay0 logger` on a full disk."""
 import os
+import re
+import signal
 import subprocess
 import sys
 import threading
@@ -228,3 +230,100 @@ echo "line $i"; printf 'prompt %s> ' $i; exec sleep 100000""")
     wait_for(lambda: open(cur, "rb").read().endswith(b"]\n"), what="the last line ended")
     assert raw_lines(d) == ["line 0", "prompt 0>  [bay0: ended without newline]",
                             "line 1", "prompt 1>  [bay0: ended without newline]"]
+
+
+def pids_up(sup, names):
+    st = sup.status()
+    return {n: st[n]["pid"] for n in names if n in st and st[n]["state"] == "up"}
+
+
+@pytest.mark.parametrize("how", ["moved", "removed"])
+def test_reload_with_scandir_gone_keeps_the_running_set(sup, how):
+    """Defect 3: `reload` (and SIGHUP) with the scan directory gone removed
+    every service and reported success."""
+    names = [f"s{i}" for i in range(10)]
+    for n in names:
+        sup.service(n)
+    sup.start()
+    wait_for(lambda: len(pids_up(sup, names)) == 10, what="10 services up")
+    before = pids_up(sup, names)
+    if how == "moved":
+        os.rename(sup.scandir, sup.scandir + ".away")
+    else:
+        subprocess.run(["rm", "-rf", sup.scandir], check=True)
+    r = sup.cli("reload", check=False)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "scan directory" in r.stderr and sup.scandir in r.stderr and "nothing changed" in r.stderr
+    sup.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: sup.log_text().count("event=scan-failed") >= 2, what="SIGHUP's failure logged")
+    assert "event=removed" not in sup.log_text()
+    assert pids_up(sup, names) == before
+    if how == "moved":  # back again: a reload works and changes nothing
+        os.rename(sup.scandir + ".away", sup.scandir)
+        r = sup.cli("reload")
+        assert "services=10 added=0 removed=0" in r.stderr + r.stdout
+        assert pids_up(sup, names) == before
+
+
+def test_reload_scans_a_directory_swapped_in_under_the_path(sup):
+    """Defect 3: the scan directory is found by its path at reload, so a
+    new tree renamed into place is the one scanned."""
+    sup.service("a")
+    sup.start()
+    sup.wait_state("a", "up")
+    new = sup.scandir + ".new"
+    os.makedirs(os.path.join(new, "b"))
+    with open(os.path.join(new, "b", "run"), "w") as f:
+        f.write("#!/bin/sh\nexec sleep 1000\n")
+    os.chmod(os.path.join(new, "b", "run"), 0o755)
+    os.rename(sup.scandir, sup.scandir + ".old")
+    os.rename(new, sup.scandir)
+    r = sup.cli("reload")
+    assert "added=1 removed=1" in r.stderr + r.stdout
+    sup.wait_state("b", "up")
+    assert "event=scandir-replaced" in sup.log_text()
+
+
+def test_symlink_loop_and_dangling_link_in_scandir_are_logged(sup):
+    """Defect 10: symlink loops in the scan directory were skipped without
+    a log line."""
+    sup.service("ok")
+    os.symlink("loop", os.path.join(sup.scandir, "loop"))
+    os.symlink("nowhere", os.path.join(sup.scandir, "dangling"))
+    sup.start()
+    sup.wait_state("ok", "up")
+    text = sup.log_text()
+    assert re.search(r"event=scan-entry-skipped name=loop .*error=\"Too many levels of symbolic links\"", text)
+    assert re.search(r"event=scan-entry-skipped name=dangling .*error=\"No such file or directory\"", text)
+    assert set(sup.status()) == {"ok"}
+
+
+def start_without_dac_override(sup):
+    """The supervisor as a root without CAP_DAC_OVERRIDE/READ_SEARCH: file
+    modes apply to it as to an unprivileged supervisor."""
+    sup.stderr = open(sup.stderr_path, "ab")
+    sup.proc = subprocess.Popen(
+        ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all", BAY0,
+         "supervise", "--scandir", sup.scandir, "--rundir", sup.rundir, "--logdir", sup.logdir],
+        stdout=sup.stderr, stderr=sup.stderr, env=sup.env)
+    wait_for(lambda: sup.ping(), what="control socket")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="drops root's DAC override to make modes apply")
+@pytest.mark.parametrize("what", ["dir", "file"])
+def test_unreadable_env_is_refused_and_logged(sup, tmp_path, what):
+    """Defect 10: an unreadable env/ (or file in it) started the service
+    without its variables and logged nothing."""
+    out = tmp_path / "out"
+    d = sup.service("envy", run=f'echo "VAR=$VAR" > {out}; exec sleep 1000',
+                    files={"env/VAR": "value\n", "env/OTHER": "x\n"})
+    sup.service("plain")
+    os.chmod(os.path.join(d, "env") if what == "dir" else os.path.join(d, "env", "VAR"), 0)
+    start_without_dac_override(sup)
+    sup.wait_state("plain", "up")
+    wait_for(lambda: "svc=envy event=spawn-refused" in sup.log_text(), what="the refusal logged")
+    path = os.path.join(d, "env") + ("/VAR" if what == "file" else "")
+    assert f'path={path} error="Permission denied"' in sup.log_text()
+    st = sup.svc("envy")
+    assert st["state"] in ("backoff", "failed") and "Permission denied" in (st["reason"] or "")
+    assert not out.exists()
