@@ -42,6 +42,13 @@ NIX_STUB = (
 )
 
 
+# What an outer make (make asan: CC, OPT, LDFLAGS=-fsanitize...) exports
+# must not reach the package builds: abuild and nix-build start clean.
+MAKE_ENV = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "CC", "CFLAGS",
+            "CPPFLAGS", "LDFLAGS", "LDLIBS", "OPT", "BUILD"}
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in MAKE_ENV}
+
+
 def version():
     with open(os.path.join(ROOT, "src", "util.h"), encoding="utf-8") as f:
         return re.search(r'#define BAY0_VERSION "([^"]+)"', f.read()).group(1)
@@ -49,7 +56,7 @@ def version():
 
 def make_dist(dest):
     subprocess.run(["make", "-s", "-C", ROOT, "dist", f"DISTDIR={dest}"],
-                   check=True, stdout=subprocess.DEVNULL)
+                   check=True, stdout=subprocess.DEVNULL, env=CLEAN_ENV)
     path = os.path.join(dest, f"bay0-{version()}.tar.gz")
     assert os.path.isfile(path), "make dist wrote no " + path
     return path
@@ -119,7 +126,7 @@ def test_update_sums_writes_the_tarballs_checksums(tmp_path):
     pkg = tmp_path / "pkg"
     shutil.copytree(PKG, pkg)
     subprocess.run([os.path.join(PKG, "update-sums.sh"), tarball, str(pkg)],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, env=CLEAN_ENV)
     v = apkbuild_vars(pkg / "alpine" / "APKBUILD", "pkgver", "source",
                       "sha512sums")
     assert v["pkgver"] == version()
@@ -153,7 +160,8 @@ def test_packages_build_and_install_what_they_declare(tmp_path):
     if not shutil.which("musl-gcc"):
         pytest.skip("musl-gcc missing (Debian musl-tools, scripts/deps.sh)")
     prefix = subprocess.run([os.path.join(ROOT, "scripts", "build-musl-deps.sh")],
-                            check=True, capture_output=True, text=True).stdout.strip()
+                            check=True, capture_output=True, text=True,
+                            env=CLEAN_ENV).stdout.strip()
     tarball = make_dist(tmp_path / "dist")
     srcdir = tmp_path / "src"
     with tarfile.open(tarball) as t:
@@ -169,7 +177,7 @@ def test_packages_build_and_install_what_they_declare(tmp_path):
     pkgdir = tmp_path / "apk"
     subprocess.run(["sh", "-ec", shim + '. "$1"; cd "$builddir"; build; package',
                     "sh", APKBUILD], check=True, capture_output=True,
-                   env={**os.environ, "srcdir": str(srcdir), "pkgdir": str(pkgdir),
+                   env={**CLEAN_ENV, "srcdir": str(srcdir), "pkgdir": str(pkgdir),
                         "startdir": os.path.dirname(APKBUILD)})
     assert installed_files(pkgdir) == {"usr/" + f for f in INSTALLED}
     binary = pkgdir / "usr" / "bin" / "bay0"
@@ -182,14 +190,14 @@ def test_packages_build_and_install_what_they_declare(tmp_path):
     assert "bay0-doc" in subs and "bay0-bash-completion" in subs, subs
     # check() runs a target that exists (it is run for real by make check).
     subprocess.run(["make", "-n", "-C", builddir, "unit"], check=True,
-                   capture_output=True)
+                   capture_output=True, env=CLEAN_ENV)
 
     # Nix: the derivation's own phases, in the same tree (the build is done).
     phases = nix_eval(NIX, "{ inherit (d) buildPhase checkPhase installPhase; }")
     out_dir = tmp_path / "nix-out"
     script = shim + "runHook() { :; }; " + phases["buildPhase"] + phases["installPhase"]
     subprocess.run(["sh", "-ec", script], check=True, capture_output=True,
-                   cwd=builddir, env={**os.environ, "out": str(out_dir),
+                   cwd=builddir, env={**CLEAN_ENV, "out": str(out_dir),
                                       "CC": "musl-gcc"})
     assert installed_files(out_dir) == INSTALLED
     assert is_static_elf(out_dir / "bin" / "bay0")
