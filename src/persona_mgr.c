@@ -32,6 +32,7 @@
 
 #include "cli.h"
 #include "exec.h"
+#include "focus.h"
 #include "log.h"
 #include "persona.h"
 #include "persona_job.h"
@@ -866,7 +867,10 @@ static void list_rows(struct conn *c)
         const struct persona *p = &s->p;
         conn_add(c, "P\t%s\t%s\t%s\t%s\t%s\t%lld\t%lld\t%u\t%s\n", p->semantic,
                  p->image, p->want_up ? "running" : "stopped",
-                 persona_state_name(p->state), p->container,
+                 /* frozen by focus or the governor (focus.h) */
+                 p->state == PS_RUNNING && focus_is_paused(p->container)
+                     ? "paused" : persona_state_name(p->state),
+                 p->container,
                  (long long)p->pid,
                  (long long)(now_wall - (now_mono - p->since_ms)),
                  p->deaths, p->last_error);
