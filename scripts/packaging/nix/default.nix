@@ -5,7 +5,7 @@
 #   nix-build scripts/packaging/nix
 # version and sha256 are filled in by scripts/packaging/update-sums.sh. The
 # build runs the same `make static` as on Debian, with nixpkgs' musl compiler
-# and static SQLite instead of scripts/build-musl-deps.sh (MUSL_PREFIX=system);
+# and static SQLite and Jansson instead of scripts/build-musl-deps.sh (MUSL_PREFIX=system);
 # doCheck runs the unit tests.
 { pkgs ? import <nixpkgs> { } }:
 
@@ -25,7 +25,7 @@ static.stdenv.mkDerivation rec {
     '';
   };
 
-  buildInputs = [ static.sqlite ];
+  buildInputs = [ static.sqlite static.jansson ];
   checkInputs = [ static.cmocka ];
 
   buildPhase = ''
