@@ -3,6 +3,7 @@
 #   make static     static musl ./build/bay0-static (libraries: scripts/build-musl-deps.sh)
 #   make check      every test: unit (cmocka), system (pytest), vm (QEMU)
 #   make asan       unit + system tests under ASan + UBSan
+#   make system-static  the system tests against build/bay0-static (musl)
 #   make fuzz       build the libFuzzer targets (clang)
 #   make bench      benchmarks against s6, runit, daemontools, supervisord
 #   make install    install build/bay0-static as PREFIX/bin/bay0, man pages,
@@ -33,7 +34,7 @@ HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/helpers/%)
 MUSL_BUILD := $(BUILD)/musl
 MUSL_OBJS  := $(SRCS:%.c=$(MUSL_BUILD)/%.o)
 
-.PHONY: all static check unit system vm asan fuzz bench mutants clean deps install dist
+.PHONY: all static check unit system system-static vm asan fuzz bench mutants clean deps install dist
 all: $(BUILD)/bay0 $(HELPER_BINS)
 
 $(BUILD)/bay0: $(OBJS)
@@ -78,6 +79,10 @@ unit: $(UNIT_BINS)
 
 system: all
 	BAY0=$(abspath $(BUILD)/bay0) HELPERS=$(abspath $(BUILD)/helpers) tests/run-system.sh
+
+# The same system tests against the release binary (static musl).
+system-static: all static
+	BAY0=$(abspath $(BUILD)/bay0-static) HELPERS=$(abspath $(BUILD)/helpers) tests/run-system.sh
 
 vm: all
 	tests/run-vm.sh
