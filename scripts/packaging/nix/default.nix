@@ -18,7 +18,7 @@ static.stdenv.mkDerivation rec {
 
   src = pkgs.requireFile {
     name = "bay0-${version}.tar.gz";
-    sha256 = "fead616e246560b766ca9ce5ce08127f59bfa86bbd19ef7f852be2f121d0c0d0";
+    sha256 = "5a7890d77aa24097007aec64cf32e15947890c054f48e9e14b814c520b02106d";
     message = ''
       bay0-${version}.tar.gz is made by `make dist` in bay0's source tree:
         make dist && nix-store --add-fixed sha256 build/bay0-${version}.tar.gz
