@@ -10,7 +10,8 @@
 #     --nbd SOCKET       the persist disk is an NBD export on this unix
 #                        socket (tests use a server that never answers)
 #     --append "ARGS"    extra kernel command line
-#     --mem MB           guest RAM, default 512
+#     --mem MB           guest RAM, default 1024 (the full Spine needs
+#                        about 400; the initramfs lives in RAM)
 #     --verbose          kernel messages on the console (default: quiet)
 #     --batch LOG        serial console to LOG instead of the terminal,
 #                        stdin closed; with --timeout S (default 120) QEMU is
@@ -19,6 +20,8 @@
 #
 # Always: console=ttyS0,115200, -accel tcg (KVM is not usable on the
 # development machines), -nographic, -no-reboot (a guest reboot ends QEMU).
+# Interactive: Ctrl-A X ends QEMU; the terminal is left as it was found
+# (its stty settings, and line wrap, which SeaBIOS turns off).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 kernel=$root/vmlinuz
@@ -27,7 +30,7 @@ persist=$root/persist.img
 nbd=
 no_persist=0
 append=
-mem=512
+mem=1024
 quiet=quiet
 batch=
 timeout_s=120
@@ -43,7 +46,7 @@ while [ $# -gt 0 ]; do
     --verbose) quiet= ;;
     --batch) batch=$2; shift ;;
     --timeout) timeout_s=$2; shift ;;
-    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "boot-qemu: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -75,4 +78,17 @@ if [ -n "$batch" ]; then
     exec timeout -k 5 "$timeout_s" qemu-system-x86_64 "$@" -append "$cmdline" \
         -serial "file:$batch" -monitor none </dev/null
 fi
-exec qemu-system-x86_64 "$@" -append "$cmdline" -serial stdio -monitor none
+# Not a terminal (tests drive the console through pipes): QEMU is this
+# process, so that a signal to it reaches QEMU itself.
+if ! [ -t 0 ] || ! [ -t 1 ]; then
+    exec qemu-system-x86_64 "$@" -append "$cmdline" -serial stdio -monitor none
+fi
+saved=$(stty -g 2>/dev/null || true)
+rc=0
+qemu-system-x86_64 "$@" -append "$cmdline" -serial stdio -monitor none || rc=$?
+if [ -n "$saved" ]; then
+    stty "$saved" 2>/dev/null || true
+fi
+# Line wrap on again (SeaBIOS sent ESC[?7l), attributes reset.
+printf '\033[?7h\033[0m\n'
+exit "$rc"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # check-firmware.sh — report which GPU/CPU firmware families a rootfs holds.
 #
-#   scripts/check-firmware.sh [ROOTFS]     (default build/rootfs)
+#   scripts/check-firmware.sh [ROOTFS]     (default build/work-full/rootfs)
 #
 # Prints one line per family (i915, amdgpu, intel microcode/ucode, radeon,
 # nvidia) with its file count, then a summary. Exit 0 when at least one
@@ -9,7 +9,7 @@
 # boots without firmware, real GPUs may not.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
-rootfs=${1:-$root/build/rootfs}
+rootfs=${1:-$root/build/work-full/rootfs}
 fw=$rootfs/lib/firmware
 if [ ! -d "$fw" ]; then
     echo "check-firmware: $fw does not exist" >&2

@@ -1,77 +1,88 @@
 #!/bin/sh
-# fetch-inputs.sh — download the Spine image's pinned inputs (Debian .debs)
-# with `apt-get download` and check each against its pinned sha256.
+# fetch-inputs.sh — put every package of image/packages.lock (or of the
+# sets asked for) into the cache, each checked against its pinned sha256.
 #
-#   scripts/fetch-inputs.sh [DIR]     (default: build/inputs, or $BAY0_INPUTS)
+#   scripts/fetch-inputs.sh [SET...]     sets: kernel spine builder
+#                                        (default: all three)
 #
-# Writes DIR/kernel.deb, DIR/busybox.deb and DIR/inputs.env (KVER=...).
-# A file already present with the right sha256 is not downloaded again.
-# Changing a pin: change the version AND the sha256 in one commit whose
-# message names both and says why (the seed's rule for the builder digest).
-# If a pinned version has left the Debian mirror, `apt-cache policy PKG`
-# shows what is offered now; pin that and its sha256 from this script's
-# error message.
+# The cache is $BAY0_CACHE (default /var/cache/bay0, or ~/.cache/bay0 when
+# that is not writable); the .debs go to CACHE/debs under apt's file names.
+# A file already there with the right sha256 is not downloaded again; one
+# with a wrong sha256 is replaced. Missing ones are fetched with one
+# `apt-get download NAME=VERSION...` from the configured Debian mirrors.
+# When the mirror no longer offers a locked version, the fetch stops and
+# names the package and the command that regenerates the lock
+# (scripts/lock-packages.sh); nothing is resolved here.
+# Prints the cache directory on stdout. BAY0_LOCK reads another lock file
+# (tests); BAY0_APT_UPDATE=0 never runs apt-get update.
 set -eu
-
-KERNEL_PKG=linux-image-6.1.0-56-amd64
-KERNEL_VERSION=6.1.192-2
-KERNEL_SHA256=a86e2049672f52354c4536a089203b6c82639420424d31c91cf31a181fd4d8f1
-KVER=6.1.0-56-amd64
-
-BUSYBOX_PKG=busybox-static
-BUSYBOX_VERSION=1:1.35.0-4+deb12u1+b1
-BUSYBOX_SHA256=3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb108744
-
+export LC_ALL=C
 root=$(cd "$(dirname "$0")/.." && pwd)
-dir=${1:-${BAY0_INPUTS:-$root/build/inputs}}
-mkdir -p "$dir"
+. "$root/scripts/inputs-lib.sh"
+lock=${BAY0_LOCK:-$root/image/packages.lock}
+[ $# -gt 0 ] || set -- kernel spine builder
+cache=$(inputs_cache)
+debs=$cache/debs
+mkdir -p "$debs"
 
-sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+want=$(mktemp)
+trap 'rm -f "$want" "$want.missing" "$want.err"' EXIT
+inputs_list "$lock" "$@" >"$want"
+[ -s "$want" ] || { echo "fetch-inputs: no packages for sets: $*" >&2; exit 1; }
 
-# fetch NAME PKG VERSION SHA256 -> DIR/NAME.deb
-fetch() {
-    name=$1 pkg=$2 version=$3 want=$4
-    out="$dir/$name.deb"
-    if [ -f "$out" ] && [ "$(sha_of "$out")" = "$want" ]; then
-        echo "fetch-inputs: $pkg=$version ok (cached)" >&2
-        return 0
+# Which ones are missing or wrong?
+: >"$want.missing"
+while read -r name version sha file; do
+    if [ -f "$debs/$file" ] && [ "$(sha256sum <"$debs/$file" | cut -d' ' -f1)" = "$sha" ]; then
+        continue
     fi
-    tmp=$(mktemp -d "$dir/.dl.XXXXXX")
-    # apt's download sandbox user must be able to write here.
-    chmod 0777 "$tmp"
-    # A fresh machine may have no package lists yet: update once, retry.
-    if ! (cd "$tmp" && apt-get download -qq "$pkg=$version" >/dev/null 2>"$tmp/err"); then
-        echo "fetch-inputs: $pkg=$version not found; running apt-get update" >&2
-        apt-get update -qq >&2 || true
-        if ! (cd "$tmp" && apt-get download -qq "$pkg=$version" >/dev/null 2>"$tmp/err"); then
-            echo "fetch-inputs: $pkg=$version is not offered by the configured" \
-                "mirrors (apt-cache policy $pkg shows what is)" >&2
-            cat "$tmp/err" >&2
+    rm -f "$debs/$file"
+    echo "$name=$version" >>"$want.missing"
+done <"$want"
+
+n_missing=$(wc -l <"$want.missing")
+if [ "$n_missing" -gt 0 ]; then
+    echo "fetch-inputs: downloading $n_missing of $(wc -l <"$want") packages into $debs" >&2
+    tmp=$(mktemp -d "$debs/.dl.XXXXXX")
+    chmod 0777 "$tmp" # apt's download sandbox user writes here
+    get() { (cd "$tmp" && xargs apt-get download -qq <"$want.missing" >/dev/null 2>"$want.err"); }
+    if ! get; then
+        # A fresh machine may have no package lists yet: update once, retry
+        # (BAY0_APT_UPDATE=0: do not).
+        if [ "${BAY0_APT_UPDATE:-1}" != 0 ]; then
+            echo "fetch-inputs: apt-get download failed; running apt-get update and retrying" >&2
+            apt-get update -qq >&2 || true
+        fi
+        if [ "${BAY0_APT_UPDATE:-1}" = 0 ] || ! get; then
+            grep -E "^E: " "$want.err" >&2 || cat "$want.err" >&2
+            # apt says: E: Version 'V' for 'P' was not found
+            sed -n "s/^E: Version '\(.*\)' for '\(.*\)' was not found.*/\2 \1/p" "$want.err" |
+                while read -r p v; do
+                    echo "fetch-inputs: error: $p version $v (locked in image/packages.lock) is not offered by the configured mirrors and is not in $debs: regenerate the lock with scripts/lock-packages.sh, check the changes, and commit it" >&2
+                done
             rm -rf "$tmp"
             exit 1
         fi
     fi
-    got_file=$(ls "$tmp"/*.deb)
-    got=$(sha_of "$got_file")
-    if [ "$got" != "$want" ]; then
-        echo "fetch-inputs: $pkg=$version: sha256 mismatch: got $got, pinned $want" >&2
-        rm -rf "$tmp"
-        exit 1
-    fi
-    mv "$got_file" "$out"
+    mv "$tmp"/*.deb "$debs"/ 2>/dev/null || true
     rm -rf "$tmp"
-    echo "fetch-inputs: $pkg=$version sha256=$got ok" >&2
-}
+fi
 
-fetch kernel "$KERNEL_PKG" "$KERNEL_VERSION" "$KERNEL_SHA256"
-fetch busybox "$BUSYBOX_PKG" "$BUSYBOX_VERSION" "$BUSYBOX_SHA256"
-
-cat >"$dir/inputs.env" <<EOF
-KVER=$KVER
-KERNEL_PKG=$KERNEL_PKG
-KERNEL_VERSION=$KERNEL_VERSION
-KERNEL_SHA256=$KERNEL_SHA256
-BUSYBOX_PKG=$BUSYBOX_PKG
-BUSYBOX_VERSION=$BUSYBOX_VERSION
-BUSYBOX_SHA256=$BUSYBOX_SHA256
-EOF
+# Check every file, downloaded now or before.
+bad=0
+while read -r name version sha file; do
+    if [ ! -f "$debs/$file" ]; then
+        echo "fetch-inputs: error: $name=$version: $debs/$file missing after download" >&2
+        bad=1
+        continue
+    fi
+    got=$(sha256sum <"$debs/$file" | cut -d' ' -f1)
+    if [ "$got" != "$sha" ]; then
+        echo "fetch-inputs: error: $name=$version: sha256 $got, the lock pins $sha (file removed; a mirror that serves other bytes for a locked version is not trusted)" >&2
+        rm -f "$debs/$file"
+        bad=1
+    fi
+done <"$want"
+[ "$bad" = 0 ] || exit 1
+echo "fetch-inputs: $(wc -l <"$want") packages ok ($*)" >&2
+echo "$cache"

@@ -5,7 +5,9 @@
  *
  * Genesis lines, in this order, on the console:
  *   bay0: starting (VERSION)
+ *   bay0: root is a real mount (...)   (only when / was the initramfs)
  *   bay0: mounted proc/sys/dev
+ *   bay0: cgroup controllers enabled (...)
  *   bay0: persist mount attempt (DEVICE)
  *   bay0: persist mounted (...)  |  bay0: persist timeout -> dirty boot (...)
  *   bay0: state db open/migrate (...)
@@ -38,8 +40,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +61,10 @@
  * least this much of it. */
 #define INIT_PERSIST_REMAINING_MS_MIN 1000
 #define INIT_PATH_DEFAULT "/usr/sbin:/usr/bin:/sbin:/bin"
+/* Where / is bind-mounted for a moment while it becomes a real mount. */
+#define INIT_ROOT_BIND_DIR "/.bay0-root"
+#define INIT_CGROUP_ROOT "/sys/fs/cgroup"
+#define INIT_CONTROLLERS_BYTES_MAX 512
 
 struct init_opts {
     const char *scandir;
@@ -209,6 +217,90 @@ static bool ensure_mount(const char *path, const char *fstype,
     return false;
 }
 
+/* The kernel's initramfs is the rootfs, which pivot_root(2) cannot leave:
+ * crun (podman's runtime) pivots into every container and fails there. So
+ * bind-mount / onto a directory of itself, move that mount over /, and
+ * chroot into it (switch_root's trick, without copying a byte): / is then
+ * a real mount, and shared so that podman's mount propagation works. Done
+ * first, before proc/sys/dev are mounted, so that they land on the new /.
+ * Not for a root that is already a real file system (a disk, a container). */
+static void root_step(void)
+{
+    struct statfs sfs;
+    if (statfs("/", &sfs) != 0 || (sfs.f_type != RAMFS_MAGIC &&
+                                   sfs.f_type != TMPFS_MAGIC))
+        return;
+    const char *c = getenv("container");
+    if (c && c[0])
+        return;
+    int64_t t0 = time_mono_ms();
+    const char *step = "mkdir";
+    if ((mkdir(INIT_ROOT_BIND_DIR, 0700) != 0 && errno != EEXIST) ||
+        (step = "bind", mount("/", INIT_ROOT_BIND_DIR, NULL, MS_BIND | MS_REC,
+                              NULL) != 0) ||
+        (step = "chdir", chdir(INIT_ROOT_BIND_DIR) != 0) ||
+        (step = "move", mount(".", "/", NULL, MS_MOVE, NULL) != 0) ||
+        (step = "chroot", chroot(".") != 0) ||
+        (step = "chdir /", chdir("/") != 0)) {
+        int err = errno;
+        genesis("root stays the initramfs (%s failed: %s): containers "
+                "will not start",
+                step, strerror(err));
+        (void)chdir("/");
+        return;
+    }
+    (void)rmdir(INIT_ROOT_BIND_DIR); /* the same directory, seen from the new / */
+    bool shared = mount(NULL, "/", NULL, MS_REC | MS_SHARED, NULL) == 0;
+    genesis("root is a real mount (the initramfs bound onto itself%s, %lld ms)",
+            shared ? ", shared" : ", not shared", (long long)(time_mono_ms() - t0));
+}
+
+static bool cgroup_write(int dir, const char *what)
+{
+    int fd = openat(dir, "cgroup.subtree_control", O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool ok = write(fd, what, strlen(what)) == (ssize_t)strlen(what);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return ok;
+}
+
+/* Every controller the kernel offers, enabled for the root's children
+ * (podman's containers and bay0's services get cpu, memory, io, pids...).
+ * One write each, so that a controller the kernel will not give (a v1
+ * hierarchy holds it) costs only itself and is named. */
+static void cgroup_step(void)
+{
+    char avail[INIT_CONTROLLERS_BYTES_MAX];
+    int dir = open(INIT_CGROUP_ROOT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0 || file_read_small(dir, "cgroup.controllers", avail,
+                                   sizeof avail) < 0) {
+        genesis("cgroup controllers not enabled (%s/cgroup.controllers: %s)",
+                INIT_CGROUP_ROOT, strerror(errno));
+        if (dir >= 0)
+            close(dir);
+        return;
+    }
+    char done[INIT_CONTROLLERS_BYTES_MAX * 2] = "";
+    size_t n = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(avail, " \n", &save); w;
+         w = strtok_r(NULL, " \n", &save)) {
+        char plus[64];
+        str_fmt(plus, sizeof plus, "+%s", w);
+        bool ok = cgroup_write(dir, plus);
+        if (!ok)
+            log_warn("event=cgroup controller=%s error=%s", w, strerror(errno));
+        str_fmt(done + n, sizeof done - n, "%s%s%s", n ? " " : "", w,
+                ok ? "" : " (refused)");
+        n = strlen(done);
+    }
+    close(dir);
+    genesis("cgroup controllers enabled (%s)", n ? done : "none offered");
+}
+
 static void early_mounts(void)
 {
     const unsigned long nosuid_nodev_noexec = MS_NOSUID | MS_NODEV | MS_NOEXEC;
@@ -218,6 +310,8 @@ static void early_mounts(void)
     bad += !ensure_mount("/dev", "devtmpfs", MS_NOSUID, "mode=0755");
     bad += !ensure_mount("/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
                          "gid=5,mode=0620,ptmxmode=0666");
+    bad += !ensure_mount("/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV,
+                         "mode=1777"); /* podman's locks, POSIX shm */
     bad += !ensure_mount("/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
     bad += !ensure_mount("/sys/fs/cgroup", "cgroup2", nosuid_nodev_noexec,
                          NULL);
@@ -387,8 +481,11 @@ int init_main(int argc, char **argv)
     block_signals();
     umask(022);
     genesis("starting (%s)", BAY0_VERSION);
+    root_step();
     early_mounts();
     opts.container = pid1_is_container();
+    if (!opts.container)
+        cgroup_step();
     if (!opts.container)
         console_open();
     cmdline_parse();
