@@ -47,7 +47,7 @@ def spine():
         pytest.fail("mkspine.sh failed:\n" + r.stderr[-4000:])
     build_s = time.monotonic() - t0
     persist = os.path.join(OUT, "persist.img")
-    run([os.path.join(SCRIPTS, "mkpersist.sh"), "32M", persist])
+    run([os.path.join(SCRIPTS, "mkpersist.sh"), "256M", persist])
     return {
         "kernel": kernel,
         "initrd": initrd,
