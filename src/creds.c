@@ -211,23 +211,7 @@ static bool parse_limit_value(const char *s, uint64_t *out)
         *out = UINT64_MAX;
         return true;
     }
-    char num[32];
-    size_t len = strlen(s);
-    if (len == 0 || len >= sizeof num)
-        return false;
-    memcpy(num, s, len + 1);
-    unsigned shift = 0;
-    static const char suffixes[] = "KMGT";
-    for (unsigned i = 0; i < 4; i++)
-        if ((num[len - 1] & ~0x20) == suffixes[i]) { /* K or k, ... */
-            shift = 10u * (i + 1);
-            num[len - 1] = '\0';
-        }
-    uint64_t v;
-    if (!parse_u64(num, UINT64_MAX >> shift, &v))
-        return false;
-    *out = v << shift;
-    return true;
+    return parse_size(s, out);
 }
 
 /* One `RESOURCE SOFT [HARD]` line into out; false with a reason. */

@@ -8,6 +8,7 @@
 #include "logger.h"
 #include "persona_mgr.h"
 #include "state/state.h"
+#include "tenant.h"
 #include "util.h"
 
 #include <signal.h>
@@ -43,6 +44,7 @@ static const struct command commands[] = {
     {"poweroff", cli_shutdown, "stop everything and power off (root only)"},
     {"reboot", cli_shutdown, "stop everything and reboot (root only)"},
     {"halt", cli_shutdown, "stop everything and halt (root only)"},
+    {"tenant", cli_tenant, "the AI system tenant sys://ai: run, ask, check"},
     {"validate", cli_validate, "health check: GREEN/YELLOW/RED (also --validate)"},
     {"persona", cli_persona, "personas (podman containers): create start stop restart reset rm list logs"},
     {"reconcile", cli_reconcile, "make podman agree with the personas' intent (--dry-run, --json)"},

@@ -364,3 +364,24 @@ size_t str_appendf(char *buf, size_t size, size_t len, const char *fmt, ...)
     }
     return len + (size_t)n < size ? len + (size_t)n : size - 1;
 }
+
+bool parse_size(const char *s, uint64_t *out)
+{
+    char num[32];
+    size_t len = strlen(s);
+    if (len == 0 || len >= sizeof num)
+        return false;
+    memcpy(num, s, len + 1);
+    unsigned shift = 0;
+    static const char suffixes[] = "KMGT";
+    for (unsigned i = 0; i < 4; i++)
+        if ((num[len - 1] & ~0x20) == suffixes[i]) { /* K or k, ... */
+            shift = 10u * (i + 1);
+            num[len - 1] = '\0';
+        }
+    uint64_t v;
+    if (!parse_u64(num, UINT64_MAX >> shift, &v))
+        return false;
+    *out = v << shift;
+    return true;
+}

@@ -63,6 +63,9 @@ size_t str_appendf(char *buf, size_t size, size_t len, const char *fmt, ...)
 /* Parse a decimal unsigned integer that fills the whole string (leading and
  * trailing ASCII whitespace allowed). false on garbage or overflow of max. */
 bool parse_u64(const char *s, uint64_t max, uint64_t *out);
+/* A size: decimal with an optional K, M, G or T suffix (either case, powers
+ * of 1024), e.g. "256M". false on garbage or overflow. */
+bool parse_size(const char *s, uint64_t *out);
 
 /* Signal names: "TERM", "SIGTERM" or a number. Returns 0 when unknown. */
 int signal_from_name(const char *s);

@@ -237,12 +237,3 @@ enum validate_level validate_check_network(const struct validate_env *env,
                    "network)", up > 1 ? "s" : "", list);
     return say(VALIDATE_GREEN, reason, size, "no interface up but lo");
 }
-
-/* ---- the umbilical (until the AI tenant exists) ------------------------- */
-
-enum validate_level validate_check_umbilical(const struct validate_env *env,
-                                             char *reason, size_t size)
-{
-    (void)env;
-    return say(VALIDATE_YELLOW, reason, size, "sys://ai is not configured (no AI tenant)");
-}

@@ -254,3 +254,31 @@ def sup(tmp_path):
 @pytest.fixture
 def helpers():
     return HELPERS
+
+
+@pytest.fixture(scope="session")
+def podman_store(tmp_path_factory):
+    """A private podman store (never the default one) holding the busybox
+    test image localhost/bay0-shell and the AI tenant's localhost/bay0-ai;
+    yields the podman command line for BAY0_PODMAN. Skips without podman.
+    Removes what it made at the end."""
+    import shutil
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed (scripts/podman-setup.sh)")
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    d = str(tmp_path_factory.mktemp("podman"))
+    cmd = f"podman --root {d}/root --runroot {d}/run --tmpdir {d}/tmp"
+    env = dict(os.environ, BAY0_PODMAN=cmd)
+    for script, args in (("personas/build.sh", ["shell"]), ("tenants/ai/build.sh", [])):
+        subprocess.run([os.path.join(root, script), *args], env=env, check=True,
+                       capture_output=True, timeout=180)
+    yield cmd
+    pm = cmd.split()
+    names = subprocess.run(pm + ["ps", "-a", "--format", "{{.Names}}"],
+                           capture_output=True, text=True).stdout.split()
+    for n in names:
+        subprocess.run(pm + ["rm", "-f", "-t", "0", n], capture_output=True)
+    for img in ("localhost/bay0-shell:latest", "localhost/bay0-ai:latest"):
+        subprocess.run(pm + ["rmi", "-f", img], capture_output=True)
+    subprocess.run(["umount", "-R", f"{d}/root"], capture_output=True)
+    shutil.rmtree(d, ignore_errors=True)

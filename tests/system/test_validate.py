@@ -13,15 +13,12 @@ marker or process behind.
 Tests that do not need podman point BAY0_PODMAN at a missing binary, so
 the freezer uses its cgroup fallback and never touches any podman store.
 """
-import ctypes
 import json
 import os
-import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
-import tempfile
 import time
 
 import pytest
@@ -44,27 +41,6 @@ def have_root():
 needs_root = pytest.mark.skipif(not have_root(), reason="needs root (mounts, netns, cgroups)")
 
 
-@pytest.fixture(scope="module")
-def podman_store():
-    """A private podman store with the busybox test image, or skip."""
-    if shutil.which("podman") is None:
-        pytest.skip("podman is not installed (scripts/podman-setup.sh)")
-    d = tempfile.mkdtemp(prefix="bay0-validate-podman.")
-    cmd = f"podman --root {d}/root --runroot {d}/run --tmpdir {d}/tmp"
-    env = dict(os.environ, BAY0_PODMAN=cmd)
-    subprocess.run([os.path.join(ROOT, "personas", "build.sh"), "shell"], env=env,
-                   check=True, capture_output=True, timeout=120)
-    yield cmd
-    names = subprocess.run(cmd.split() + ["ps", "-a", "--format", "{{.Names}}"],
-                           capture_output=True, text=True).stdout.split()
-    for n in names:
-        subprocess.run(cmd.split() + ["rm", "-f", "-t", "0", n], capture_output=True)
-    subprocess.run(cmd.split() + ["rmi", "-f", "localhost/bay0-shell:latest"],
-                   capture_output=True)
-    subprocess.run(["umount", "-R", f"{d}/root"], capture_output=True)
-    shutil.rmtree(d, ignore_errors=True)
-
-
 class Box:
     """A supervisor, a persist dir and the environment validate runs in."""
 
@@ -72,7 +48,8 @@ class Box:
         self.sup = sup
         self.persist = tmp_path / "persist"
         (self.persist / "spine").mkdir(parents=True)
-        self.env = dict(sup.env, BAY0_PERSIST_DIR=str(self.persist), BAY0_PODMAN=podman)
+        self.env = dict(sup.env, BAY0_PERSIST_DIR=str(self.persist), BAY0_PODMAN=podman,
+                        BAY0_AI_CONF=str(tmp_path / "no-ai.conf"))  # no AI tenant here
         sup.env = self.env
         sup.cli("nack", "list")  # the state database, as a boot leaves it
 

@@ -1,0 +1,213 @@
+"""The AI system tenant sys://ai with real podman (a private store).
+
+bay0 runs it as a service (tenants/ai/service: `bay0 tenant run ai`) from a
+config file: every envelope option is read back with `podman inspect`;
+`--network none` is seen from the container's own network namespace; bay0
+reaches the server through the verified socket, and so does a persona
+container through its bind mount; a socket served by anyone else at that
+path is refused and logged; a stop drains (no new connections, the request
+in flight finishes); a bad config starts nothing and leaves the rest running;
+and validate is GREEN with the tenant up.
+"""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import BAY0, wait_for
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+SERVICE = os.path.join(ROOT, "tenants", "ai", "service")
+CONF = """# test envelope
+cpus 0.5
+cpu-shares 128
+memory 64M
+memory-swap 96M
+oom-score-adj 950
+drain-ms 4000
+"""
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="podman tests need root")
+
+
+class Tenant:
+    def __init__(self, sup, tmp_path, podman, conf=CONF):
+        self.sup, self.podman = sup, podman.split()
+        self.conf = tmp_path / "ai.conf"
+        self.conf.write_text(conf)
+        (tmp_path / "persist" / "spine").mkdir(parents=True)
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        os.symlink(os.path.abspath(BAY0), bin_dir / "bay0")  # the service runs `bay0`
+        sup.env = dict(sup.env, BAY0_PODMAN=podman, BAY0_AI_CONF=str(self.conf),
+                       BAY0_PERSIST_DIR=str(tmp_path / "persist"),
+                       PATH=f"{bin_dir}:{os.environ['PATH']}")
+        shutil.copytree(SERVICE, os.path.join(sup.scandir, "sys-ai"))
+        self.sock = os.path.join(sup.rundir, "tenants", "ai", "ai.sock")
+
+    def inspect(self):
+        out = subprocess.run(self.podman + ["inspect", "sys__ai"], capture_output=True,
+                             text=True, check=True).stdout
+        return json.loads(out)[0]
+
+    def containers(self):
+        return subprocess.run(self.podman + ["ps", "-a", "--format", "{{.Names}}"],
+                              capture_output=True, text=True).stdout.split()
+
+    def log(self):
+        p = os.path.join(self.sup.logdir, "sys-ai", "current")
+        return open(p).read() if os.path.exists(p) else ""
+
+
+@pytest.fixture
+def tenant(sup, tmp_path, podman_store):
+    t = Tenant(sup, tmp_path, podman_store)
+    sup.start()
+    sup.wait_state("sys-ai", "ready", timeout=60)
+    yield t
+    sup.stop()
+
+
+def test_ready_only_when_the_server_answers(tenant):
+    m = re.search(r"tenant=sys://ai event=ready ms=(\d+)", tenant.log())
+    assert m, tenant.log()
+    print(f"sys://ai start-to-ready: {m.group(1)} ms")
+    assert tenant.sup.cli("tenant", "ask", "ai", "ping").stdout == "pong\n"
+
+
+def test_envelope_read_back_with_podman_inspect(tenant):
+    i = tenant.inspect()
+    hc = i["HostConfig"]
+    assert hc["NetworkMode"] == "none"
+    assert "no-new-privileges" in hc["SecurityOpt"]
+    assert hc["NanoCpus"] == 500_000_000
+    assert hc["CpuShares"] == 128 and hc["CpuShares"] < 1024  # below a persona's default
+    assert hc["Memory"] == 64 << 20
+    assert hc["MemorySwap"] == 96 << 20
+    assert hc["OomScoreAdj"] == 950
+    mounts = {m["Destination"]: m["Source"] for m in i["Mounts"]}
+    assert mounts["/run/bay0-ai"] == os.path.dirname(tenant.sock)
+    pid = i["State"]["Pid"]
+    with open(f"/proc/{pid}/oom_score_adj") as f:
+        assert int(f.read()) == 950
+
+
+def test_network_none_seen_from_inside(tenant):
+    pid = tenant.inspect()["State"]["Pid"]
+    with open(f"/proc/{pid}/net/dev") as f:  # the container's own namespace
+        ifaces = [l.split(":")[0].strip() for l in f.read().splitlines()[2:]]
+    assert ifaces == ["lo"], ifaces
+
+
+def test_requests_through_the_verified_socket(tenant):
+    assert tenant.sup.cli("tenant", "ask", "ai", "echo", "hello", "tenant").stdout == \
+        "hello tenant\n"
+    h = tenant.sup.cli("tenant", "ask", "ai", "health").stdout
+    assert h.startswith("ok uptime_ms=")
+
+
+def test_a_persona_reaches_it_through_its_bind_mount(tenant, tmp_path):
+    client = tmp_path / "ai-client"
+    subprocess.run(["cc", "-O2", "-static", "-o", str(client),
+                    os.path.join(ROOT, "tenants", "ai", "ai-server.c")], check=True)
+    r = subprocess.run(tenant.podman + [
+        "run", "--rm", "--pull=never", "--network", "none",
+        "-v", f"{os.path.dirname(tenant.sock)}:/run/bay0-ai",
+        "-v", f"{client}:/ai-client:ro", "localhost/bay0-shell:latest",
+        "/ai-client", "--ask", "/run/bay0-ai/ai.sock", "ping"],
+        capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "pong\n"
+
+
+def serve_pong(path, stop):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.listen(8)
+    s.settimeout(0.1)
+    while not stop.is_set():
+        try:
+            c, _ = s.accept()
+        except socket.timeout:
+            continue
+        try:  # a refused client may hang up before the answer
+            c.recv(100)
+            c.sendall(b"pong\n")
+        except OSError:
+            pass
+        c.close()
+    s.close()
+
+
+def test_an_impostor_socket_is_refused_and_logged(tenant, tmp_path):
+    rundir = tmp_path / "other-run"
+    (rundir / "tenants" / "ai").mkdir(parents=True)
+    path = str(rundir / "tenants" / "ai" / "ai.sock")
+    stop = threading.Event()
+    t = threading.Thread(target=serve_pong, args=(path, stop))
+    t.start()
+    try:
+        wait_for(lambda: os.path.exists(path), what="the impostor's socket")
+        r = tenant.sup.cli("tenant", "ask", "--rundir", str(rundir), "ai", "ping",
+                           check=False)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert r.stdout == ""
+        assert "impostor refused" in r.stderr and f"pid {os.getpid()}" in r.stderr
+        assert "event=impostor-refused" in r.stderr  # the log line
+        env = dict(tenant.sup.env, BAY0_RUNDIR=str(rundir))
+        v = subprocess.run(["unshare", "-n", BAY0, "validate", "--json"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        doc = json.loads(v.stdout)
+        umb = [c for c in doc["checks"] if c["name"] == "umbilical"][0]
+        assert umb["level"] == "RED" and "impostor refused" in umb["reason"]
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_validate_is_green_with_the_tenant_up(tenant):
+    t0 = time.monotonic()
+    r = subprocess.run(["unshare", "-n", BAY0, "validate"], env=tenant.sup.env,
+                       capture_output=True, text=True, timeout=60)
+    wall = time.monotonic() - t0
+    assert r.stdout == "GREEN\n", r.stdout
+    assert r.returncode == 0
+    print(f"validate wall time, everything green: {wall:.3f} s")
+
+
+def test_stop_drains_the_request_in_flight(tenant):
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(tenant.sock)
+    c.sendall(b"sleep 1500\n")
+    wait_for(lambda: "requests=" in tenant.sup.cli("tenant", "ask", "ai", "health").stdout,
+             what="the server busy with the slow request")
+    stopper = subprocess.Popen([BAY0, "stop", "sys-ai"], env=tenant.sup.env)
+    wait_for(lambda: "ai-server: draining" in tenant.log(), what="the drain")
+    n = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with pytest.raises(OSError):
+        n.connect(tenant.sock)  # no new connections
+    c.settimeout(10)
+    assert c.recv(100) == b"slept 1500\n"  # the request in flight finished
+    assert stopper.wait(30) == 0
+    assert "ai-server: drained, exiting" in tenant.log()
+    wait_for(lambda: "sys__ai" not in tenant.containers(), what="the container gone")
+
+
+def test_bad_config_starts_nothing_and_the_rest_runs(sup, tmp_path, podman_store):
+    t = Tenant(sup, tmp_path, podman_store, conf="cpus 0\n")
+    sup.service("fine")
+    sup.start()
+    sup.wait_state("sys-ai", "down", timeout=30)
+    wait_for(lambda: "cpus must be 0.01 to 64" in t.log(), what="the config error logged")
+    assert "line 1" in t.log() and str(t.conf) in t.log()
+    assert "sys__ai" not in t.containers()
+    assert sup.svc("fine")["state"] == "up"
+    r = sup.cli("tenant", "check", "ai", check=False)
+    assert r.returncode == 1 and "cpus must be" in r.stderr
+    sup.stop()
