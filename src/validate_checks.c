@@ -10,6 +10,7 @@
  */
 #include "validate.h"
 
+#include "persona_mgr.h"
 #include "state/state.h"
 #include "util.h"
 
@@ -28,6 +29,10 @@
 #define STATUS_FIELDS 13
 #define STATUS_FIELD_STATE 1
 #define STATUS_FIELD_REASON 12
+#define PERSONA_FIELDS 9 /* name image desired state container pid since deaths error */
+#define PERSONA_FIELD_STATE 3
+#define PERSONA_FIELD_ERROR 8
+_Static_assert(PERSONA_FIELDS <= STATUS_FIELDS, "one field array for both");
 
 static enum validate_level say(enum validate_level l, char *reason, size_t size,
                                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -44,12 +49,13 @@ static enum validate_level say(enum validate_level l, char *reason, size_t size,
 
 /* ---- the supervisor ------------------------------------------------------ */
 
-/* One request on RUNDIR/control; the whole reply in buf. -errno or length.
+/* One request on RUNDIR/SOCKET; the whole reply in buf. -errno or length.
  * The check's deadline bounds the wait (the runner kills a hung check). */
-static ssize_t control_ask(const char *rundir, const char *req, char *buf, size_t cap)
+static ssize_t rundir_ask(const char *rundir, const char *socket_name, const char *req,
+                          char *buf, size_t cap)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (!str_fmt(addr.sun_path, sizeof addr.sun_path, "%s/control", rundir))
+    if (!str_fmt(addr.sun_path, sizeof addr.sun_path, "%s/%s", rundir, socket_name))
         return -ENAMETOOLONG;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -75,30 +81,42 @@ static ssize_t control_ask(const char *rundir, const char *req, char *buf, size_
 
 static char reply_buf[CONTROL_REPLY_BYTES_MAX];
 
-/* Appends "NAME failed (REASON)" for each failed row; returns the count. */
-static unsigned failed_rows(char *reply, char *out, size_t size)
+/* The rows of one kind in a reply ("S\t" services from the control
+ * socket, "P\t" personas from the persona manager's): appends
+ * "NAME failed (REASON)" to out (at *used) for each row whose state field
+ * is "failed"; returns the count. */
+struct row_kind {
+    const char *prefix;
+    int fields, state, reason;
+};
+static const struct row_kind service_rows = {"S\t", STATUS_FIELDS, STATUS_FIELD_STATE,
+                                             STATUS_FIELD_REASON};
+static const struct row_kind persona_rows = {"P\t", PERSONA_FIELDS, PERSONA_FIELD_STATE,
+                                             PERSONA_FIELD_ERROR};
+
+static unsigned failed_rows(char *reply, const struct row_kind *k, char *out, size_t size,
+                            size_t *used)
 {
     unsigned failed = 0;
-    size_t used = 0;
     for (char *line = strtok(reply, "\n"); line; line = strtok(NULL, "\n")) {
-        if (strncmp(line, "S\t", 2) != 0)
+        if (strncmp(line, k->prefix, 2) != 0)
             continue;
         char *f[STATUS_FIELDS];
         char *p = line + 2;
         int nf = 0;
-        for (; nf < STATUS_FIELDS && p != NULL; nf++) {
+        for (; nf < k->fields && p != NULL; nf++) {
             f[nf] = p;
             p = strchr(p, '\t');
             if (p != NULL)
                 *p++ = '\0';
         }
-        if (nf < STATUS_FIELDS || strcmp(f[STATUS_FIELD_STATE], "failed") != 0)
+        if (nf < k->fields || strcmp(f[k->state], "failed") != 0)
             continue;
-        const char *why = strcmp(f[STATUS_FIELD_REASON], "-") == 0 ? "" : f[STATUS_FIELD_REASON];
-        int n = snprintf(out + used, size - used, "%s%s failed%s%s%s", failed ? "; " : "",
+        const char *why = strcmp(f[k->reason], "-") == 0 ? "" : f[k->reason];
+        int n = snprintf(out + *used, size - *used, "%s%s failed%s%s%s", *used ? "; " : "",
                          f[0], why[0] ? " (" : "", why, why[0] ? ")" : "");
-        if (n > 0 && (size_t)n < size - used)
-            used += (size_t)n;
+        if (n > 0 && (size_t)n < size - *used)
+            *used += (size_t)n;
         failed++;
     }
     return failed;
@@ -107,7 +125,7 @@ static unsigned failed_rows(char *reply, char *out, size_t size)
 enum validate_level validate_check_services(const struct validate_env *env,
                                             char *reason, size_t size)
 {
-    ssize_t n = control_ask(env->rundir, "status\n", reply_buf, sizeof reply_buf);
+    ssize_t n = rundir_ask(env->rundir, "control", "status\n", reply_buf, sizeof reply_buf);
     if (n == -ENOENT || n == -ECONNREFUSED)
         return say(VALIDATE_YELLOW, reason, size, "no supervisor answers at %s/control "
                    "(is bay0 running? --rundir or BAY0_RUNDIR)", env->rundir);
@@ -117,10 +135,17 @@ enum validate_level validate_check_services(const struct validate_env *env,
     if (strstr(reply_buf, "\nOK") == NULL && strncmp(reply_buf, "OK", 2) != 0)
         return say(VALIDATE_RED, reason, size, "the supervisor did not answer status");
     char list[VALIDATE_REASON_BYTES_MAX] = "";
-    unsigned failed = failed_rows(reply_buf, list, sizeof list);
+    size_t used = 0;
+    unsigned failed = failed_rows(reply_buf, &service_rows, list, sizeof list, &used);
+    /* personas, when a persona manager runs (no socket: no personas) */
+    n = rundir_ask(env->rundir, PERSONA_SOCKET_NAME, "list\n", reply_buf, sizeof reply_buf);
+    bool personas = n > 0;
+    if (personas)
+        failed += failed_rows(reply_buf, &persona_rows, list, sizeof list, &used);
     if (failed > 0)
         return say(VALIDATE_RED, reason, size, "%s", list);
-    return say(VALIDATE_GREEN, reason, size, "no service failed");
+    return say(VALIDATE_GREEN, reason, size, "no service%s failed",
+               personas ? " or persona" : "");
 }
 
 /* "persist=on|off|dirty" from the supervisor's ping; "" when unknown. */
@@ -128,7 +153,7 @@ static void boot_persist(const char *rundir, char *out, size_t size)
 {
     char reply[512];
     out[0] = '\0';
-    if (control_ask(rundir, "ping\n", reply, sizeof reply) <= 0)
+    if (rundir_ask(rundir, "control", "ping\n", reply, sizeof reply) <= 0)
         return;
     const char *p = strstr(reply, " persist=");
     if (p != NULL)

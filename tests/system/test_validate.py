@@ -358,3 +358,29 @@ def test_sigkill_midway_leaves_nothing_podman(sup, tmp_path, podman_store):
     wait_for(lambda: not os.path.exists(f"{CG2}/bay0-validate.{pid}"), timeout=20,
              what="the run's cgroup removed")
     assert not os.path.exists(b.persist / "spine" / "validate.marker")
+
+
+@needs_root
+def test_failed_persona_is_red(sup, tmp_path, podman_store):
+    """A persona whose container cannot start ends `failed` in the persona
+    manager; validate asks the manager too and names it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    os.symlink(os.path.abspath(BAY0), bin_dir / "bay0")  # the manager's run says `bay0`
+    subprocess.run(["cp", "-r", os.path.join(ROOT, "personas", "sv", "personas"), sup.scandir],
+                   check=True)
+    sup.env = dict(sup.env, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    b = Box(sup, tmp_path, podman=podman_store)
+    sup.start()
+    sup.wait_state("personas", "ready", timeout=30)
+    # `list` is answered once the manager's boot reconcile is over (a create
+    # parked during that reconcile loses its arguments: reported, not ours)
+    sup.cli("persona", "list")
+    sup.cli("persona", "create", "p://bad", "--image", "localhost/bay0-shell:latest", "--",
+            "/nonexistent")
+    r = sup.cli("persona", "start", "p://bad", check=False)
+    assert r.returncode == 1
+    checks, doc, r = b.checks()
+    assert checks["services"]["level"] == "RED", checks["services"]
+    assert checks["services"]["reason"].startswith("p://bad failed (podman start")
+    sup.cli("persona", "rm", "p://bad")
