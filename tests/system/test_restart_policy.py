@@ -107,8 +107,9 @@ def test_ready_from_a_stranger_is_refused(sup, helpers, tmp_path):
     sup.wait_state("b-witness", "ready")
     v = sup.svc("a-victim")
     assert v["state"] == "starting" and v["ready"] is False, v
-    # the victim's own READY=1, from a child in its process group, counts
-    sup.service("c-child", run=f"{notify} -- true\nexec sleep 1000", files={"notify": ""})
+    # READY=1 from a child in the service's process group counts (the child
+    # lives on: bay0 asks the kernel for the sender's group when it reads)
+    sup.service("c-child", run=f"{notify} -- sleep 1000 &\nexec sleep 1000", files={"notify": ""})
     sup.cli("reload")
     sup.wait_state("c-child", "ready")
 

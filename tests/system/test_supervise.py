@@ -93,7 +93,8 @@ def test_sigterm_ignored_then_sigkill_no_descendants(sup):
     assert sup.svc("stubborn")["state"] == "down"
 
 
-def test_stop_uses_down_signal_and_sigcont(sup, tmp_path):
+def test_stop_uses_down_signal(sup, tmp_path):
+    # (SIGCONT after it: test_restart_policy.py's stopped-service test)
     marker = tmp_path / "got"
     # ready once the trap is set: a signal before it would end the shell
     sup.service("hup", run=f"trap 'echo HUP > {marker}; exit 0' HUP\necho >&3\n"
