@@ -168,16 +168,21 @@ int cli_finish_reply(char *reply, bool quiet_ok)
     return code;
 }
 
+int cli_print_report(char *reply)
+{
+    char *rest = reply;
+    for (char *nl; (nl = strchr(rest, '\n')) && strncmp(rest, "I ", 2) == 0; rest = nl + 1)
+        printf("%.*s\n", (int)(nl - rest - 2), rest + 2);
+    return cli_finish_reply(rest, true);
+}
+
 int cli_transact_print(const struct cli_opts *o, const char *request)
 {
     char *reply = NULL;
     int rc = cli_transact(o, request, &reply);
     if (rc != 0)
         return rc;
-    char *rest = reply;
-    for (char *nl; (nl = strchr(rest, '\n')) && strncmp(rest, "I ", 2) == 0; rest = nl + 1)
-        printf("%.*s\n", (int)(nl - rest - 2), rest + 2);
-    rc = cli_finish_reply(rest, true);
+    rc = cli_print_report(reply);
     free(reply);
     return rc;
 }

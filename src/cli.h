@@ -48,6 +48,8 @@ int cli_transact(const struct cli_opts *o, const char *request, char **out);
 /* Sends request and prints the reply's leading "I " lines on stdout
  * (without the prefix: a report), then finishes like cli_finish_reply. */
 int cli_transact_print(const struct cli_opts *o, const char *request);
+/* The same for a reply already read (reply is modified, not freed). */
+int cli_print_report(char *reply);
 /* Same on another socket of the rundir (RUNDIR/sock_name). */
 int cli_transact_at(const struct cli_opts *o, const char *sock_name,
                     const char *request, char **out);
