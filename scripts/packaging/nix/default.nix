@@ -18,7 +18,7 @@ static.stdenv.mkDerivation rec {
 
   src = pkgs.requireFile {
     name = "bay0-${version}.tar.gz";
-    sha256 = "5a7890d77aa24097007aec64cf32e15947890c054f48e9e14b814c520b02106d";
+    sha256 = "2f01750715113ab107f94edd5f057a726313f4a60bd9e651c34e098e7e510819";
     message = ''
       bay0-${version}.tar.gz is made by `make dist` in bay0's source tree:
         make dist && nix-store --add-fixed sha256 build/bay0-${version}.tar.gz
