@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "exec.h"
+#include "focus.h"
 #include "log.h"
 #include "umbilical.h"
 #include "util.h"
@@ -192,9 +193,15 @@ static bool run_argv(struct exec_argv *a, const struct tenant_ai_conf *c, const 
     snprintf(stop, sizeof stop, "%u", c->drain_ms / 1000 + 2);
     if (!str_fmt(vol, sizeof vol, "%s:" TENANT_AI_MOUNT, dir))
         return false;
+    /* under the parent cgroup bay0 owns (focus.h): the governor freezes or
+     * stops the sacrificial tenant there under memory pressure */
+    char parent[TENANT_PATH_BYTES_MAX];
+    if (!focus_cgroup_parent(TENANT_AI_CONTAINER, parent, sizeof parent))
+        return false;
     exec_argv_init(a);
     exec_argv_podman(a);
     const char *args[] = {"run", "--rm", "--pull=never", "--name", TENANT_AI_CONTAINER,
+                          "--cgroup-parent", parent,
                           "--network", "none", "--security-opt", "no-new-privileges",
                           "--cpus", cpus, "--cpu-shares", shares, "--memory", mem,
                           "--memory-swap", swap, "--oom-score-adj", oom, "--stop-timeout",

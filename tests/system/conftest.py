@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 
 import pytest
 
@@ -49,7 +50,10 @@ class Supervisor:
         os.makedirs(self.scandir, exist_ok=True)
         self.proc = None
         self.stderr_path = str(tmp_path / "bay0.stderr")
-        self.env = dict(os.environ, BAY0_RUNDIR=self.rundir)
+        # Personas and tenants go under a cgroup root of this test's own, so
+        # neither focus nor the governor of one test sees another's.
+        self.env = dict(os.environ, BAY0_RUNDIR=self.rundir,
+                        BAY0_PERSONA_CGROUP_ROOT=f"/bay0-test-{uuid.uuid4().hex[:10]}")
         self.cleanup = []  # directories outside tmp_path to remove at the end
 
     def public_rundir(self):
@@ -249,6 +253,18 @@ def sup(tmp_path):
             pass
     for d in s.cleanup:
         shutil.rmtree(d, ignore_errors=True)
+    remove_cgroup_root(s.env["BAY0_PERSONA_CGROUP_ROOT"])
+
+
+def remove_cgroup_root(root):
+    """The test's persona cgroup root, in every hierarchy, once empty."""
+    for top in os.listdir("/sys/fs/cgroup"):
+        path = f"/sys/fs/cgroup/{top}{root}"
+        for dirpath, _, _ in sorted(os.walk(path), key=lambda x: -len(x[0])):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
 
 
 @pytest.fixture
