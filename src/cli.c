@@ -159,7 +159,7 @@ int cli_finish_reply(char *reply, bool quiet_ok)
             char *text = NULL;
             long c = strtol(line + 4, &text, 10);
             fprintf(stderr, "bay0: %s\n", text && *text ? text + 1 : line);
-            code = c >= CLI_EXIT_NO && c <= CLI_EXIT_DENIED ? (int)c : CLI_EXIT_NO;
+            code = c >= CLI_EXIT_NO && c <= CLI_EXIT_SUPERSEDED ? (int)c : CLI_EXIT_NO;
             final_seen = true;
         }
     }

@@ -15,6 +15,7 @@
 #define CLI_EXIT_USAGE 2
 #define CLI_EXIT_TRYAGAIN 3
 #define CLI_EXIT_DENIED 4
+#define CLI_EXIT_SUPERSEDED 5 /* a waiting start/stop overridden by another request */
 #define CLI_TIMEOUT_S_DEFAULT 60
 
 int cli_supervise(int argc, char **argv);

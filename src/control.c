@@ -337,13 +337,23 @@ static int split_args(char *line, char **argv)
     return argc;
 }
 
+/* A service, or a log/run logger by the name status shows ("NAME/log"). */
+static struct svc *target_find(const char *name)
+{
+    struct svc *s = svc_find(name);
+    for (uint32_t i = 0; !s && strchr(name, '/') && i < sup.used_hi; i++)
+        if (sup.svcs[i].in_use && sup.svcs[i].is_logger && strcmp(sup.svcs[i].name, name) == 0)
+            s = &sup.svcs[i];
+    return s;
+}
+
 /* Resolves names into c->targets; replies with an error and returns false
  * when one is unknown (nothing is done to any of them then). */
 static bool resolve_targets(struct conn *c, int argc, char **argv)
 {
     c->n_targets = 0;
     for (int i = 0; i < argc; i++) {
-        struct svc *s = svc_find(argv[i]);
+        struct svc *s = target_find(argv[i]);
         if (!s) {
             char shown[SERVICE_NAME_BYTES_MAX + 1];
             str_copy(shown, sizeof shown, argv[i]);
@@ -370,7 +380,36 @@ static void do_status(struct conn *c, int argc, char **argv)
     conn_flush(c);
 }
 
-static bool check_waits(struct conn *c);
+/* A service's log/run logger that failed (restart limit) comes back with
+ * the service: `start` and `restart` of the service start it again. */
+static void logger_back_up(struct svc *s)
+{
+    if (s->logger == SVC_NONE)
+        return;
+    struct svc *lg = &sup.svcs[s->logger];
+    if (!lg->removed && lg->state == ST_FAILED)
+        service_on_event(lg, EV_WANT_UP, 0);
+}
+
+static void change_one(struct conn *c, struct svc *s, enum verb verb)
+{
+    if (verb == V_START) {
+        if (s->is_logger)
+            service_on_event(s, EV_WANT_UP, 0);
+        else
+            sup_want_up_closure(s);
+        logger_back_up(s);
+    } else if (verb == V_RESTART) {
+        if (!s->is_logger) /* like start: what it needs comes up first */
+            sup_want_up_dependencies(s);
+        service_on_event(s, EV_WANT_RESTART, 0);
+        logger_back_up(s);
+    } else {
+        char others[1024];
+        if (sup_want_down_closure(s, others, sizeof others) > 0)
+            out_add(c, "I %s: also stopping what depends on it: %s\n", s->name, others);
+    }
+}
 
 static void do_change(struct conn *c, enum verb verb, int argc, char **argv)
 {
@@ -391,23 +430,13 @@ static void do_change(struct conn *c, enum verb verb, int argc, char **argv)
         struct svc *s = &sup.svcs[c->targets[i]];
         log_info("svc=%s event=request verb=%s uid=%u", s->name,
                  verb == V_START ? "start" : verb == V_STOP ? "stop" : "restart", c->uid);
-        if (verb == V_START) {
-            sup_want_up_closure(s);
-        } else if (verb == V_RESTART) {
-            service_on_event(s, EV_WANT_RESTART, 0);
-        } else {
-            char others[1024];
-            if (sup_want_down_closure(s, others, sizeof others) > 0)
-                out_add(c, "I %s: also stopping what depends on it: %s\n", s->name, others);
-        }
+        change_one(c, s, verb);
     }
     c->verb = (uint8_t)verb;
     c->phase = PH_WAITING;
-    if (!wait) {
+    if (!wait)
         reply_final(c, 0, "%s", "");
-        return;
-    }
-    check_waits(c);
+    control_on_change(); /* this one, and waits this request superseded */
 }
 
 static void do_signal(struct conn *c, int argc, char **argv)
@@ -616,14 +645,21 @@ static bool waits_on_failure(const struct svc *s, int depth)
     return false;
 }
 
-/* 1 reached, 0 not yet, -1 can no longer be reached. */
+#define REPLY_SUPERSEDED 5 /* cli.h's CLI_EXIT_SUPERSEDED */
+
+/* 1 reached, 0 not yet, -1 can no longer be reached, -2 superseded: a
+ * stop whose service is wanted up again (a later start or restart; every
+ * stop clears want_up at once). */
 static int target_reached(const struct conn *c, uint32_t i)
 {
     const struct svc *s = &sup.svcs[c->targets[i]];
     if (!s->in_use)
         return c->verb == V_STOP ? 1 : -1;
-    if (c->verb == V_STOP)
-        return (s->state == ST_DOWN || s->state == ST_FAILED) ? 1 : 0;
+    if (c->verb == V_STOP) {
+        if (s->state == ST_DOWN || s->state == ST_FAILED)
+            return 1;
+        return s->want_up ? -2 : 0;
+    }
     if (s->state == ST_FAILED || (!s->want_up && !svc_is_running(s)) ||
         waits_on_failure(s, 0))
         return -1;
@@ -642,10 +678,15 @@ static bool check_waits(struct conn *c)
     }
     if (!done)
         return false;
-    int failed = 0;
+    int failed = 0, superseded = 0;
     for (uint32_t i = 0; i < c->n_targets; i++) {
-        if (target_reached(c, i) < 0) {
-            const struct svc *s = &sup.svcs[c->targets[i]];
+        int r = target_reached(c, i);
+        const struct svc *s = &sup.svcs[c->targets[i]];
+        if (r == -2) {
+            out_add(c, "E %s superseded: started again by another request before it stopped "
+                    "(now %s)\n", s->name, svc_state_name(s->state));
+            superseded++;
+        } else if (r < 0) {
             if (s->state == ST_WAITING)
                 out_add(c, "E %s waiting for a dependency that failed\n", s->name);
             else
@@ -655,7 +696,10 @@ static bool check_waits(struct conn *c)
         }
     }
     if (failed)
-        reply_final(c, 1, "%d of %u not reached", failed, c->n_targets);
+        reply_final(c, 1, "%d of %u not reached", failed + superseded, c->n_targets);
+    else if (superseded)
+        reply_final(c, REPLY_SUPERSEDED, "superseded: %d of %u wanted up again", superseded,
+                    c->n_targets);
     else
         reply_final(c, 0, "%s", "");
     return true;

@@ -195,7 +195,7 @@ static uint32_t closure_of(struct svc *s, enum deps_dir dir)
     return deps_closure(&graph, &src, 1, dir, closure_bits, NULL);
 }
 
-void sup_want_up_closure(struct svc *s)
+void sup_want_up_dependencies(struct svc *s)
 {
     closure_of(s, DEPS_NEEDS);
     for (uint32_t i = 0; graph_built && i < graph.node_count; i++) {
@@ -204,6 +204,11 @@ void sup_want_up_closure(struct svc *s)
         if (deps_bit(closure_bits, slot) && d != s && d->in_use && !d->want_up)
             service_on_event(d, EV_WANT_UP, 0);
     }
+}
+
+void sup_want_up_closure(struct svc *s)
+{
+    sup_want_up_dependencies(s);
     service_on_event(s, EV_WANT_UP, 0);
 }
 

@@ -86,6 +86,26 @@ static void display_name(char *dst, size_t size, const char *name)
         memcpy(dst + size - 4, "...", 4);
 }
 
+/* Reads the logger's log/ definition (again) and applies it: a changed
+ * log/run restarts it, a fixed one leaves `failed`. */
+static bool logger_read_def(struct svc *s, struct svc *lg)
+{
+    struct svc_def def;
+    char reason[SERVICE_REASON_BYTES_MAX];
+    bool ok = svcdir_load_logger(sup.scan_fd, s->name, &def, reason, sizeof reason) == 0;
+    service_apply_config(lg, ok ? &def : NULL, ok ? NULL : reason);
+    return ok;
+}
+
+/* reload: the logger's definition again, and a logger that failed (its
+ * restart limit) starts again. */
+static void logger_reload(struct svc *s)
+{
+    struct svc *lg = &sup.svcs[s->logger];
+    if (logger_read_def(s, lg) && lg->state == ST_FAILED)
+        service_on_event(lg, EV_WANT_UP, 0);
+}
+
 static void logger_attach(struct svc *s)
 {
     struct svc *lg = slot_alloc();
@@ -98,11 +118,7 @@ static void logger_attach(struct svc *s)
     s->logger = svc_index(lg);
     str_fmt(lg->name, sizeof lg->name, "%.60s/log", s->name);
     logger_use_external(s, true);
-    struct svc_def def;
-    char reason[SERVICE_REASON_BYTES_MAX];
-    bool ok = svcdir_load_logger(sup.scan_fd, s->name, &def, reason, sizeof reason) == 0;
-    service_apply_config(lg, ok ? &def : NULL, ok ? NULL : reason);
-    if (ok)
+    if (logger_read_def(s, lg))
         service_on_event(lg, EV_WANT_UP, 0);
 }
 
@@ -174,6 +190,8 @@ static void apply_def(struct svc *s)
     bool want_logger = s->next_ok && s->next_def.has_log_run;
     if (want_logger && s->logger == SVC_NONE)
         logger_attach(s);
+    else if (want_logger && !sup.svcs[s->logger].removed)
+        logger_reload(s);
     else if (!want_logger && s->logger != SVC_NONE && !sup.svcs[s->logger].removed)
         logger_detach(s);
 }

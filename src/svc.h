@@ -201,6 +201,8 @@ const uint32_t *sup_deps_start_order(void);
 bool sup_has_running_dependents(const struct svc *s);
 /* `start X`: X and everything it needs, in start order. */
 void sup_want_up_closure(struct svc *s);
+/* `restart X`: everything X needs (not X itself), in start order. */
+void sup_want_up_dependencies(struct svc *s);
 /* `stop X`: X and everything that needs it; returns how many others. */
 uint32_t sup_want_down_closure(struct svc *s, char *names, size_t names_size);
 

@@ -357,7 +357,8 @@ int svcdir_load_logger(int scan_fd, const char *name, struct svc_def *def,
     if (!open_dir(scan_fd, path, &dir, reason, reason_size))
         return -1;
     const struct svcdir *d = &dir;
-    bool ok = load_s6_files(d, def, reason, reason_size) && check_creds(d, reason, reason_size);
+    bool ok = load_s6_files(d, def, reason, reason_size) &&
+              read_restart_limit(d, def, reason, reason_size) && check_creds(d, reason, reason_size);
     def->may_have_creds = may_exist(d, "user") || may_exist(d, "limits");
     close(dir.fd);
     def->down_file = false; /* a logger runs whenever its service exists */

@@ -329,3 +329,65 @@ def test_unreadable_env_is_refused_and_logged(sup, tmp_path, what):
     st = sup.svc("envy")
     assert st["state"] in ("backoff", "failed") and "Permission denied" in (st["reason"] or "")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("how", ["start-logger", "start", "restart", "restart-logger", "reload"])
+def test_failed_logger_can_be_brought_back(sup, tmp_path, how):
+    """Defect 2: a log/run logger at its restart limit could never be
+    brought back (`start svc/log`: no such service; start, restart, reload
+    of the service left it failed)."""
+    ok = tmp_path / "logger-ok"
+    sup.service("svc", run="while :; do echo tick; sleep 0.2; done",
+                files={"log/run": f"#!/bin/sh\n[ -e {ok} ] || exit 1\nexec {BAY0} logger ./main\n",
+                       "log/restart-limit": "1 60\n"})
+    sup.start()
+    sup.wait_state("svc/log", "failed")
+    ok.write_text("")
+    if how == "start-logger":
+        sup.cli("start", "svc/log")
+    elif how == "start":
+        sup.cli("start", "svc")
+    elif how == "restart":
+        sup.cli("restart", "svc")
+    elif how == "restart-logger":
+        sup.cli("restart", "svc/log")
+    else:
+        sup.cli("reload")
+    sup.wait_state("svc/log", "up")
+    cur = os.path.join(sup.scandir, "svc", "log", "main", "current")
+    wait_for(lambda: os.path.exists(cur) and "tick" in open(cur).read(), what="lines logged")
+
+
+def test_restart_starts_dependencies(sup):
+    """Defect 4: `restart b` (b needs a, a stopped) waited its whole
+    timeout and left b waiting; start b brought a up."""
+    sup.service("a", files={"down": ""})
+    sup.service("b", files={"dependencies": "a\n"})
+    sup.start()
+    assert sup.svc("a")["state"] == "down"
+    r = sup.cli("restart", "--timeout", "20", "b", check=False)
+    assert r.returncode == 0, r.stderr
+    assert sup.svc("a")["state"] == "up" and sup.svc("b")["state"] == "up"
+
+
+def test_waiting_stop_superseded_by_start_returns_at_once(sup, tmp_path):
+    """Defect 5: a waiting `stop` overridden by a concurrent `start` ran to
+    its timeout (exit 3) although the service was up."""
+    armed = tmp_path / "armed"
+    sup.service("stubborn", run=f"trap '' TERM; touch {armed}; exec sleep 100000",
+                files={"timeout-kill": "60000\n"})
+    sup.start()
+    wait_for(armed.exists, what="TERM ignored")
+    stop = subprocess.Popen([BAY0, "stop", "--timeout", "50", "stubborn"], env=sup.env,
+                            stderr=subprocess.PIPE, text=True)
+    sup.wait_state("stubborn", "stopping")
+    t0 = time.monotonic()
+    sup.cli("start", "--nowait", "stubborn")
+    err = stop.communicate(timeout=20)[1]
+    assert stop.returncode == 5, (stop.returncode, err)
+    assert time.monotonic() - t0 < 10
+    assert "stubborn superseded" in err
+    assert sup.svc("stubborn")["desired"] == "up"
+    sup.cli("stop", "--nowait", "stubborn")  # no 60 s kill timeout at teardown
+    sup.cli("signal", "KILL", "stubborn")
+    sup.wait_state("stubborn", "down")
