@@ -1,7 +1,7 @@
 /* exec.c — the one runner for every external command (see exec.h).
  *
  * The child gets its own process group (so a deadline kills what it
- * started in that group too), stdin from /dev/null, stdout and stderr on
+ * started in that group too), dies with its caller (PR_SET_PDEATHSIG), stdin from /dev/null, stdout and stderr on
  * two pipes, and a close-on-exec pipe that carries errno back when exec
  * fails. The parent polls the two pipes and a pidfd (the child's exit)
  * until the deadline; output is read as it comes so a chatty child never
@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -115,8 +116,13 @@ const char *exec_result_text(const struct exec_result *r, uint32_t deadline_ms,
 /* ---- the child ----------------------------------------------------------- */
 
 _Noreturn static void child_exec(const struct exec_argv *a, int out_w,
-                                 int err_w, int errno_w)
+                                 int err_w, int errno_w, pid_t parent)
 {
+    /* the command dies with its caller: a killed job never leaves a podman
+     * call running behind the next one's back */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
     setpgid(0, 0);
     static const int reset[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1,
                                 SIGUSR2, SIGPWR, SIGCHLD, SIGALRM, SIGPIPE};
@@ -363,9 +369,10 @@ bool exec_run(const struct exec_argv *a, uint32_t deadline_ms,
     }
     fflush(stdout);
     fflush(stderr);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0)
-        child_exec(a, po[1], pe[1], pn[1]);
+        child_exec(a, po[1], pe[1], pn[1], parent);
     int writers[3] = {po[1], pe[1], pn[1]};
     close_fds(writers, 3);
     if (pid < 0) {

@@ -3,7 +3,7 @@
  * exec_run() forks, execs argv with stdin on /dev/null, captures stdout and
  * stderr into the caller's bounded buffers, and waits for the child until a
  * deadline in milliseconds; a child still running then is sent SIGKILL (its
- * process group too). One log line before (what, why, the command) and one
+ * process group too). The child also dies when its caller does. One log line before (what, why, the command) and one
  * after (exit status, milliseconds, the tail of stderr on failure).
  *
  * It BLOCKS until the child ends or the deadline passes: only for clients

@@ -9,8 +9,8 @@
  *  RUNNING     -         stop      stop(->up) reset  remove  #             #           #            died      -
  *  STOPPING    (->up)    (->down)  (->up)     #      #       STOPPED|start FAILED      FAILED       -         -
  *                                                            |FAILED
- *  BACKOFF     start     STOPPED   start      reset  remove  #             #           #            -         start
- *  FAILED      start     STOPPED   start      reset  remove  #             #           #            -         -
+ *  BACKOFF     start     stop      start      reset  remove  #             #           #            -         start
+ *  FAILED      start     stop      start      reset  remove  #             #           #            -         -
  *  RESETTING   (->up)    (->down)  (->up)     #      #       STOPPED|start FAILED      FAILED       -         -
  *  REMOVING    -         -         -          #      #       removed       FAILED      FAILED       -         -
  *
@@ -288,12 +288,11 @@ static void on_want(struct persona *p, enum persona_event ev, int64_t now_ms,
         return;
     p->want_up = false;
     p->restart_after = false;
-    if (p->state == PS_RUNNING) {
+    /* from BACKOFF and FAILED too: the stop job writes the intent before
+     * the client hears "stopped" (and makes sure podman agrees) */
+    if (p->state == PS_RUNNING || p->state == PS_BACKOFF ||
+        p->state == PS_FAILED)
         stop(p, now_ms, ops);
-    } else if (p->state == PS_BACKOFF || p->state == PS_FAILED) {
-        enter(p, PS_STOPPED, now_ms, ops);
-        ops->note(p, ops->ctx);
-    }
 }
 
 void persona_on_event(struct persona *p, enum persona_event ev,

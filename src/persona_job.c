@@ -253,14 +253,16 @@ static int job_create(const struct persona_job_req *r, struct state_db *db,
         return answer(fd, "ERR", "create: cannot write the database");
     if (podman_create(r, r->image, r->spec, why, sizeof why, &timed_out))
         return answer(fd, "OK", "");
-    /* nothing half-made survives: the row goes, and whatever podman made */
+    /* nothing half-made survives: the row goes; a container podman may have
+     * made before its deadline goes too, or is a ghost for the next
+     * reconcile if podman still does not answer */
     (void)state_remove_persona(db, r->semantic, &found);
     if (timed_out) {
         char ignored[64];
         bool t2 = false;
         (void)podman_rm(r, ignored, sizeof ignored, &t2);
     }
-    return answer(fd, timed_out ? "TIMEOUT" : "ERR", why);
+    return answer(fd, "ERR", why);
 }
 
 /* podman start; a missing container is created again from the row. */
