@@ -183,7 +183,8 @@ def test_create_start_stop_rm_in_podman(ps):
     assert ps.plist() == {}
     assert ps.db_rows() == {}
     # every podman call was logged before and after, with its milliseconds
-    log = ps.mgr_log()
+    log = wait_for(lambda: (t := ps.mgr_log()) and 'what=podman-rm result=' in t and t,
+                   timeout=5, what="the manager's log")
     assert 'what=podman-start why="p://work"' in log
     assert 'what=podman-start result="exit 0" elapsed_ms=' in log
 
@@ -262,6 +263,14 @@ def reconcile_lines(log):
     return [l.split("reconcile: ", 1)[1] for l in log.splitlines() if "reconcile: rule=" in l]
 
 
+def new_reconcile_lines(ps, before, count):
+    """The reconcile's repair lines after the first `before`, once `count`
+    of them reached the manager's log (written by bay0's logger, a moment
+    after the manager said them)."""
+    return wait_for(lambda: (l := reconcile_lines(ps.mgr_log())[before:]) and
+                    len(l) >= count and l, timeout=10, what=f"{count} reconcile lines")
+
+
 def test_reconcile_every_rule_from_a_prepared_state(ps):
     ps.up()
     st = ps.store
@@ -287,7 +296,7 @@ def test_reconcile_every_rule_from_a_prepared_state(ps):
                   "WHERE name='p://busy'")
     before = len(reconcile_lines(ps.mgr_log()))
     manager_up(ps)
-    lines = reconcile_lines(ps.mgr_log())[before:]
+    lines = new_reconcile_lines(ps, before, 4)
     rules = [(l.split()[0], l.split()[1]) for l in lines]
     assert rules == [("rule=stopping", "persona=p://busy"),       # in name order
                      ("rule=running-missing", "persona=p://gone"),
@@ -335,7 +344,7 @@ def test_sigkill_in_the_middle_of_start_leaves_no_half_state(ps, tmp_path):
     write_file(ps.fault, "")
     before = len(reconcile_lines(ps.mgr_log()))
     ps.up()  # a new bay0 on the same database and store
-    lines = reconcile_lines(ps.mgr_log())[before:]
+    lines = new_reconcile_lines(ps, before, 1)
     assert any(l.startswith("rule=starting persona=p://slow") for l in lines), lines
     row = wait_for(lambda: (r := ps.plist()["p://slow"]) and r["state"] == "running" and r,
                    timeout=20, what="p://slow running after the reconcile")
@@ -396,6 +405,7 @@ def test_reconcile_under_uncertainty_converges_to_stopped(ps):
     manager_down(ps)
     write_file(ps.fault, "hang")
     manager_up(ps)
+    new_reconcile_lines(ps, 0, 1)
     log = ps.mgr_log()
     assert "podman's answer is unknown (podman ps: timeout after 1500 ms)" in log
     assert "rule=uncertain persona=p://sure" in log
