@@ -1095,7 +1095,11 @@ static void dispatch(struct conn *c)
         return;
     }
     if (m.mode == MODE_RECONCILING) {
-        c->phase = C_PARKED; /* answered once the boot reconcile is done */
+        /* answered once the boot reconcile is done: dispatched again from
+         * c->in, so put back the tabs split_tabs cut it at */
+        for (int i = 1; i < argc; i++)
+            argv[i][-1] = '\t';
+        c->phase = C_PARKED;
         return;
     }
     if (m.mode == MODE_DIRTY && strcmp(verb, "reconcile") != 0) {

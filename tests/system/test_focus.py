@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from conftest import Supervisor, kill_tree, wait_for, write_file
+from conftest import BAY0 as BAY0_BIN, Supervisor, kill_tree, wait_for, write_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT_DIR = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -72,8 +72,8 @@ class Store:
         with open(os.path.join(self.cg(name), "cpu.stat")) as f:
             return int(next(l for l in f if l.startswith("usage_usec")).split()[1])
 
-    def cleanup(self):
-        for name in ("a", "b"):
+    def cleanup(self, names=("a", "b")):
+        for name in names:
             try:
                 d = self.cg(name)
                 with open(os.path.join(d, "freezer.state" if V1 else "cgroup.freeze"), "w") as f:
@@ -250,3 +250,74 @@ def test_new_supervisor_adopts_the_focus(fsup, store):
     fsup.start()
     assert focus_json(fsup)["focused"] == "p://b"
     assert "event=focus-adopted container=p__b" in fsup.log_text()
+
+
+@pytest.fixture
+def managed(tmp_path):
+    """A supervisor running the persona manager (the service `personas`)
+    on a podman store of its own (the manager's reconcile removes
+    containers it does not know: the module's p__a and p__b would be
+    ghosts to it), with a state database: personas are made with
+    `bay0 persona create`, as on the Spine."""
+    import tempfile
+    st = Store(tempfile.mkdtemp(prefix="bay0-pm-"))  # podman: runroot of at most 50 bytes
+    r = subprocess.run([os.path.join(ROOT_DIR, "personas", "build.sh"), "work"],
+                       env=dict(os.environ, BAY0_PODMAN=" ".join(st.cmd)),
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        pytest.skip("cannot build the work image here: " + r.stderr[-300:])
+    sup = Supervisor(tmp_path)
+    persist = tmp_path / "persist"
+    persist.mkdir()
+    sup.env.update(BAY0_PODMAN=" ".join(st.cmd), BAY0_PERSIST_DIR=str(persist),
+                   BAY0_PERSONA_CGROUP_ROOT=st.root, BAY0_FOCUS_SYNC_TIMEOUT_MS="5000")
+    sup.service("personas", run=f"exec {os.path.abspath(BAY0_BIN)} persona-manager --notify-fd 3 "
+                f"--rundir {sup.rundir} --logdir {sup.logdir}", files={"notification-fd": "3\n"})
+    sup.db = persist / "spine" / "state.db"
+    sup.store = st
+    yield sup
+    for n in ("x", "y"):
+        sup.cli("persona", "rm", f"p://{n}", check=False)
+    if sup.proc and sup.proc.poll() is None:
+        pid = sup.proc.pid
+        sup.stop()
+        kill_tree(pid)
+    st.cleanup(names=("x", "y"))
+    shutil.rmtree(st.base, ignore_errors=True)
+
+
+def active_persona(db):
+    import sqlite3
+    with sqlite3.connect(str(db)) as c:
+        row = c.execute("SELECT value FROM meta WHERE key = 'active_persona'").fetchone()
+    return row[0] if row else None
+
+
+def test_focus_with_the_persona_manager(managed):
+    """Personas made by `bay0 persona create` live under bay0's parent
+    cgroups; focus pauses the other one, `persona list` says paused, the
+    database stores the active persona, and focusing a stopped persona
+    starts it first (and says how long that took)."""
+    sup = managed
+    sup.start()
+    sup.wait_state("personas", "ready")
+    for n in ("x", "y"):
+        sup.cli("persona", "create", f"p://{n}", "--image", "localhost/bay0-work:latest")
+    sup.cli("persona", "start", "p://x")
+    # y is stopped: focus starts it, then switches (x is paused)
+    r = sup.cli("focus", "p://y")
+    assert "\np://y started in " in r.stdout and " ms\n" in r.stdout, r.stdout
+    assert "p://y focused in " in r.stdout and "paused p://x" in r.stdout
+    rows = {p["name"]: p for p in json.loads(sup.cli("persona", "list", "--json").stdout)}
+    assert rows["p://x"]["state"] == "paused" and rows["p://y"]["state"] == "running"
+    assert "paused" in sup.cli("persona", "list").stdout
+    wait_for(lambda: active_persona(sup.db) == "p://y", timeout=15, interval=0.2,
+             what="the active persona in the database")
+    wait_for(lambda: focus_json(sup)["sync"]["podman_agrees"], timeout=15, interval=0.2,
+             what="podman to agree")
+    sup.cli("focus", "p://x")
+    rows = {p["name"]: p for p in json.loads(sup.cli("persona", "list", "--json").stdout)}
+    assert rows["p://x"]["state"] == "running" and rows["p://y"]["state"] == "paused"
+    wait_for(lambda: active_persona(sup.db) == "p://x", timeout=15, interval=0.2,
+             what="the active persona in the database")
+    assert "event=focus-intent persona=p://x result=stored" in sup.log_text()
