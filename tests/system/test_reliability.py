@@ -245,7 +245,9 @@ def test_reload_with_scandir_gone_keeps_the_running_set(sup, how):
     for n in names:
         sup.service(n)
     sup.start()
-    wait_for(lambda: len(pids_up(sup, names)) == 10, what="10 services up")
+    # up means spawned: wait until each has read its run file and is in sleep
+    wait_for(lambda: len(p := pids_up(sup, names)) == 10 and
+             all(comm(pid) == "sleep" for pid in p.values()), what="10 services in sleep")
     before = pids_up(sup, names)
     if how == "moved":
         os.rename(sup.scandir, sup.scandir + ".away")
