@@ -357,6 +357,8 @@ static const char tenant_usage[] =
     "usage: bay0 tenant run ai [--rundir DIR] [--notify-fd N]\n"
     "       bay0 tenant ask ai [--rundir DIR] [--timeout-ms MS] REQUEST...\n"
     "       bay0 tenant check ai\n"
+    "       bay0 tenant run compositor [--rundir DIR] [--notify-fd N] [--ready-ms MS]\n"
+    "                                  [--socket NAME] -- COMMAND [ARGS...]\n"
     "  The AI system tenant sys://ai (container sys__ai). run: the tenant's\n"
     "  service run (exec bay0 tenant run ai): the envelope from $" TENANT_AI_CONF_ENV "\n"
     "  or " TENANT_AI_CONF_DEFAULT " (a bad value: exit 111, nothing started),\n"
@@ -364,7 +366,11 @@ static const char tenant_usage[] =
     "  answers through RUNDIR/" TENANT_AI_DIR "/" TENANT_AI_SOCKET " (peer checked);\n"
     "  SIGTERM drains it. ask: one request through the verified socket (ping,\n"
     "  health, echo TEXT); exit 0 answered, 1 refused (impostor) or no tenant,\n"
-    "  3 no answer. check: print the effective envelope; exit 1 when invalid.\n";
+    "  3 no answer. check: print the effective envelope; exit 1 when invalid.\n"
+    "  compositor (sys://compositor): COMMAND (e.g. weston --backend=headless-\n"
+    "  backend.so --socket=wayland-0) with XDG_RUNTIME_DIR=RUNDIR/tenants/\n"
+    "  compositor; ready only when connect() to its socket NAME (wayland-0)\n"
+    "  reaches that process or a descendant (SO_PEERCRED), within MS (5000).\n";
 
 static int tenant_ask(const char *rundir, uint32_t timeout_ms, int argc, char **argv)
 {
@@ -416,14 +422,16 @@ int cli_tenant(int argc, char **argv)
     static const struct option longs[] = {
         {"rundir", required_argument, NULL, 'r'}, {"notify-fd", required_argument, NULL, 'n'},
         {"timeout-ms", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {"ready-ms", required_argument, NULL, 'R'}, {"socket", required_argument, NULL, 's'},
         {NULL, 0, NULL, 0},
     };
-    const char *rundir = NULL;
+    const char *rundir = NULL, *sock_name = COMPOSITOR_SOCKET_DEFAULT;
+    uint64_t ready_ms = COMPOSITOR_READY_MS_DEFAULT;
     uint64_t notify_fd = UINT64_MAX, timeout_ms = TENANT_ASK_MS_DEFAULT;
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "r:n:t:h", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "r:n:t:hR:s:", longs, NULL)) != -1) {
         switch (ch) {
         case 'r': rundir = optarg; break;
         case 'n':
@@ -434,10 +442,24 @@ int cli_tenant(int argc, char **argv)
             if (!parse_u64(optarg, 600000, &timeout_ms))
                 goto usage;
             break;
+        case 'R':
+            if (!parse_u64(optarg, 600000, &ready_ms) || ready_ms < 100)
+                goto usage;
+            break;
+        case 's':
+            if (name_check(optarg, 64) != NULL)
+                goto usage;
+            sock_name = optarg;
+            break;
         case 'h': printf("%s", tenant_usage); return CLI_EXIT_OK;
         default: goto usage;
         }
     }
+    if (argc - optind >= 3 && strcmp(argv[optind], "run") == 0 &&
+        strcmp(argv[optind + 1], "compositor") == 0)
+        return compositor_run(cli_rundir(rundir),
+                              notify_fd == UINT64_MAX ? -1 : (int)notify_fd,
+                              (uint32_t)ready_ms, sock_name, argv + optind + 2);
     if (argc - optind < 2 || strcmp(argv[optind + 1], "ai") != 0)
         goto usage;
     const char *verb = argv[optind];
@@ -451,7 +473,7 @@ int cli_tenant(int argc, char **argv)
     if (strcmp(verb, "check") == 0 && argc - optind == 2)
         return tenant_check();
 usage:
-    fprintf(stderr, "bay0 tenant: bad arguments (only the tenant 'ai' exists)\n%s",
+    fprintf(stderr, "bay0 tenant: bad arguments (tenants: ai; compositor for run)\n%s",
             tenant_usage);
     return CLI_EXIT_USAGE;
 }

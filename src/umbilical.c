@@ -51,16 +51,25 @@ static bool cgroup2_of(const char *proc_root, pid_t pid, char *out, size_t size)
     return false;
 }
 
+bool umbilical_peer_descends(const char *proc_root, pid_t peer, pid_t root)
+{
+    if (peer <= 0 || root <= 1)
+        return false;
+    pid_t p = peer;
+    for (int i = 0; i < UMBILICAL_ANCESTRY_MAX && p > 1; i++) {
+        if (p == root)
+            return true;
+        p = parent_of(proc_root, p);
+    }
+    return false;
+}
+
 bool umbilical_peer_belongs(const char *proc_root, pid_t peer, pid_t ctr)
 {
     if (peer <= 0 || ctr <= 1)
         return false;
-    pid_t p = peer;
-    for (int i = 0; i < UMBILICAL_ANCESTRY_MAX && p > 1; i++) {
-        if (p == ctr)
-            return true;
-        p = parent_of(proc_root, p);
-    }
+    if (umbilical_peer_descends(proc_root, peer, ctr))
+        return true;
     char a[1024], b[1024];
     return cgroup2_of(proc_root, peer, a, sizeof a) &&
            cgroup2_of(proc_root, ctr, b, sizeof b) && strcmp(a, "/") != 0 &&
@@ -89,7 +98,7 @@ static pid_t container_pid(const char *container, char *reason, size_t size)
     return (pid_t)pid;
 }
 
-static int connect_to(const char *sock_path, char *reason, size_t size)
+int umbilical_connect(const char *sock_path, char *reason, size_t size)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     if (!str_copy(addr.sun_path, sizeof addr.sun_path, sock_path)) {
@@ -106,7 +115,7 @@ static int connect_to(const char *sock_path, char *reason, size_t size)
     return fd;
 }
 
-static void comm_of(pid_t pid, char *out, size_t size)
+void umbilical_comm(pid_t pid, char *out, size_t size)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
@@ -149,7 +158,7 @@ enum umbilical_result umbilical_ask(const char *sock_path, const char *container
 {
     int64_t deadline_ms = time_mono_ms() + timeout_ms;
     reply[0] = '\0';
-    int fd = connect_to(sock_path, reason, reason_size);
+    int fd = umbilical_connect(sock_path, reason, reason_size);
     if (fd < 0)
         return UMBILICAL_NO_SOCKET;
     struct ucred cred;
@@ -168,7 +177,7 @@ enum umbilical_result umbilical_ask(const char *sock_path, const char *container
     }
     if (!umbilical_peer_belongs("/proc", cred.pid, ctr)) {
         char comm[64];
-        comm_of(cred.pid, comm, sizeof comm);
+        umbilical_comm(cred.pid, comm, sizeof comm);
         reason_fail(reason, reason_size, "impostor refused: %s is served by pid %d (%s), "
                     "not by container %s (pid %d)", sock_path, (int)cred.pid, comm,
                     container, (int)ctr);

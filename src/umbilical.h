@@ -30,6 +30,13 @@ enum umbilical_result {
  * links from /proc under proc_root, at most UMBILICAL_ANCESTRY_MAX), or in
  * the same cgroup2 directory (not the root)? */
 bool umbilical_peer_belongs(const char *proc_root, pid_t peer, pid_t ctr);
+/* Pure: is `peer` the process `root` or one of its descendants (parent
+ * links only: for a process bay0 spawned itself, e.g. the compositor)? */
+bool umbilical_peer_descends(const char *proc_root, pid_t peer, pid_t root);
+/* connect() to a unix socket path; -1 with reason. */
+int umbilical_connect(const char *sock_path, char *reason, size_t size);
+/* /proc/PID/comm, "?" when gone. */
+void umbilical_comm(pid_t pid, char *out, size_t size);
 
 /* Connect to sock_path, check the peer against container (podman
  * inspect), send request (a line without its newline) and read one reply

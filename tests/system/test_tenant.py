@@ -211,3 +211,111 @@ def test_bad_config_starts_nothing_and_the_rest_runs(sup, tmp_path, podman_store
     r = sup.cli("tenant", "check", "ai", check=False)
     assert r.returncode == 1 and "cpus must be" in r.stderr
     sup.stop()
+
+
+# ---- the compositor: sys://compositor (weston's headless backend) ---------
+
+COMPOSITOR = os.path.join(ROOT, "tenants", "compositor", "service")
+needs_weston = pytest.mark.skipif(shutil.which("weston") is None,
+                                  reason="weston is not installed (apt-get install weston)")
+
+
+def compositor_service(sup, tmp_path, files=None):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    if not (bin_dir / "bay0").exists():
+        os.symlink(os.path.abspath(BAY0), bin_dir / "bay0")
+    sup.env = dict(sup.env, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    d = os.path.join(sup.scandir, "compositor")
+    shutil.copytree(COMPOSITOR, d)
+    for name, text in (files or {}).items():
+        with open(os.path.join(d, name), "w") as f:
+            f.write(text)
+    return os.path.join(sup.rundir, "tenants", "compositor", "wayland-0")
+
+
+def compositor_log(sup):
+    p = os.path.join(sup.logdir, "compositor", "current")
+    return open(p).read() if os.path.exists(p) else ""
+
+
+def peer_pid(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    import struct
+    pid, _, _ = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+    s.close()
+    return pid
+
+
+@needs_weston
+def test_compositor_ready_only_by_its_own_socket(sup, tmp_path):
+    path = compositor_service(sup, tmp_path)
+    sup.start()
+    st = sup.wait_state("compositor", "ready", timeout=30)
+    log = compositor_log(sup)
+    m = re.search(r"event=ready ms=(\d+) socket=(\S+) peer_pid=(\d+) pid=(\d+)", log)
+    assert m, log
+    print(f"sys://compositor start-to-ready: {m.group(1)} ms")
+    assert m.group(2) == path
+    weston = int(m.group(4))
+    # the run (the service's pid) started weston; weston answers the socket
+    with open(f"/proc/{weston}/stat") as f:
+        assert int(f.read().rsplit(")", 1)[1].split()[1]) == st["pid"]
+    assert peer_pid(path) == weston == int(m.group(3))
+    sup.cli("stop", "compositor")
+    wait_for(lambda: not os.path.exists(f"/proc/{weston}"), what="weston gone")
+
+
+def hijack(path, stop, ready):
+    """Take the Wayland socket first, as a rival compositor would: hold the
+    lock file and listen on the socket."""
+    import fcntl
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(path)
+        s.listen(16)
+        s.settimeout(0.05)
+        ready.set()
+        while not stop.is_set():
+            try:
+                s.accept()[0].close()
+            except socket.timeout:
+                pass
+        s.close()
+    os.unlink(path)
+
+
+@needs_weston
+def test_compositor_hijacked_socket_is_not_ready(sup, tmp_path):
+    path = compositor_service(sup, tmp_path, files={"restart": "never\n"})
+    run = os.path.join(sup.scandir, "compositor", "run")
+    text = open(run).read().replace("--notify-fd 3", "--notify-fd 3 --ready-ms 1500")
+    open(run, "w").write(text)
+    stop, ready = threading.Event(), threading.Event()
+    t = threading.Thread(target=hijack, args=(path, stop, ready))
+    t.start()
+    try:
+        assert ready.wait(10)
+        t0 = time.monotonic()
+        sup.start()
+        seen = set()
+        # never ready while the rival holds the socket, until the run gives up
+        while True:
+            s = sup.svc("compositor")
+            seen.add(s["state"])
+            assert s["state"] != "ready" and not s["ready"], s
+            if s["state"] in ("failed", "down"):
+                break
+            assert time.monotonic() - t0 < 30, s
+            time.sleep(0.05)
+        waited = time.monotonic() - t0
+        log = compositor_log(sup)
+        assert f"is served by pid {os.getpid()} (" in log, log  # who holds it, logged
+        assert "event=not-ready-in-time ready_ms=1500" in log
+        assert waited >= 1.5  # it kept waiting until the deadline
+    finally:
+        stop.set()
+        t.join()
