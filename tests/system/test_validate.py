@@ -384,3 +384,24 @@ def test_failed_persona_is_red(sup, tmp_path, podman_store):
     assert checks["services"]["level"] == "RED", checks["services"]
     assert checks["services"]["reason"].startswith("p://bad failed (podman start")
     sup.cli("persona", "rm", "p://bad")
+
+
+@needs_root
+def test_a_freezer_that_does_not_freeze_is_red(sup, tmp_path, podman_store):
+    """Fault injection: a podman whose `pause` reports success but freezes
+    nothing (every other command is the real podman). The CPU time keeps
+    growing, and validate must say so."""
+    liar = tmp_path / "podman-pause-lies"
+    liar.write_text('#!/bin/sh\nfor a; do [ "$a" = pause ] && exit 0; done\n'
+                    'exec podman "$@"\n')
+    liar.chmod(0o755)
+    sup.service("fine")
+    sup.start()
+    b = Box(sup, tmp_path, podman=podman_store.replace("podman", str(liar), 1))
+    checks, doc, r = b.checks()
+    assert checks["freezer"]["level"] == "RED", checks["freezer"]
+    assert "still grew while frozen" in checks["freezer"]["reason"]
+    pm = podman_store.split()
+    names = subprocess.run(pm + ["ps", "-a", "--format", "{{.Names}}"], capture_output=True,
+                           text=True).stdout.split()
+    assert not [n for n in names if n.startswith("sys__validate-")], names
