@@ -373,9 +373,6 @@ def test_failed_persona_is_red(sup, tmp_path, podman_store):
     b = Box(sup, tmp_path, podman=podman_store)
     sup.start()
     sup.wait_state("personas", "ready", timeout=30)
-    # `list` is answered once the manager's boot reconcile is over (a create
-    # parked during that reconcile loses its arguments: reported, not ours)
-    sup.cli("persona", "list")
     sup.cli("persona", "create", "p://bad", "--image", "localhost/bay0-shell:latest", "--",
             "/nonexistent")
     r = sup.cli("persona", "start", "p://bad", check=False)
