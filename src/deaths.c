@@ -2,8 +2,10 @@
  * the supervisor after each death of a run process, read by the client.
  *
  * Runs in the supervisor's loop after the restart decision, so a death
- * costs the restart nothing: open, pread the header, pwrite the record,
- * pwrite the header, close — five syscalls on tmpfs, no fsync. Never
+ * costs the restart nothing: the record is read whole (at most 64 KiB),
+ * the death added in memory, and the file written to a temporary name and
+ * renamed over the old one — a handful of syscalls on tmpfs, no fsync; a
+ * write that fails (a full disk) changes nothing. Never
  * allocates, never fatal (an error is one warn line per slot and run),
  * never touches /persist.
  */
@@ -62,10 +64,16 @@ static off_t entry_offset(uint32_t i)
     return (off_t)(sizeof(struct deaths_header) + (size_t)i * sizeof(struct deaths_entry));
 }
 
-/* A header that fits a ring of `tally` records, or false (start over). */
-static bool header_usable(const struct deaths_header *h, ssize_t n, uint32_t tally)
+/* The record being rewritten: the whole file, built here, then written to
+ * a temporary name and renamed over the old one, so a failed write (a
+ * full disk) leaves the old record as it was, never a half-written one. */
+static char file_buf[DEATHS_FILE_BYTES_MAX];
+#define DEATHS_TMP_PREFIX ".new." /* a service name never starts with '.' */
+
+/* A file that holds a ring of `tally` records, or false (start over). */
+static bool record_usable(const struct deaths_header *h, ssize_t n, uint32_t tally)
 {
-    return n == (ssize_t)sizeof *h && memcmp(h->magic, DEATHS_MAGIC, sizeof h->magic) == 0 &&
+    return n == entry_offset(tally) && memcmp(h->magic, DEATHS_MAGIC, sizeof h->magic) == 0 &&
            h->capacity == tally && h->next < tally && h->count <= tally;
 }
 
@@ -78,28 +86,73 @@ static bool put(int fd, const void *buf, size_t len, off_t at)
     return n >= 0 && (size_t)n == len;
 }
 
-/* Appends to an open file; returns the failing step (errno set) or NULL. */
-static const char *append(int fd, uint32_t tally, const struct deaths_entry *death)
+/* The current record into file_buf: its length, 0 when there is none, or
+ * -1 with errno (it is not a regular file, or cannot be read). */
+static ssize_t load_old(const char *file)
 {
-    struct deaths_header h;
-    ssize_t n = pread(fd, &h, sizeof h, 0);
+    int fd = openat(deaths_dir_fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    struct stat st;
+    ssize_t n = -1;
+    if (fstat(fd, &st) < 0)
+        n = -1;
+    else if (!S_ISREG(st.st_mode))
+        errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+    else
+        n = pread(fd, file_buf, sizeof file_buf, 0);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return n;
+}
+
+/* Writes file_buf[0..len) as `file`, atomically; the failing step or NULL. */
+static const char *store(const char *file, size_t len)
+{
+    char tmp[sizeof DEATHS_TMP_PREFIX + DEATHS_FILE_NAME_BYTES_MAX + 1];
+    if (!str_fmt(tmp, sizeof tmp, DEATHS_TMP_PREFIX "%s", file)) {
+        errno = ENAMETOOLONG;
+        return "name";
+    }
+    int fd = openat(deaths_dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW |
+                    O_NOCTTY, 0644);
+    if (fd < 0)
+        return "open";
+    bool ok = put(fd, file_buf, len, 0);
+    int err = errno;
+    close(fd);
+    if (ok && renameat(deaths_dir_fd, tmp, deaths_dir_fd, file) == 0)
+        return NULL;
+    if (ok)
+        err = errno;
+    unlinkat(deaths_dir_fd, tmp, 0);
+    errno = err;
+    return ok ? "rename" : "write";
+}
+
+/* Appends one death to the record `file`; the failing step or NULL. */
+static const char *append(const char *file, uint32_t tally, const struct deaths_entry *death)
+{
+    size_t len = (size_t)entry_offset(tally);
+    BAY0_ASSERT(len <= sizeof file_buf);
+    ssize_t n = load_old(file);
     if (n < 0)
-        return "read";
-    if (!header_usable(&h, n, tally)) {
+        return "open";
+    struct deaths_header h;
+    memcpy(&h, file_buf, sizeof h);
+    if (!record_usable(&h, n, tally)) { /* none yet, another tally, or damaged */
+        memset(file_buf, 0, len);
         memset(&h, 0, sizeof h);
         memcpy(h.magic, DEATHS_MAGIC, sizeof h.magic);
         h.capacity = tally;
-        if (ftruncate(fd, 0) < 0 || ftruncate(fd, entry_offset(tally)) < 0)
-            return "truncate";
     }
-    if (!put(fd, death, sizeof *death, entry_offset(h.next)))
-        return "write";
+    memcpy(file_buf + entry_offset(h.next), death, sizeof *death);
     h.next = (h.next + 1) % tally;
     if (h.count < tally)
         h.count++;
-    if (!put(fd, &h, sizeof h, 0))
-        return "write";
-    return NULL;
+    memcpy(file_buf, &h, sizeof h);
+    return store(file, len);
 }
 
 void deaths_record(uint32_t slot, const char *svc_name, uint32_t tally,
@@ -118,16 +171,9 @@ void deaths_record(uint32_t slot, const char *svc_name, uint32_t tally,
             warn_once(slot, svc_name, "unlink", errno);
         return;
     }
-    int fd = openat(deaths_dir_fd, file, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
-                    0644);
-    if (fd < 0) {
-        warn_once(slot, svc_name, "open", errno);
-        return;
-    }
-    const char *failed = append(fd, tally, death);
+    const char *failed = append(file, tally, death);
     if (failed)
         warn_once(slot, svc_name, failed, errno);
-    close(fd);
 }
 
 void deaths_forget(const char *svc_name)

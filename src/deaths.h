@@ -8,9 +8,11 @@
  *   header  "bay0dt1\0", capacity u32, next u32, count u32, reserved u32
  *   capacity records of {wall_ns i64 (CLOCK_REALTIME), kind i16
  *   (DEATH_KIND_*), value i16 (exit code or signal number), reserved u32}
- * The supervisor writes it with pwrite and no fsync (/run is tmpfs): a
- * record, then the header. A capacity that differs from the service's
- * max-death-tally starts the record over; a tally of 0 removes the file.
+ * The supervisor rewrites it whole at each death, to ".new.NAME" then
+ * renamed over NAME, with no fsync (/run is tmpfs): a reader sees the old
+ * record or the new one, and a failed write (a full disk) leaves the old.
+ * A capacity that differs from the service's max-death-tally starts the
+ * record over; a tally of 0 removes the file.
  */
 #ifndef BAY0_DEATHS_H
 #define BAY0_DEATHS_H

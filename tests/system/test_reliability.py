@@ -393,3 +393,48 @@ def test_waiting_stop_superseded_by_start_returns_at_once(sup, tmp_path):
     sup.cli("stop", "--nowait", "stubborn")  # no 60 s kill timeout at teardown
     sup.cli("signal", "KILL", "stubborn")
     sup.wait_state("stubborn", "down")
+
+
+def fill_fs(path):
+    """Writes a file until the file system is full."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while os.write(fd, b"\0" * 4096) > 0:
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_death_record_on_a_full_disk_stays_readable(sup):
+    """Defect 9: a death record first written on a full disk read as
+    corrupt ("bad magic"); one that existed must keep its old deaths."""
+    ddir = os.path.join(sup.rundir, "deaths")
+    os.makedirs(ddir)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", ddir], check=True)
+    try:
+        sup.service("old", run="exit 3", files={"max-death-tally": "3\n", "restart-limit": "32 60\n"})
+        sup.service("new", run="exec sleep 1000", files={"max-death-tally": "3\n"})
+        sup.start()
+        oldrec = os.path.join(ddir, "old")
+        wait_for(lambda: sup.cli("deaths", "old").stdout.count("exit 3") == 3, timeout=30,
+                 what="3 deaths of old recorded")
+        fill_fs(os.path.join(ddir, "filler"))
+        before = open(oldrec, "rb").read()
+        sup.cli("signal", "KILL", "new")  # its first record, on the full disk
+        wait_for(lambda: "svc=new event=death-record-failed" in sup.log_text(),
+                 what="the failed write warned")
+        r = sup.cli("deaths", "new", check=False)
+        assert r.returncode == 0 and "bad magic" not in r.stderr, (r.returncode, r.stderr)
+        # a record that existed: its deaths are all still there, readable
+        wait_for(lambda: "svc=old event=death-record-failed" in sup.log_text(),
+                 what="old's failed write warned")
+        r = sup.cli("deaths", "old")
+        assert r.stdout.count("exit 3") == 3
+        assert open(oldrec, "rb").read() == before
+        assert not [f for f in os.listdir(ddir) if f.startswith(".new.")]
+    finally:
+        sup.stop()
+        subprocess.run(["umount", "-l", ddir])
