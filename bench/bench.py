@@ -1015,7 +1015,8 @@ def rows_restart():
     out = {"floor": run_floor_restart(ARGS.restarts), "exec_floor": run_exec_floor()}
     log(f"exec floor (two runs, ms): {out['exec_floor']}")
     log(f"restart floor: {out['floor'].get('median_ms')}")
-    variants = [(c, False) for c in sup_classes()] + [(S6, True)]
+    variants = [(c, False) for c in sup_classes()]
+    variants += [(S6, True)] if S6 in sup_classes() else []
     if BIN.get("bay0"):
         variants.append((Bay0, True))
     if BIN.get("bay0-static"):

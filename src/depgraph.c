@@ -37,6 +37,12 @@ static uint32_t *index_sorted;
 static uint32_t *order_start;
 static uint64_t *closure_bits;
 static struct deps_list scratch_list;
+/* Services whose state changed since the last propagation, once each
+ * (a ring of slots and a mark per slot); or all of them after a rebuild. */
+static uint32_t *changed;
+static uint8_t *changed_mark;
+static uint32_t changed_head, changed_len, changed_cap;
+static bool changed_all = true;
 
 int sup_deps_init(uint32_t slots)
 {
@@ -54,7 +60,10 @@ int sup_deps_init(uint32_t slots)
     index_sorted = calloc(slots, sizeof *index_sorted);
     order_start = calloc(slots, sizeof *order_start);
     closure_bits = calloc(deps_bitmap_words(slots), sizeof *closure_bits);
-    if (!sup.dep_edges || !sup.dep_names || !graph_edges || !graph_mem || !index_names ||
+    changed = calloc(slots, sizeof *changed);
+    changed_mark = calloc(slots, sizeof *changed_mark);
+    changed_cap = slots;
+    if (!changed || !changed_mark || !sup.dep_edges || !sup.dep_names || !graph_edges || !graph_mem || !index_names ||
         !index_slot || !index_sorted || !order_start || !closure_bits) {
         log_error("event=deps-alloc-failed slots=%u", slots);
         return -1;
@@ -167,6 +176,7 @@ void sup_deps_rebuild(void)
     deps_graph_build(&graph, graph_mem, graph_mem_bytes, sup.used_hi, graph_edges,
                      graph_edge_count);
     graph_built = true;
+    changed_all = true; /* new edges: every waiting or deferred service is due a look */
     deps_cycles(&graph, on_cycle, NULL);
     deps_order_start(&graph, order_start);
 }
@@ -231,4 +241,89 @@ uint32_t sup_want_down_closure(struct svc *s, char *names, size_t names_size)
     }
     service_on_event(s, EV_WANT_DOWN, 0);
     return count;
+}
+
+/* ---- readiness propagation --------------------------------------------- */
+
+void sup_deps_note_change(const struct svc *s)
+{
+    uint32_t i = (uint32_t)svc_index(s);
+    BAY0_ASSERT(i < changed_cap);
+    if (sup.dep_edges_used == 0 || changed_all || changed_mark[i])
+        return;
+    BAY0_ASSERT(changed_len < changed_cap); /* each slot once */
+    changed_mark[i] = 1;
+    changed[(changed_head + changed_len) % changed_cap] = i;
+    changed_len++;
+}
+
+static void changed_clear(void)
+{
+    while (changed_len > 0) {
+        changed_mark[changed[changed_head]] = 0;
+        changed_head = (changed_head + 1) % changed_cap;
+        changed_len--;
+    }
+}
+
+/* Starts a waiting service whose dependencies are ready, or stops a
+ * deferred one whose dependents have all stopped. */
+static void settle(struct svc *s)
+{
+    if (!s->in_use)
+        return;
+    if (s->state == ST_WAITING && s->want_up)
+        service_on_event(s, EV_DEPS_READY, 0);
+    else if (s->stop_deferred && !sup_has_running_dependents(s))
+        service_on_event(s, EV_WANT_DOWN, 0);
+}
+
+/* A change of slot i can only matter to i, to what needs i (it may have
+ * become ready) and to what i needs (i may have stopped running). */
+static void settle_around(uint32_t i)
+{
+    BAY0_ASSERT(i < sup.used_hi);
+    struct svc *s = &sup.svcs[i];
+    settle(s);
+    if (graph_built && i < graph.node_count) {
+        uint32_t n;
+        const uint32_t *d = deps_dependents_of(&graph, i, &n);
+        for (uint32_t k = 0; k < n; k++)
+            settle(&sup.svcs[d[k]]);
+    }
+    if (s->dep_count == 0)
+        return;
+    BAY0_ASSERT(s->dep_first + s->dep_count <= sup.dep_edges_used);
+    for (uint32_t k = 0; k < s->dep_count; k++) {
+        int32_t e = sup.dep_edges[s->dep_first + k];
+        if (e != SVC_NONE)
+            settle(&sup.svcs[e]);
+    }
+}
+
+void sup_deps_propagate(void)
+{
+    if (sup.dep_edges_used == 0) { /* no dependencies: nothing waits, nothing is deferred */
+        changed_clear();
+        changed_all = false;
+        return;
+    }
+    if (changed_all) { /* after a rebuild: one look at everything */
+        changed_all = false;
+        changed_clear();
+        for (uint32_t i = 0; i < sup.used_hi; i++)
+            settle(&sup.svcs[i]);
+    }
+    /* Bounded: each settle changes a state or does nothing, and a state
+     * changes a few times at most per wakeup. */
+    uint64_t budget = (uint64_t)changed_cap * 8;
+    for (; changed_len > 0 && budget > 0; budget--) {
+        uint32_t i = changed[changed_head];
+        changed_head = (changed_head + 1) % changed_cap;
+        changed_len--;
+        changed_mark[i] = 0;
+        settle_around(i);
+    }
+    if (changed_len > 0)
+        log_warn("event=readiness-propagation-cut pending=%u", changed_len);
 }

@@ -12,6 +12,7 @@
 #include "state/state.h"
 #include "spawn.h"
 #include "svc.h"
+#include "svcmap.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -52,6 +53,10 @@ int sup_table_init(uint32_t slots_wanted)
         return -1;
     }
     sup.slots = n;
+    if (svcmap_init(n) < 0) {
+        log_error("event=table-alloc-failed slots=%u what=indexes", n);
+        return -1;
+    }
     if (spawn_init(2 * n) < 0)
         log_warn("event=spawn-cells-unavailable effect=\"spawns wait for exec\"");
     return sup_deps_init(n);

@@ -58,6 +58,7 @@
 #include "log.h"
 #include "logger.h"
 #include "spawn.h"
+#include "svcmap.h"
 #include "util.h"
 
 #include <errno.h>
@@ -102,24 +103,20 @@ struct svc *svc_find(const char *name)
 
 struct svc *svc_by_pid(pid_t pid, bool *is_aux)
 {
-    for (uint32_t i = 0; i < sup.used_hi; i++) {
-        struct svc *s = &sup.svcs[i];
-        if (!s->in_use)
-            continue;
-        if (s->pid == pid) {
-            *is_aux = false;
-            return s;
-        }
-        if (s->aux_pid == pid) {
-            *is_aux = true;
-            return s;
-        }
-    }
-    return NULL;
+    uint32_t slot;
+    if (!svcmap_pid_get(pid, &slot, is_aux))
+        return NULL;
+    BAY0_ASSERT(slot < sup.used_hi);
+    struct svc *s = &sup.svcs[slot];
+    BAY0_ASSERT(s->in_use && (*is_aux ? s->aux_pid : s->pid) == pid);
+    return s;
 }
 
 void svc_slot_reset(struct svc *s)
 {
+    svcmap_pid_del(s->pid); /* a slot reused by a test's fixture */
+    svcmap_pid_del(s->aux_pid);
+    svcmap_deadline_set((uint32_t)svc_index(s), 0);
     memset(s, 0, sizeof *s);
     s->in_use = true;
     s->parent = SVC_NONE;
@@ -167,6 +164,34 @@ static void set_reason(struct svc *s, const char *fmt, ...)
     va_end(ap);
 }
 
+/* svc.deadline_ms, svc.pid and svc.aux_pid change only here, so the
+ * deadline heap and the pid map (svcmap.c) always agree with the table. */
+static void set_deadline(struct svc *s, int64_t deadline_ms)
+{
+    s->deadline_ms = deadline_ms;
+    svcmap_deadline_set((uint32_t)svc_index(s), deadline_ms);
+}
+
+static void set_run_pid(struct svc *s, pid_t pid)
+{
+    BAY0_ASSERT((pid == 0) != (s->pid == 0));
+    if (s->pid)
+        svcmap_pid_del(s->pid);
+    s->pid = pid;
+    if (pid)
+        svcmap_pid_put(pid, (uint32_t)svc_index(s), false);
+}
+
+static void set_aux_pid(struct svc *s, pid_t pid)
+{
+    BAY0_ASSERT((pid == 0) != (s->aux_pid == 0));
+    if (s->aux_pid)
+        svcmap_pid_del(s->aux_pid);
+    s->aux_pid = pid;
+    if (pid)
+        svcmap_pid_put(pid, (uint32_t)svc_index(s), true);
+}
+
 /* ---- spawning -------------------------------------------------------- */
 
 static bool open_ready_pipe(struct svc *s, int *child_end)
@@ -212,12 +237,12 @@ static void spawn_run(struct svc *s, int64_t now_ms)
     if (s->generation > 0)
         s->restarts++;
     s->generation++;
-    s->pid = pid;
+    set_run_pid(s, pid);
     s->stop_requested = false;
     s->ready = false;
     s->reason[0] = '\0';
     s->started_mono_ms = now_ms;
-    s->deadline_ms = 0;
+    set_deadline(s, 0);
     if (s->ready_fd >= 0)
         sup_watch_fd(s->ready_fd, WATCH_READY, svc_index(s));
     log_info("svc=%s event=started pid=%d generation=%u", s->name, pid,
@@ -285,7 +310,7 @@ static void begin_stop(struct svc *s, int64_t now_ms)
     ops->kill_leader(s->pid, s->def.down_signal); /* alive: not reaped yet */
     ops->kill_leader(s->pid, SIGCONT);
     s->stop_requested = true;
-    s->deadline_ms = s->def.timeout_kill_ms ? now_ms + s->def.timeout_kill_ms : 0;
+    set_deadline(s, s->def.timeout_kill_ms ? now_ms + s->def.timeout_kill_ms : 0);
     s->ready = false;
     set_state(s, ST_STOPPING);
 }
@@ -335,8 +360,8 @@ static void spawn_aux(struct svc *s, const char *prog, const char *const *argv,
         after_aux(s, now_ms);
         return;
     }
-    s->aux_pid = pid;
-    s->deadline_ms = s->def.timeout_finish_ms ? now_ms + s->def.timeout_finish_ms : 0;
+    set_aux_pid(s, pid);
+    set_deadline(s, s->def.timeout_finish_ms ? now_ms + s->def.timeout_finish_ms : 0);
     set_state(s, ST_FINISHING);
 }
 
@@ -393,8 +418,8 @@ static void died(struct svc *s, int status, int64_t now_ms)
     log_exit(s, pgid, now_ms);
     s->ready = false;
     s->aux_code = 0;
-    s->deadline_ms = 0;
-    s->pid = 0;
+    set_deadline(s, 0);
+    set_run_pid(s, 0);
     if (s->def.has_finish && s->def.type == SVC_TYPE_LONGRUN)
         run_finish(s, pgid, now_ms);
     else
@@ -406,7 +431,7 @@ static void enter_backoff(struct svc *s, int64_t now_ms)
 {
     uint32_t delay = s->backoff_ms ? s->backoff_ms : SVC_RESTART_DELAY_MS_MIN;
     s->backoff_ms = delay * 2 > SVC_RESTART_DELAY_MS_MAX ? SVC_RESTART_DELAY_MS_MAX : delay * 2;
-    s->deadline_ms = now_ms + delay;
+    set_deadline(s, now_ms + delay);
     log_info("svc=%s event=backoff delay_ms=%u", s->name, delay);
     set_state(s, ST_BACKOFF);
 }
@@ -508,7 +533,7 @@ static void after_crash(struct svc *s, int64_t now_ms)
 /* Decides what follows a death once finish (if any) is done. */
 static void after_aux(struct svc *s, int64_t now_ms)
 {
-    s->deadline_ms = 0;
+    set_deadline(s, 0);
     if (s->state == ST_FINISHING && !s->want_up && s->def.type == SVC_TYPE_ONESHOT) {
         set_state(s, ST_DOWN); /* the oneshot's undo ran */
         return;
@@ -581,7 +606,7 @@ static void act_down(struct svc *s, const struct svc_input *in)
     (void)in;
     if (stop_waits_for_dependents(s))
         return;
-    s->deadline_ms = 0;
+    set_deadline(s, 0);
     set_state(s, ST_DOWN);
 }
 
@@ -638,7 +663,7 @@ static void act_aux_done(struct svc *s, const struct svc_input *in)
     ops->kill_group(s->aux_pid, SIGKILL); /* what finish left behind */
     ops->kill_cgroup(s);
     logger_instance_ended(s); /* its output is complete: end a partial line */
-    s->aux_pid = 0;
+    set_aux_pid(s, 0);
     s->aux_code = (int16_t)(WIFEXITED(in->status) ? WEXITSTATUS(in->status) : -1);
     after_aux(s, in->now_ms);
 }
@@ -656,13 +681,13 @@ static void act_ready(struct svc *s, const struct svc_input *in)
 static void act_stale(struct svc *s, const struct svc_input *in)
 {
     (void)in;
-    s->deadline_ms = 0;
+    set_deadline(s, 0);
 }
 
 static void act_kill_run(struct svc *s, const struct svc_input *in)
 {
     (void)in;
-    s->deadline_ms = 0;
+    set_deadline(s, 0);
     log_warn("svc=%s event=kill-timeout pid=%d timeout_ms=%u", s->name,
              s->pid, s->def.timeout_kill_ms);
     ops->kill_leader(s->pid, SIGKILL);
@@ -671,7 +696,7 @@ static void act_kill_run(struct svc *s, const struct svc_input *in)
 static void act_kill_aux(struct svc *s, const struct svc_input *in)
 {
     (void)in;
-    s->deadline_ms = 0;
+    set_deadline(s, 0);
     log_warn("svc=%s event=finish-timeout pid=%d timeout_ms=%u", s->name,
              s->aux_pid, s->def.timeout_finish_ms);
     ops->kill_leader(s->aux_pid, SIGKILL);
@@ -679,7 +704,7 @@ static void act_kill_aux(struct svc *s, const struct svc_input *in)
 
 static void act_retry(struct svc *s, const struct svc_input *in)
 {
-    s->deadline_ms = 0;
+    set_deadline(s, 0);
     if (deps_ready(s))
         spawn_run(s, in->now_ms);
     else

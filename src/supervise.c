@@ -21,6 +21,7 @@
 #include "log.h"
 #include "spawn.h"
 #include "svc.h"
+#include "svcmap.h"
 #include "util.h"
 
 #include <errno.h>
@@ -56,7 +57,6 @@ static bool loop_running;
 static enum supervise_exit exit_action = SUPERVISE_EXIT_STOP;
 static int64_t shutdown_deadline_ms;
 static bool shutdown_killed;
-static bool readiness_changed;
 static int exit_status;
 static uint32_t shutdown_timeout_ms = SUPERVISE_SHUTDOWN_TIMEOUT_MS_DEFAULT;
 
@@ -190,32 +190,9 @@ void sup_state_changed(struct svc *s, enum svc_state old)
 {
     log_debug("svc=%s event=state from=%s to=%s", s->name, svc_state_name(old),
               svc_state_name(s->state));
-    /* Any change can start a waiting dependent or release a deferred stop. */
-    readiness_changed = true;
+    /* A change can start a waiting dependent or release a deferred stop. */
+    sup_deps_note_change(s);
     control_on_change();
-}
-
-/* Starts waiting services whose dependencies became ready, and stops the
- * deferred ones whose dependents have all stopped. Bounded: each pass
- * changes at least one service or ends. */
-static void propagate_readiness(void)
-{
-    if (sup.dep_edges_used == 0) { /* no dependencies: nothing waits, nothing is deferred */
-        readiness_changed = false;
-        return;
-    }
-    for (uint32_t pass = 0; readiness_changed && pass <= sup.used_hi; pass++) {
-        readiness_changed = false;
-        for (uint32_t i = 0; i < sup.used_hi; i++) {
-            struct svc *s = &sup.svcs[i];
-            if (!s->in_use)
-                continue;
-            if (s->state == ST_WAITING && s->want_up)
-                service_on_event(s, EV_DEPS_READY, 0);
-            else if (s->stop_deferred && !sup_has_running_dependents(s))
-                service_on_event(s, EV_WANT_DOWN, 0);
-        }
-    }
 }
 
 /* ---- reaping ------------------------------------------------------------ */
@@ -246,12 +223,7 @@ static void reap_children(void)
 
 static void arm_timer(void)
 {
-    int64_t next = 0;
-    for (uint32_t i = 0; i < sup.used_hi; i++) {
-        int64_t d = sup.svcs[i].in_use ? sup.svcs[i].deadline_ms : 0;
-        if (d && (!next || d < next))
-            next = d;
-    }
+    int64_t next = svcmap_deadline_next(); /* the nearest service deadline */
     int64_t shutdown_next = shutdown_killed ? shutdown_deadline_ms + SHUTDOWN_KILL_GRACE_MS
                                             : shutdown_deadline_ms;
     if (sup.shutting_down && (!next || shutdown_next < next))
@@ -287,8 +259,11 @@ static void on_timer(void)
     (void)!read(timer_fd, &expirations, sizeof expirations);
     timer_armed_ms = -1;
     int64_t now = time_mono_ms();
-    for (uint32_t i = 0; i < sup.used_hi; i++) {
-        struct svc *s = &sup.svcs[i];
+    uint32_t slot;
+    /* Bounded: a TIMER action never sets a deadline at or before now. */
+    for (uint32_t n = 0; n <= sup.slots && svcmap_deadline_pop_due(now, &slot); n++) {
+        BAY0_ASSERT(slot < sup.used_hi);
+        struct svc *s = &sup.svcs[slot];
         if (s->in_use && s->deadline_ms && s->deadline_ms <= now)
             service_on_event(s, EV_TIMER, 0);
     }
@@ -326,15 +301,15 @@ static void on_ready_fd(struct svc *s)
     }
 }
 
+/* The service whose run is pid or leads pid's process group. */
 static struct svc *svc_for_notify_pid(pid_t pid)
 {
-    pid_t pgid = getpgid(pid);
-    for (uint32_t i = 0; i < sup.used_hi; i++) {
-        struct svc *s = &sup.svcs[i];
-        if (s->in_use && s->pid > 0 && (s->pid == pid || s->pid == pgid))
-            return s;
-    }
-    return NULL;
+    bool aux = false;
+    struct svc *s = svc_by_pid(pid, &aux);
+    if (s && !aux)
+        return s;
+    s = svc_by_pid(getpgid(pid), &aux);
+    return s && !aux ? s : NULL;
 }
 
 static bool datagram_has_ready(const char *buf, size_t len)
@@ -664,7 +639,7 @@ enum supervise_exit supervise_run(const struct supervise_config *cfg)
         checkpoint_due_ms = time_mono_ms() + checkpoint_interval_ms;
     loop_running = true;
     while (loop_running) {
-        propagate_readiness();
+        sup_deps_propagate();
         sup_release_removed();
         spawn_sweep(); /* a child that exited before taking its fds wrote nothing */
         if (sup.shutting_down && shutdown_progress() && !flush_inhibits())

@@ -199,6 +199,12 @@ void sup_deps_rebuild(void);
 /* Slots in start order (dependencies first) / stop order; count = used_hi. */
 const uint32_t *sup_deps_start_order(void);
 bool sup_has_running_dependents(const struct svc *s);
+/* s changed state: its neighbours in the graph are due a look. */
+void sup_deps_note_change(const struct svc *s);
+/* Starts waiting services whose dependencies became ready and stops
+ * deferred ones whose dependents stopped, looking only along the edges of
+ * what changed (everything once after a rebuild). */
+void sup_deps_propagate(void);
 /* `start X`: X and everything it needs, in start order. */
 void sup_want_up_closure(struct svc *s);
 /* `restart X`: everything X needs (not X itself), in start order. */

@@ -42,8 +42,12 @@ MUTATIONS = [
     dict(name="notify-stranger",
          why="sd_notify READY=1 is taken from any process, not only the service's pid or group",
          file="src/supervise.c",
-         pattern=r"\(s->pid == pid \|\| s->pid == pgid\)",
-         replacement=r"(pgid != -2)",
+         pattern=r"return s && !aux \? s : NULL;",
+         # a stranger's READY=1 goes to the running service first by name
+         replacement=r"return s && !aux ? s : ({ struct svc *f = NULL; "
+                     r"for (uint32_t i = 0; i < sup.used_hi; i++) "
+                     r"if (sup.svcs[i].in_use && sup.svcs[i].pid > 0 && "
+                     r"(!f || strcmp(sup.svcs[i].name, f->name) < 0)) f = &sup.svcs[i]; f; });",
          tests=[SYS + "test_restart_policy.py::test_ready_from_a_stranger_is_refused"]),
     dict(name="sigcont",
          why="no SIGCONT after the down-signal",

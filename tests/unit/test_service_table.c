@@ -27,6 +27,7 @@
 
 #include "log.h"
 #include "svc.h"
+#include "svcmap.h"
 #include "util.h"
 
 /* ---- fakes ---------------------------------------------------------------- */
@@ -253,6 +254,34 @@ static bool send_expecting_assertion(enum svc_event ev)
     return false;
 }
 
+/* The indexes (svcmap.c) agree with the table after every transition. */
+static void check_indexes(void)
+{
+    struct svc *both[] = {B, M};
+    int64_t next = 0;
+    uint32_t pids = 0, deadlines = 0;
+    for (size_t i = 0; i < ARRAY_LEN(both); i++) {
+        struct svc *s = both[i];
+        bool aux = true;
+        if (s->pid) {
+            assert_ptr_equal(svc_by_pid(s->pid, &aux), s);
+            assert_false(aux);
+            pids++;
+        }
+        if (s->aux_pid) {
+            assert_ptr_equal(svc_by_pid(s->aux_pid, &aux), s);
+            assert_true(aux);
+            pids++;
+        }
+        if (s->deadline_ms && (!next || s->deadline_ms < next))
+            next = s->deadline_ms;
+        deadlines += s->deadline_ms != 0;
+    }
+    assert_int_equal(svcmap_deadline_next(), next);
+    assert_int_equal(svcmap_deadline_count(), deadlines);
+    assert_int_equal(svcmap_pid_count(), pids);
+}
+
 static void check_pair(enum svc_state st, enum svc_event ev)
 {
     const struct expect *want = &matrix[st][ev];
@@ -264,7 +293,9 @@ static void check_pair(enum svc_state st, enum svc_event ev)
         assert_non_null(strstr(panic_reason, "impossible"));
         return;
     }
+    check_indexes();
     send_matrix_event(ev);
+    check_indexes();
     if (M->state != want->state || fake_spawns != want->spawns)
         fail_msg("%s + %s: %s with %d spawns, wanted %s with %d", svc_state_name(st),
                  svc_event_name(ev), svc_state_name(M->state), fake_spawns,
