@@ -11,7 +11,10 @@
 #include "focus.h"
 #include "governor.h"
 #include "log.h"
-#include "supervise.h"
+#include "loop.h"
+#include "propagate.h"
+#include "scan.h"
+#include "service.h"
 #include "svc.h"
 #include "util.h"
 

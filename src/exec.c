@@ -124,13 +124,8 @@ _Noreturn static void child_exec(const struct exec_argv *a, int out_w,
     if (getppid() != parent)
         _exit(127);
     setpgid(0, 0);
-    static const int reset[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1,
-                                SIGUSR2, SIGPWR, SIGCHLD, SIGALRM, SIGPIPE};
-    for (size_t i = 0; i < ARRAY_LEN(reset); i++)
-        signal(reset[i], SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    child_signals_reset(true);
+    signal(SIGPIPE, SIG_DFL);
     int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 ||
         dup2(out_w >= 0 ? out_w : null_fd, STDOUT_FILENO) < 0 ||

@@ -75,6 +75,7 @@ int64_t focus_deadline_ms(void);
 void focus_on_timer(int64_t now_ms);
 
 /* ---- the client ---------------------------------------------------------- */
+#define FOCUS_NOT_RUNNING " is not running" /* in an ERR reply: the client starts it, then asks again */
 int cli_focus(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@
 #include "governor.h"
 
 #include "log.h"
+#include "loop.h"
 #include "svc.h"
 #include "util.h"
 

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "logfile.h"
 #include "logring.h"
+#include "loop.h"
 #include "svc.h"
 #include "util.h"
 
@@ -55,9 +56,7 @@ static void start_writer(uint32_t delay_ms)
         return;
     }
     if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        child_signals_reset(false);
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_IGN); /* a ctrl-C is for the supervisor */
         prctl(PR_SET_NAME, "bay0-logwriter");

@@ -132,9 +132,7 @@ int pid1_run_bounded(pid1_child_fn fn, void *ctx, uint32_t timeout_ms,
         return -1;
     }
     if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        child_signals_reset(false);
         _exit(fn(ctx) & 0xff);
     }
     int rc = wait_child_until(pid, start_ms + timeout_ms);
@@ -258,9 +256,7 @@ static void panic_shell(void)
     for (int i = 0; i < PID1_PANIC_SHELL_RUNS_MAX; i++) {
         pid_t pid = fork();
         if (pid == 0) {
-            sigset_t none;
-            sigemptyset(&none);
-            sigprocmask(SIG_SETMASK, &none, NULL);
+            child_signals_reset(false);
             setsid();
             /* A container's console is its stdio: keep it. */
             int fd = panic_container ? -1 : open("/dev/console", O_RDWR);

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "supervise.h"
+#include "loop.h" /* enum supervise_exit */
 
 /* The final sequence's steps and their bounds. Their sum is kept out of
  * the supervisor's share of the shutdown bound, so that the whole shutdown

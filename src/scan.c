@@ -9,8 +9,13 @@
 #include "deaths.h"
 #include "logger.h"
 #include "log.h"
+#include "loop.h"
 #include "state/state.h"
 #include "spawn.h"
+#include "depgraph.h"
+#include "propagate.h"
+#include "scan.h"
+#include "service.h"
 #include "svc.h"
 #include "svcmap.h"
 #include "util.h"
@@ -26,6 +31,50 @@
 
 #define PERSIST_LOAD_TIMEOUT_MS 500
 #define SCAN_FDS_RESERVED 256 /* sockets, directories, readiness pipes, loggers */
+
+/* What a scan learns about each slot before it applies anything (phases 1
+ * and 2 below), kept here rather than in struct svc; indexed like the
+ * table. */
+struct scan_pad {
+    struct svc_def next_def;                   /* the definition just read */
+    char cfg_reason[SERVICE_REASON_BYTES_MAX]; /* why it could not be */
+    bool next_ok;                              /* next_def is valid */
+    bool seen;                                 /* found by this scan */
+    bool added;                                /* added by this scan */
+};
+static struct scan_pad *pads;
+static uint32_t removed_live; /* slots in use with removed set: freed when down */
+
+static struct scan_pad *pad_of(const struct svc *s)
+{
+    uint32_t i = (uint32_t)svc_index(s);
+    BAY0_ASSERT(i < sup.slots);
+    return &pads[i];
+}
+
+/* For the dependency graph's rebuild (depgraph.h). */
+static bool pad_ok(const struct svc *s, bool *may_have_deps)
+{
+    const struct scan_pad *p = pad_of(s);
+    *may_have_deps = p->next_ok && p->next_def.may_have_deps;
+    return p->next_ok;
+}
+
+static void pad_refuse(struct svc *s, const char *reason)
+{
+    struct scan_pad *p = pad_of(s);
+    if (!p->next_ok)
+        return; /* keep the first reason */
+    p->next_ok = false;
+    str_copy(p->cfg_reason, sizeof p->cfg_reason, reason);
+}
+
+static void mark_removed_slot(struct svc *s)
+{
+    if (!s->removed)
+        removed_live++;
+    s->removed = true;
+}
 
 static bool count_entry(const char *name, unsigned char d_type, void *ctx)
 {
@@ -53,13 +102,14 @@ int sup_table_init(uint32_t slots_wanted)
         return -1;
     }
     sup.slots = n;
-    if (svcmap_init(n) < 0) {
+    pads = table_alloc(n, sizeof *pads);
+    if (!pads || svcmap_init(n) < 0) {
         log_error("event=table-alloc-failed slots=%u what=indexes", n);
         return -1;
     }
     if (spawn_init(2 * n) < 0)
         log_warn("event=spawn-cells-unavailable effect=\"spawns wait for exec\"");
-    return sup_deps_init(n);
+    return sup_deps_init(n) < 0 || propagate_init(n) < 0 ? -1 : 0;
 }
 
 static struct svc *slot_alloc(void)
@@ -130,7 +180,7 @@ static void logger_attach(struct svc *s)
 static void logger_detach(struct svc *s)
 {
     struct svc *lg = &sup.svcs[s->logger];
-    lg->removed = true;
+    mark_removed_slot(lg);
     if (s->removed && !svc_is_running(s))
         logger_release_writer(s); /* EOF for loggers that end on it (s6-log -p) */
     service_on_event(lg, EV_WANT_DOWN, 0);
@@ -152,8 +202,8 @@ static bool fd_budget_left(struct svc *s)
     uint64_t budget = rl.rlim_cur > SCAN_FDS_RESERVED ? rl.rlim_cur - SCAN_FDS_RESERVED : 0;
     if (sup.log_fds + 2 <= budget) /* pipe2 holds both ends for a moment */
         return true;
-    s->next_ok = false;
-    str_fmt(s->cfg_reason, sizeof s->cfg_reason,
+    pad_of(s)->next_ok = false;
+    str_fmt(pad_of(s)->cfg_reason, sizeof pad_of(s)->cfg_reason,
             "no file descriptors left: RLIMIT_NOFILE %llu, %u held for logs; "
             "raise the limit", (unsigned long long)rl.rlim_cur, sup.log_fds);
     return false;
@@ -161,11 +211,11 @@ static bool fd_budget_left(struct svc *s)
 
 static void read_def(struct svc *s, const char *dir_name)
 {
-    s->next_ok = svcdir_load(sup.scan_fd, dir_name, &s->next_def, s->cfg_reason,
-                             sizeof s->cfg_reason) == 0;
-    if (s->next_ok && s->log_rfd < 0 && fd_budget_left(s) && logger_open_pipe(s) < 0) {
-        s->next_ok = false;
-        str_fmt(s->cfg_reason, sizeof s->cfg_reason, "cannot create log pipe: %s",
+    pad_of(s)->next_ok = svcdir_load(sup.scan_fd, dir_name, &pad_of(s)->next_def, pad_of(s)->cfg_reason,
+                             sizeof pad_of(s)->cfg_reason) == 0;
+    if (pad_of(s)->next_ok && s->log_rfd < 0 && fd_budget_left(s) && logger_open_pipe(s) < 0) {
+        pad_of(s)->next_ok = false;
+        str_fmt(pad_of(s)->cfg_reason, sizeof pad_of(s)->cfg_reason, "cannot create log pipe: %s",
                 strerror(errno));
     }
 }
@@ -179,7 +229,7 @@ static struct svc *service_add(const char *dir_name)
         return NULL;
     }
     display_name(s->name, sizeof s->name, dir_name);
-    s->scan_new = true;
+    pad_of(s)->added = true;
     read_def(s, dir_name);
     return s;
 }
@@ -187,12 +237,12 @@ static struct svc *service_add(const char *dir_name)
 /* Phase 3: apply what phases 1 and 2 found. */
 static void apply_def(struct svc *s)
 {
-    service_apply_config(s, s->next_ok ? &s->next_def : NULL, s->next_ok ? NULL : s->cfg_reason);
-    if (s->next_ok)
+    service_apply_config(s, pad_of(s)->next_ok ? &pad_of(s)->next_def : NULL, pad_of(s)->next_ok ? NULL : pad_of(s)->cfg_reason);
+    if (pad_of(s)->next_ok)
         logger_configure(s);
-    if (s->scan_new)
-        log_info("svc=%s event=added%s", s->name, s->next_ok ? "" : " config=invalid");
-    bool want_logger = s->next_ok && s->next_def.has_log_run;
+    if (pad_of(s)->added)
+        log_info("svc=%s event=added%s", s->name, pad_of(s)->next_ok ? "" : " config=invalid");
+    bool want_logger = pad_of(s)->next_ok && pad_of(s)->next_def.has_log_run;
     if (want_logger && s->logger == SVC_NONE)
         logger_attach(s);
     else if (want_logger && !sup.svcs[s->logger].removed)
@@ -228,7 +278,7 @@ static bool scan_entry(const char *name, unsigned char d_type, void *ctx)
     char shown[SERVICE_NAME_BYTES_MAX + 1];
     display_name(shown, sizeof shown, name);
     struct svc *s = svc_find(shown);
-    if (s && s->scan_seen) {
+    if (s && pad_of(s)->seen) {
         log_warn("event=duplicate-name dir=%s shown_as=%s", name, shown);
         return true;
     }
@@ -239,7 +289,7 @@ static bool scan_entry(const char *name, unsigned char d_type, void *ctx)
         sum->added += s != NULL;
     }
     if (s)
-        s->scan_seen = true;
+        pad_of(s)->seen = true;
     return true;
 }
 
@@ -247,10 +297,10 @@ static void mark_removed(struct scan_summary *sum)
 {
     for (uint32_t i = 0; i < sup.used_hi; i++) {
         struct svc *s = &sup.svcs[i];
-        if (!s->in_use || s->is_logger || s->scan_seen || s->removed)
+        if (!s->in_use || s->is_logger || pad_of(s)->seen || s->removed)
             continue;
         log_info("svc=%s event=removed", s->name);
-        s->removed = true;
+        mark_removed_slot(s);
         sum->removed++;
     }
 }
@@ -293,7 +343,7 @@ static int scan_dir_recheck(void)
 static struct scan_summary scan_abort(struct scan_summary sum, int err)
 {
     for (uint32_t i = 0; i < sup.used_hi; i++)
-        if (sup.svcs[i].in_use && sup.svcs[i].scan_new)
+        if (sup.svcs[i].in_use && pads[i].added)
             slot_free(&sup.svcs[i]);
     sum.error = err;
     sum.added = 0;
@@ -306,8 +356,8 @@ static struct scan_summary scan(bool recheck)
 {
     struct scan_summary sum = {0};
     for (uint32_t i = 0; i < sup.used_hi; i++) {
-        sup.svcs[i].scan_seen = false;
-        sup.svcs[i].scan_new = false;
+        pads[i].seen = false;
+        pads[i].added = false;
     }
     if (recheck && scan_dir_recheck() < 0)
         return scan_abort(sum, errno);
@@ -320,7 +370,7 @@ static struct scan_summary scan(bool recheck)
         load_intents_once = false;
         load_persisted_intents();
     }
-    sup_deps_rebuild();
+    sup_deps_rebuild(pad_ok, pad_refuse);
     for (uint32_t i = 0; i < sup.used_hi; i++) {
         struct svc *s = &sup.svcs[i];
         if (!s->in_use || s->is_logger)
@@ -341,7 +391,7 @@ static struct scan_summary scan(bool recheck)
     for (uint32_t i = 0; i < sup.used_hi; i++) {
         struct svc *s = &sup.svcs[order[i]];
         bool wanted = s->persist_known ? s->persist_up : !s->def.down_file;
-        if (s->in_use && s->scan_new && !s->config_error && wanted)
+        if (s->in_use && pad_of(s)->added && !s->config_error && wanted)
             service_on_event(s, EV_WANT_UP, 0);
     }
     return sum;
@@ -394,12 +444,18 @@ static void slot_free(struct svc *s)
         sup_unwatch_fd(s->ready_fd);
         close(s->ready_fd);
     }
+    if (s->removed) {
+        BAY0_ASSERT(removed_live > 0);
+        removed_live--;
+    }
     s->in_use = false;
 }
 
 /* Frees removed services once nothing of them runs (loggers last). */
 void sup_release_removed(void)
 {
+    if (removed_live == 0) /* every loop iteration: O(1) unless a reload removed some */
+        return;
     for (uint32_t i = 0; i < sup.used_hi; i++) {
         struct svc *s = &sup.svcs[i];
         if (!s->in_use || !s->removed || svc_is_running(s))

@@ -51,9 +51,11 @@
  * struct service_ops (real by default; unit tests put fakes there).
  * Never blocks (spawning reads the service's env/ only), never allocates.
  */
-#include "svc.h"
+#include "service.h"
 
 #include "cgroup.h"
+#include "depgraph.h"
+#include "loop.h"
 #include "deaths.h"
 #include "log.h"
 #include "logger.h"
@@ -70,68 +72,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-struct sup sup;
-
-static const char *const state_names[ST_COUNT] = {
-    "down",     "waiting",   "starting", "up",     "ready",
-    "stopping", "finishing", "backoff",  "failed",
-};
-static const char *const event_names[EV_COUNT] = {
-    "want-up",  "want-down", "want-restart", "deps-ready", "run-exit",
-    "aux-exit", "ready",     "timer",        "config",     "config-error",
-};
-
-const char *svc_state_name(enum svc_state st)
-{
-    return st < ST_COUNT ? state_names[st] : "?";
-}
-const char *svc_event_name(enum svc_event ev)
-{
-    return ev < EV_COUNT ? event_names[ev] : "?";
-}
-
-struct svc *svc_find(const char *name)
-{
-    for (uint32_t i = 0; i < sup.used_hi; i++) {
-        struct svc *s = &sup.svcs[i];
-        if (s->in_use && !s->is_logger && strcmp(s->name, name) == 0)
-            return s;
-    }
-    return NULL;
-}
-
-struct svc *svc_by_pid(pid_t pid, bool *is_aux)
-{
-    uint32_t slot;
-    if (!svcmap_pid_get(pid, &slot, is_aux))
-        return NULL;
-    BAY0_ASSERT(slot < sup.used_hi);
-    struct svc *s = &sup.svcs[slot];
-    BAY0_ASSERT(s->in_use && (*is_aux ? s->aux_pid : s->pid) == pid);
-    return s;
-}
-
-void svc_slot_reset(struct svc *s)
-{
-    svcmap_pid_del(s->pid); /* a slot reused by a test's fixture */
-    svcmap_pid_del(s->aux_pid);
-    svcmap_deadline_set((uint32_t)svc_index(s), 0);
-    memset(s, 0, sizeof *s);
-    s->in_use = true;
-    s->parent = SVC_NONE;
-    s->logger = SVC_NONE;
-    s->ready_fd = -1;
-    s->log_rfd = -1;
-    s->log_wfd = -1;
-}
-
-bool svc_is_running(const struct svc *s) { return s->pid != 0 || s->aux_pid != 0; }
-
-bool svc_is_ready(const struct svc *s)
-{
-    return s->ready && (s->state == ST_UP || s->state == ST_READY);
-}
 
 /* ---- the world, through ops -------------------------------------------- */
 

@@ -20,6 +20,9 @@
 #include "state/state.h"
 #include "log.h"
 #include "spawn.h"
+#include "propagate.h"
+#include "scan.h"
+#include "service.h"
 #include "svc.h"
 #include "svcmap.h"
 #include "util.h"
@@ -151,9 +154,7 @@ static void checkpoint_time(void)
     checkpoint_due_ms = time_mono_ms() + checkpoint_interval_ms;
     pid_t pid = fork();
     if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        child_signals_reset(false);
         log_set_sink(NULL);
         _exit(state_checkpoint_time(SUPERVISE_CHECKPOINT_TIMEOUT_MS) == STATE_OK ? 0 : 1);
     }

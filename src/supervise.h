@@ -8,6 +8,8 @@
 #ifndef BAY0_SUPERVISE_H
 #define BAY0_SUPERVISE_H
 
+#include "loop.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -23,16 +25,6 @@ struct supervise_config {
     bool container;               /* PID 1 of a container / pid namespace */
 };
 
-/* Why supervise_run() returned. In every case all services have been
- * stopped (or the shutdown bound ran out, which is logged). */
-enum supervise_exit {
-    SUPERVISE_EXIT_ERROR = -1, /* could not start (bad rundir, ...) */
-    SUPERVISE_EXIT_STOP = 0,   /* SIGTERM/SIGINT in supervise/container mode, `bay0 shutdown` */
-    SUPERVISE_EXIT_POWEROFF,
-    SUPERVISE_EXIT_REBOOT,
-    SUPERVISE_EXIT_HALT,
-};
-
 /* Runs until a shutdown is requested (signal or control socket).
  * Signal policy: SIGHUP rescans the scan directory (like `bay0 reload`).
  * In supervise and container mode SIGTERM, SIGINT and SIGQUIT request
@@ -42,8 +34,5 @@ enum supervise_exit {
  * SIGQUIT is logged and ignored. */
 enum supervise_exit supervise_run(const struct supervise_config *cfg);
 
-/* The exit status a container PID 1 should exit with after supervise_run
- * returned: 0 when every service stopped cleanly, else 1. */
-int supervise_exit_status(void);
 
 #endif

@@ -59,13 +59,10 @@ struct svc {
     bool want_up;       /* desired state */
     bool ready;         /* dependents may start */
     bool stop_requested; /* the run's death was asked for (stop/restart) */
-    bool scan_seen;      /* scratch for sup_reload */
     bool log_midline;    /* built-in logger: last chunk ended mid-line */
     bool log_watched;    /* log_rfd is in the epoll set */
     bool log_eof;        /* no writer left: not watched until the next spawn */
     bool stop_deferred;  /* wants down, waits for its dependents to stop */
-    bool next_ok;        /* scan scratch: next_def is valid */
-    bool scan_new;       /* scan scratch: added by this scan */
     bool exec_failed;    /* the last run never got to exec */
     bool persist_known;  /* an intent stored with --persist applies */
     bool persist_up;
@@ -92,9 +89,7 @@ struct svc {
     uint32_t dep_first; /* into sup.dep_edges */
     uint16_t dep_count;
     struct svc_def def;
-    struct svc_def next_def; /* scan scratch: the definition just read */
     char reason[SERVICE_REASON_BYTES_MAX];
-    char cfg_reason[SERVICE_REASON_BYTES_MAX]; /* scan scratch */
 };
 
 struct sup {
@@ -124,46 +119,7 @@ extern struct sup sup;
 const char *svc_state_name(enum svc_state st);
 const char *svc_event_name(enum svc_event ev);
 
-/* service.c: the one transition function. What an event brings with
- * it: the time (the machine reads no clock), the wait status of an exit,
- * a new definition or the reason there is none. */
-struct svc_input {
-    int64_t now_ms;            /* CLOCK_MONOTONIC */
-    int status;                /* EV_RUN_EXIT, EV_AUX_EXIT: from waitpid */
-    const struct svc_def *def; /* EV_CONFIG */
-    const char *error;         /* EV_CONFIG_ERROR */
-};
-void service_dispatch(struct svc *s, enum svc_event ev, const struct svc_input *in);
-/* service_dispatch with now from ops->mono_ms (not for the CONFIG events). */
-void service_on_event(struct svc *s, enum svc_event ev, int status);
-/* A (re)read definition, or the reason it could not be read (def NULL):
- * EV_CONFIG or EV_CONFIG_ERROR. Restarts the service if its run file
- * changed. */
-void service_apply_config(struct svc *s, const struct svc_def *def,
-                          const char *error);
-/* The action name in cell (st, ev) of the table, as the header comment
- * of service.c writes it; NULL out of range. */
-const char *service_transition_name(enum svc_state st, enum svc_event ev);
-
-/* Everything the machine does to the world. The real ones by default;
- * unit tests install fakes (a fake clock, fake processes). */
-struct service_ops {
-    int64_t (*mono_ms)(void); /* now, for events sent without one */
-    int64_t (*wall_ns)(void); /* display and death records only */
-    /* Starts prog of s in its directory; the pid (its own process group),
-     * or -1 with errno (a child that failed its exec is already reaped). */
-    pid_t (*spawn)(struct svc *s, const char *prog, const char *const *argv,
-                   int extra_fd, int extra_target);
-    /* errno of an exec the last run never got to (and forgets it), or 0 */
-    int (*exec_error)(struct svc *s);
-    void (*kill_group)(pid_t pgid, int sig);    /* leader already reaped */
-    void (*kill_leader)(pid_t leader, int sig); /* leader alive: its group */
-    void (*kill_cgroup)(const struct svc *s);   /* SIGKILL all in its cgroup */
-};
-/* NULL: the real ones. */
-void service_set_ops(const struct service_ops *ops);
-
-/* service.c: helpers the loop and control use. */
+/* svc.c: lookups in the table. */
 struct svc *svc_find(const char *name);
 struct svc *svc_by_pid(pid_t pid, bool *is_aux);
 static inline int32_t svc_index(const struct svc *s) { return (int32_t)(s - sup.svcs); }
@@ -172,54 +128,5 @@ void svc_slot_reset(struct svc *s);
 bool svc_is_running(const struct svc *s);
 /* true when dependents of s may start */
 bool svc_is_ready(const struct svc *s);
-
-/* supervise.c hooks called by service.c */
-void sup_state_changed(struct svc *s, enum svc_state old);
-void sup_watch_fd(int fd, uint32_t kind, int32_t index);
-void sup_unwatch_fd(int fd);
-
-/* scan.c: the table and the scan directory */
-int sup_table_init(uint32_t slots_wanted);
-/* Reads the scan directory: adds new services (starting them unless
- * `down`, or unless initial is false and ...), reloads changed ones,
- * marks vanished ones removed. Returns the number of changes. */
-struct scan_summary {
-    uint32_t added, removed, restarted, failed, total;
-    int error; /* errno: the scan directory could not be read, nothing changed */
-};
-void sup_scan(bool initial);
-struct scan_summary sup_reload(void);
-void sup_release_removed(void);
-
-/* depgraph.c: the dependency graph of the table (built by each scan) */
-int sup_deps_init(uint32_t slots);
-/* Reads every scanned service's dependencies, resolves names, finds
- * cycles; failures clear next_ok and set cfg_reason. */
-void sup_deps_rebuild(void);
-/* Slots in start order (dependencies first) / stop order; count = used_hi. */
-const uint32_t *sup_deps_start_order(void);
-bool sup_has_running_dependents(const struct svc *s);
-/* s changed state: its neighbours in the graph are due a look. */
-void sup_deps_note_change(const struct svc *s);
-/* Starts waiting services whose dependencies became ready and stops
- * deferred ones whose dependents stopped, looking only along the edges of
- * what changed (everything once after a rebuild). */
-void sup_deps_propagate(void);
-/* `start X`: X and everything it needs, in start order. */
-void sup_want_up_closure(struct svc *s);
-/* `restart X`: everything X needs (not X itself), in start order. */
-void sup_want_up_dependencies(struct svc *s);
-/* `stop X`: X and everything that needs it; returns how many others. */
-uint32_t sup_want_down_closure(struct svc *s, char *names, size_t names_size);
-
-/* supervise.c */
-void sup_request_shutdown(int action); /* enum supervise_exit */
-/* pid writes critical state (/persist): a shutdown waits for it to exit,
- * bounded (see supervise.c's flush inhibits). */
-void sup_flush_begin(pid_t pid, const char *what);
-
-/* epoll data kinds */
-enum { WATCH_SIGNAL = 1, WATCH_TIMER, WATCH_CONTROL, WATCH_CONN, WATCH_NOTIFY,
-       WATCH_READY, WATCH_LOG, WATCH_LOG_RESUME, WATCH_SPAWN, WATCH_GOVERNOR };
 
 #endif

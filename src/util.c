@@ -340,6 +340,17 @@ void table_free(void *p, size_t count, size_t size)
         munmap(p, count * size != 0 ? count * size : 1);
 }
 
+void child_signals_reset(bool defaults)
+{
+    static const int handled[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1,
+                                  SIGUSR2, SIGPWR, SIGCHLD, SIGALRM};
+    for (size_t i = 0; defaults && i < ARRAY_LEN(handled); i++)
+        signal(handled[i], SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 int kill_leader_group(pid_t leader, int sig)
 {
     if (leader <= 0)

@@ -98,6 +98,11 @@ const char *name_check(const char *name, size_t max_bytes);
  * until the child resets its mask, then acts). Only for a leader not yet
  * reaped: a reaped pid may belong to someone else. Returns kill's result. */
 int kill_leader_group(pid_t leader, int sig);
+/* In a child just forked from bay0: no signal blocked (bay0 blocks the
+ * ones it reads through a signalfd) and, with defaults, the default action
+ * for each signal bay0 handles (TERM INT HUP QUIT USR1 USR2 PWR CHLD
+ * ALRM; SIGPIPE stays as it is). The one copy of this reset. */
+void child_signals_reset(bool defaults);
 
 /* Zeroed memory for the supervisor's tables (count * size bytes), left
  * out of every fork (MADV_DONTFORK): a fork copies page tables for and

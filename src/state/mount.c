@@ -224,9 +224,7 @@ void persist_mount(const struct persist_request *req, persist_attempt_fn fn,
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        child_signals_reset(false);
         persist_child(fds[1], req, label, res->mountpoint);
     }
     close(fds[1]);

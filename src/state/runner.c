@@ -44,13 +44,7 @@ _Noreturn static void child_run(state_bounded_out_fn fn, void *ctx,
      * signalfd are unblocked, with default dispositions, so SIGTERM/SIGINT
      * end a stuck worker too and never run a PID 1 handler here. */
     bay0_set_panic_handler(NULL);
-    static const int reset[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1,
-                                SIGUSR2, SIGPWR, SIGCHLD, SIGALRM};
-    for (size_t i = 0; i < ARRAY_LEN(reset); i++)
-        signal(reset[i], SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    child_signals_reset(true);
     int rc = fn(ctx, data_w);
     uint8_t b = (uint8_t)(rc < 0 ? 255 : rc > 255 ? 255 : rc);
     fflush(stdout);

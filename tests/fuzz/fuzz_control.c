@@ -22,6 +22,8 @@
  */
 #include "control.h"
 #include "log.h"
+#include "loop.h"
+#include "scan.h"
 #include "svc.h"
 #include "util.h"
 

@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "scan.h"
+#include "service.h"
 #include "svc.h"
 #include "svcmap.h"
 #include "util.h"

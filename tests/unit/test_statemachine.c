@@ -35,6 +35,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "scan.h"
+#include "service.h"
 #include "svc.h"
 #include "util.h"
 

@@ -1,0 +1,41 @@
+/* loop.h — what the modules under the event loop may ask of it: watch an
+ * fd, report a state change, ask for a shutdown. supervise.c implements
+ * all of it. Declarations only: the modules that include this never
+ * include supervise.h, so the loop sits on top of them with no include
+ * circle (docs/ARCHITECTURE.md, "Layers").
+ */
+#ifndef BAY0_LOOP_H
+#define BAY0_LOOP_H
+
+#include "svc.h"
+
+#include <stdint.h>
+
+/* Why supervise_run() returned. In every case all services have been
+ * stopped (or the shutdown bound ran out, which is logged). */
+enum supervise_exit {
+    SUPERVISE_EXIT_ERROR = -1, /* could not start (bad rundir, ...) */
+    SUPERVISE_EXIT_STOP = 0,   /* SIGTERM/SIGINT in supervise/container mode, `bay0 shutdown` */
+    SUPERVISE_EXIT_POWEROFF,
+    SUPERVISE_EXIT_REBOOT,
+    SUPERVISE_EXIT_HALT,
+};
+
+/* epoll data kinds: the kind in the high 32 bits, an index in the low */
+enum { WATCH_SIGNAL = 1, WATCH_TIMER, WATCH_CONTROL, WATCH_CONN, WATCH_NOTIFY,
+       WATCH_READY, WATCH_LOG, WATCH_LOG_RESUME, WATCH_SPAWN, WATCH_GOVERNOR,
+       WATCH_KIND_COUNT };
+
+void sup_watch_fd(int fd, uint32_t kind, int32_t index);
+void sup_unwatch_fd(int fd);
+/* service.c, after every state change of s */
+void sup_state_changed(struct svc *s, enum svc_state old);
+void sup_request_shutdown(int action); /* enum supervise_exit */
+/* pid writes critical state (/persist): a shutdown waits for it to exit,
+ * bounded (see supervise.c's flush inhibits). */
+void sup_flush_begin(pid_t pid, const char *what);
+/* The exit status a container PID 1 should exit with after supervise_run
+ * returned: 0 when every service stopped cleanly, else 1. */
+int supervise_exit_status(void);
+
+#endif

@@ -1,0 +1,115 @@
+"""The include structure of src/ (docs/ARCHITECTURE.md, "Layers"):
+
+- no include circle among the core modules, those drawn in the Layers
+  table and everything they include (a module is NAME.c with NAME.h;
+  logring.h is the logger's shared layout and spawn_internal.h what
+  spawn.c and spawn_shared.c share: each counts as its module);
+- every include between two modules drawn in the Layers table goes from a
+  higher row to a lower one, so the drawing is the real reading order.
+
+Pure reading of files: no bay0 process.
+"""
+import glob
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SRC = os.path.join(ROOT, "src")
+SAME_MODULE = {"logring": "logger"}
+
+
+def module_of(rel):
+    m = os.path.splitext(rel)[0]
+    return SAME_MODULE.get(m, m)
+
+
+def include_graph():
+    graph = {}
+    for path in sorted(glob.glob(os.path.join(SRC, "*.[ch]")) +
+                       glob.glob(os.path.join(SRC, "state", "*.[ch]"))):
+        rel = os.path.relpath(path, SRC)
+        mod = module_of(rel)
+        graph.setdefault(mod, set())
+        with open(path) as f:
+            for line in f:
+                m = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
+                if not m:
+                    continue
+                inc = m.group(1)
+                if not os.path.exists(os.path.join(SRC, inc)):
+                    inc = os.path.normpath(os.path.join(os.path.dirname(rel), inc))
+                target = module_of(inc)
+                if target != mod:
+                    graph[mod].add(target)
+    return graph
+
+
+def drawn_layers():
+    with open(os.path.join(ROOT, "docs", "ARCHITECTURE.md")) as f:
+        text = f.read()
+    section = text.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    layers = {}
+    for row in re.findall(r"^\| (\d+) \| ([^|]+) \|", section, re.M):
+        for mod in re.findall(r"`([a-z0-9_/]+)`", row[1]):
+            assert mod not in layers, f"{mod} drawn twice"
+            layers[mod] = int(row[0])
+    return layers
+
+
+def find_cycle(graph):
+    state = {}
+
+    def visit(node, path):
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt, path + [nxt])
+                if found:
+                    return found
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node, [node])
+            if found:
+                return found
+    return None
+
+
+def core_subgraph(graph, roots):
+    """The drawn modules and everything they include, transitively."""
+    seen, todo = set(), [r for r in roots if r in graph]
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(graph.get(node, ()))
+    return {n: {m for m in graph.get(n, ()) if m in seen} for n in seen}
+
+
+def test_no_include_circle_in_the_core():
+    graph = include_graph()
+    core = core_subgraph(graph, drawn_layers())
+    assert {"supervise", "service", "svc", "util"} <= set(core), sorted(core)
+    cycle = find_cycle(core)
+    assert cycle is None, "include circle: " + " -> ".join(cycle)
+
+
+def test_includes_follow_the_drawn_layers():
+    graph = include_graph()
+    layers = drawn_layers()
+    assert len(layers) >= 15, layers
+    missing = sorted(m for m in layers if m not in graph)
+    assert not missing, f"drawn in ARCHITECTURE.md but not in src/: {missing}"
+    upward = [f"{a} (layer {layers[a]}) includes {b} (layer {layers[b]})"
+              for a in sorted(graph) if a in layers
+              for b in sorted(graph[a]) if b in layers and layers[b] >= layers[a]]
+    assert not upward, "includes against the drawing:\n" + "\n".join(upward)
+
+
+def test_the_checker_sees_a_circle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
