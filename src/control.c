@@ -8,6 +8,7 @@
  */
 #include "control.h"
 
+#include "depgraph.h"
 #include "focus.h"
 #include "governor.h"
 #include "log.h"
@@ -631,23 +632,6 @@ void control_on_conn(int32_t index, uint32_t events)
 
 /* ---- waiting for states -------------------------------------------------- */
 
-#define BLOCKED_DEPTH_MAX 64
-
-/* A waiting service whose dependency (or its dependency's, ...) failed or
- * does not exist cannot come up without an operator. */
-static bool waits_on_failure(const struct svc *s, int depth)
-{
-    if (s->state != ST_WAITING || depth > BLOCKED_DEPTH_MAX)
-        return false;
-    for (uint32_t i = 0; i < s->dep_count; i++) {
-        int32_t d = sup.dep_edges[s->dep_first + i];
-        if (d == SVC_NONE || sup.svcs[d].state == ST_FAILED ||
-            waits_on_failure(&sup.svcs[d], depth + 1))
-            return true;
-    }
-    return false;
-}
-
 #define REPLY_SUPERSEDED 5 /* cli.h's CLI_EXIT_SUPERSEDED */
 
 /* 1 reached, 0 not yet, -1 can no longer be reached, -2 superseded: a
@@ -664,7 +648,7 @@ static int target_reached(const struct conn *c, uint32_t i)
         return s->want_up ? -2 : 0;
     }
     if (s->state == ST_FAILED || (!s->want_up && !svc_is_running(s)) ||
-        waits_on_failure(s, 0))
+        sup_deps_waits_on_failure(s))
         return -1;
     if (c->verb == V_RESTART && s->generation == c->target_gen[i])
         return 0;

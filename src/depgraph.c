@@ -41,6 +41,10 @@ static uint32_t *order_start;
 static uint64_t *closure_bits;
 static struct deps_list scratch_list;
 static bool rebuilt; /* since the last sup_deps_take_rebuilt() */
+/* sup_deps_waits_on_failure's walk: a queue of slots and a stamp per slot */
+static uint32_t *walk_queue;
+static uint32_t *walk_seen;
+static uint32_t walk_stamp;
 static deps_scan_ok_fn scan_ok;
 static deps_scan_refuse_fn scan_refuse;
 
@@ -60,7 +64,9 @@ int sup_deps_init(uint32_t slots)
     index_sorted = calloc(slots, sizeof *index_sorted);
     order_start = calloc(slots, sizeof *order_start);
     closure_bits = calloc(deps_bitmap_words(slots), sizeof *closure_bits);
-    if (!sup.dep_edges || !sup.dep_names || !graph_edges || !graph_mem || !index_names ||
+    walk_queue = calloc(slots, sizeof *walk_queue);
+    walk_seen = calloc(slots, sizeof *walk_seen);
+    if (!walk_queue || !walk_seen || !sup.dep_edges || !sup.dep_names || !graph_edges || !graph_mem || !index_names ||
         !index_slot || !index_sorted || !order_start || !closure_bits) {
         log_error("event=deps-alloc-failed slots=%u", slots);
         return -1;
@@ -230,3 +236,38 @@ bool sup_deps_marked(uint32_t slot)
 }
 
 uint32_t sup_deps_node_count(void) { return graph_built ? graph.node_count : 0; }
+
+/* Breadth first over waiting services, each once, at most
+ * DEPS_WAIT_DEPTH_MAX edges from s: no recursion, and a bound on the work. */
+bool sup_deps_waits_on_failure(const struct svc *s)
+{
+    if (s->state != ST_WAITING)
+        return false;
+    if (++walk_stamp == 0) { /* wrapped: forget every old stamp */
+        memset(walk_seen, 0, sup.slots * sizeof *walk_seen);
+        walk_stamp = 1;
+    }
+    uint32_t head = 0, tail = 0;
+    uint32_t start = (uint32_t)svc_index(s);
+    BAY0_ASSERT(start < sup.slots);
+    walk_seen[start] = walk_stamp;
+    walk_queue[tail++] = start;
+    for (uint32_t depth = 0; depth <= DEPS_WAIT_DEPTH_MAX && head < tail; depth++) {
+        for (uint32_t layer_end = tail; head < layer_end; head++) {
+            const struct svc *w = &sup.svcs[walk_queue[head]];
+            BAY0_ASSERT(w->dep_count == 0 || w->dep_first + w->dep_count <= sup.dep_edges_used);
+            for (uint32_t k = 0; k < w->dep_count; k++) {
+                int32_t d = sup.dep_edges[w->dep_first + k];
+                if (d == SVC_NONE || sup.svcs[d].state == ST_FAILED)
+                    return true;
+                BAY0_ASSERT((uint32_t)d < sup.slots);
+                if (sup.svcs[d].state != ST_WAITING || walk_seen[d] == walk_stamp)
+                    continue;
+                BAY0_ASSERT(tail < sup.slots);
+                walk_seen[d] = walk_stamp;
+                walk_queue[tail++] = (uint32_t)d;
+            }
+        }
+    }
+    return false;
+}

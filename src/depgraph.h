@@ -38,4 +38,10 @@ uint32_t sup_deps_closure(const struct svc *s, bool needs);
 bool sup_deps_marked(uint32_t slot);
 uint32_t sup_deps_node_count(void);
 
+#define DEPS_WAIT_DEPTH_MAX 64
+/* s waits (WAITING) on a dependency that failed or does not exist, or on
+ * a waiting one that does, at most DEPS_WAIT_DEPTH_MAX edges away: it
+ * cannot come up without an operator. */
+bool sup_deps_waits_on_failure(const struct svc *s);
+
 #endif

@@ -271,6 +271,8 @@ static size_t read_cap(const struct logring *r, size_t room)
 static bool ring_has_room(const struct logring *r)
 {
     uint64_t used = atomic_load(&r->head) - atomic_load(&r->tail);
+    /* the writer moves tail up to head, never past it: used is in range */
+    BAY0_ASSERT(used <= LOG_RING_BYTES);
     if (!r->sup_mark_due)
         return used < LOG_RING_BYTES;
     if (r->sup_mark_left == 0)

@@ -170,6 +170,7 @@ static void checkpoint_time(void)
 
 static uint64_t watch_data(uint32_t kind, int32_t index)
 {
+    BAY0_ASSERT(kind >= WATCH_SIGNAL && kind < WATCH_KIND_COUNT && index >= 0);
     return ((uint64_t)kind << 32) | (uint32_t)index;
 }
 
@@ -588,6 +589,10 @@ static void dispatch(const struct epoll_event *ev)
 {
     uint32_t kind = (uint32_t)(ev->data.u64 >> 32);
     int32_t index = (int32_t)(uint32_t)ev->data.u64;
+    BAY0_ASSERT(kind >= WATCH_SIGNAL && kind < WATCH_KIND_COUNT);
+    /* a service's fd carries its slot; the others carry 0 or their own index */
+    BAY0_ASSERT((kind != WATCH_READY && kind != WATCH_LOG) ||
+                (index >= 0 && (uint32_t)index < sup.used_hi));
     switch (kind) {
     case WATCH_SIGNAL:
         on_signal();
