@@ -34,7 +34,7 @@ HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/helpers/%)
 MUSL_BUILD := $(BUILD)/musl
 MUSL_OBJS  := $(SRCS:%.c=$(MUSL_BUILD)/%.o)
 
-.PHONY: all static check unit system system-static vm asan fuzz bench mutants clean deps install dist
+.PHONY: all static check check-plain unit system system-static vm asan fuzz bench mutants clean deps install dist
 all: $(BUILD)/bay0 $(HELPER_BINS)
 
 $(BUILD)/bay0: $(OBJS)
@@ -89,6 +89,15 @@ vm: all
 
 check: all $(UNIT_BINS)
 	tests/run-all.sh $(BUILD)
+
+# The system tests that start, restart and stop services, once more with
+# every spawn fork-like (BAY0_SPAWN_PLAIN, see src/spawn_shared.c): the
+# release build's other path, the one ASan builds always take. CI runs it.
+PLAIN_TESTS := test_supervise or test_restart_policy or test_creds or test_spawn_paths or \
+               test_deps or test_logging or test_reliability or test_grain
+check-plain: all
+	out=$$(mktemp); BAY0_SPAWN_PLAIN=1 BAY0=$(abspath $(BUILD)/bay0) HELPERS=$(abspath $(BUILD)/helpers) \
+	  tests/run-system.sh -k "$(PLAIN_TESTS)" >$$out; rc=$$?; sed 's/^system: //' $$out; rm -f $$out; exit $$rc
 
 asan:
 	$(MAKE) BUILD=build-asan CC=gcc OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \

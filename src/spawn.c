@@ -3,23 +3,18 @@
  * The child: signals reset, new session, stdin/stdout/stderr and the
  * notification fd in place, chdir, the service's `limits` and `user`
  * (creds.h), exec. Three ways to start it, best first:
- * - x86_64 (not under ASan): clone3(CLONE_VM | CLONE_FILES |
- *   CLONE_INTO_CGROUP) on a stack from a small pool of spawn slots. The
- *   child shares the parent's memory until its exec, so no page tables are
- *   copied and the parent takes no copy-on-write faults, and the parent
- *   does not wait: it goes on while the child execs on the other CPU. The
- *   fd table is shared only until the child's first call (see files_low). Everything the child reads (its
- *   request, argv, environment, stack) lives in its slot, which the kernel
- *   marks free (CLONE_CHILD_CLEARTID) once the exec has replaced the
- *   child's memory or the child has exited. The child makes raw system
- *   calls only (no libc: errno is the parent's thread-local variable).
- *   An exec failure is written to the caller's shared cell, read at reap.
+ * - spawn_shared.c: the child shares memory and fd table until its exec
+ *   (x86_64, not under ASan, not with BAY0_SPAWN_PLAIN); its rules are at
+ *   the top of that file.
  * - clone3(CLONE_INTO_CGROUP) without shared memory (fork-like), when no
- *   slot is free or elsewhere.
+ *   slot is free or elsewhere. With an exec error cell the parent does not
+ *   wait for the exec; the child reports a failure in the cell.
  * - vfork, when the kernel lacks clone3 or CLONE_INTO_CGROUP: the child
  *   joins its cgroup by writing cgroup.procs.
+ * The child's code (spawn_child_exec) is the same on every path and makes
+ * raw system calls only.
  */
-#include "spawn.h"
+#include "spawn_internal.h"
 
 #include "creds.h"
 #include "log.h"
@@ -43,47 +38,8 @@
 
 extern char **environ;
 
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define SPAWN_SHARED_MEMORY 1 /* see spawn_shared() */
-#endif
-
-#define SPAWN_SLOTS 16
-#define SPAWN_ARGC_MAX 8
-#define SPAWN_ARGS_BYTES_MAX 1024
-#define SPAWN_STACK_BYTES 16384
-#define SPAWN_SLOT_WAIT_US 2000
-
-/* A spawn's request and everything it points to, kept until the child no
- * longer reads the parent's memory. */
-struct spawn_slot {
-    volatile pid_t busy; /* set before clone3; the kernel clears it at the child's exec or exit */
-    volatile int unshared; /* the child has its own fd table (CLONE_FILES spawns) */
-    bool held;             /* lo[] hold the child's fds until it has its own table */
-    int lo[3];             /* reserved low fds: the child's stdin, stdout, extra fd */
-    struct spawn_req req;
-    char dir[SPAWN_PATH_BYTES_MAX];
-    char prog[256];
-    char args[SPAWN_ARGS_BYTES_MAX];
-    const char *argv[SPAWN_ARGC_MAX + 1];
-    struct creds_user user;     /* from DIR/user */
-    struct creds_limits limits; /* from DIR/limits, every hard limit resolved */
-    char *envp[SPAWN_ENV_VARS_MAX + 1];
-    char env[SPAWN_ENV_BYTES_MAX];
-    char stack[SPAWN_STACK_BYTES] __attribute__((aligned(16)));
-};
 
 static struct spawn_slot sync_slot; /* fork-like and vfork spawns: done when they return */
-static struct spawn_slot *slots;    /* SPAWN_SLOTS, for children sharing memory */
-/* Children that share memory share the fd table too (CLONE_FILES) until
- * their first system call, close_range(files_low, ~0, UNSHARE), which
- * gives them a table of the fds below files_low only: the supervisor's
- * thousands of log pipes are neither copied at clone nor closed one by one
- * at exec. What the child needs is dup'ed below files_low first (lo[]);
- * the child then writes files_efd, and spawn_sweep() lets go of lo[]. */
-static int files_low = -1; /* -1: no fd table sharing */
-static int files_efd = -1;
-static int files_null = -1;
-static unsigned files_held; /* slots with held fds */
 static volatile int spawn_child_errno;
 static volatile int spawn_cgroup_errno; /* the child could not join its cgroup */
 
@@ -237,11 +193,7 @@ static bool creds_fill(const struct spawn_req *req, struct spawn_slot *slot)
     return true;
 }
 
-/* Copies req and the strings it points to into slot (the caller's are on
- * its stack), with the service's user and limits. 0, or an errno: E2BIG
- * when something does not fit, EINVAL when `user` or `limits` is bad,
- * env/'s error when it cannot be read. */
-static int slot_fill(struct spawn_slot *slot, const struct spawn_req *req)
+int spawn_slot_fill(struct spawn_slot *slot, const struct spawn_req *req)
 {
     slot->req = *req;
     if (!str_copy(slot->dir, sizeof slot->dir, req->dir) ||
@@ -271,58 +223,6 @@ static int slot_fill(struct spawn_slot *slot, const struct spawn_req *req)
 static volatile int *errno_cells;
 static uint32_t errno_cells_count;
 
-#ifdef SPAWN_SHARED_MEMORY
-static unsigned slot_next;
-
-/* Reserves the low fds (called early, while few fds are open). */
-static void files_init(void)
-{
-    int top = files_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    files_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (files_null < 0 || files_efd < 0)
-        goto off;
-    top = files_efd > top ? files_efd : top;
-    for (unsigned i = 0; i < SPAWN_SLOTS; i++)
-        for (unsigned j = 0; j < ARRAY_LEN(slots[i].lo); j++) {
-            int fd = fcntl(files_null, F_DUPFD_CLOEXEC, 3);
-            if (fd < 0)
-                goto off;
-            slots[i].lo[j] = fd;
-            top = fd > top ? fd : top;
-        }
-    files_low = top + 1;
-    return;
-off:
-    log_warn("event=spawn-fd-sharing-off error=\"%s\" effect=\"each spawn copies the fd table\"",
-             strerror(errno));
-}
-#endif
-
-int spawn_event_fd(void) { return files_low >= 0 ? files_efd : -1; }
-
-void spawn_sweep(void)
-{
-    if (files_held == 0)
-        return;
-    for (unsigned i = 0; i < SPAWN_SLOTS; i++) {
-        struct spawn_slot *slot = &slots[i];
-        if (!slot->held || (!__atomic_load_n(&slot->unshared, __ATOMIC_ACQUIRE) &&
-                            __atomic_load_n(&slot->busy, __ATOMIC_ACQUIRE) != 0))
-            continue;
-        for (unsigned j = 0; j < ARRAY_LEN(slot->lo); j++)
-            (void)dup3(files_null, slot->lo[j], O_CLOEXEC); /* drops the pipe, keeps the number */
-        slot->held = false;
-        files_held--;
-    }
-}
-
-void spawn_on_event(void)
-{
-    uint64_t n;
-    (void)!read(files_efd, &n, sizeof n);
-    spawn_sweep();
-}
-
 int spawn_init(uint32_t count)
 {
     void *p = mmap(NULL, (size_t)count * sizeof(int), PROT_READ | PROT_WRITE,
@@ -331,12 +231,7 @@ int spawn_init(uint32_t count)
         return -1;
     errno_cells = p;
     errno_cells_count = count;
-    /* Without slots every spawn is fork-like: slower, never wrong. */
-    slots = table_alloc(SPAWN_SLOTS, sizeof *slots);
-#ifdef SPAWN_SHARED_MEMORY
-    if (slots)
-        files_init();
-#endif
+    spawn_shared_init();
     return 0;
 }
 
@@ -365,30 +260,6 @@ static void learn_ignored_signals(void)
 /* ---- the child: raw system calls only ---------------------------------- */
 
 #if defined(__x86_64__)
-/* A system call without libc: returns the result or -errno and touches no
- * memory of the parent's (glibc's wrappers write errno, which a child that
- * shares the parent's memory would change under it). */
-static inline long child_sys(long nr, long a, long b, long c)
-{
-    long ret;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(nr), "D"(a), "S"(b), "d"(c)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
-
-static inline long child_sys4(long nr, long a, long b, long c, long d)
-{
-    long ret;
-    register long r10 __asm__("r10") = d;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
-
 /* The kernel's struct sigaction on x86_64. */
 struct child_ksigaction {
     void *handler;
@@ -407,19 +278,6 @@ static void child_signals_default(void)
     child_sys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof none);
 }
 #else
-/* Elsewhere the child never shares memory while the parent runs (fork-like
- * or vfork), so libc is safe; the same -errno convention. */
-static long child_sys4(long nr, long a, long b, long c, long d)
-{
-    long ret = syscall(nr, a, b, c, d);
-    return ret < 0 ? -errno : ret;
-}
-
-static long child_sys(long nr, long a, long b, long c)
-{
-    return child_sys4(nr, a, b, c, 0);
-}
-
 static void child_signals_default(void)
 {
     struct sigaction dfl = {.sa_handler = SIG_DFL};
@@ -440,13 +298,6 @@ static long child_move_fd(int fd, int target)
         return child_sys(SYS_fcntl, fd, F_SETFD, 0);
     return child_sys(SYS_dup3, fd, target, 0);
 }
-
-/* How a child reports why it never ran its program. */
-struct child_report {
-    int errfd;                 /* a pipe to the waiting parent, or -1 */
-    volatile int *cell;        /* else this shared cell */
-    volatile int *cgroup_cell; /* the vfork child's cgroup join error */
-};
 
 static void child_join_cgroup(const char *procs, volatile int *cgroup_cell)
 {
@@ -481,7 +332,7 @@ static long child_set_creds(const struct spawn_slot *slot)
 
 /* The child: the s6 process setup, then exec, or _exit(126/127) after
  * reporting the error. */
-static _Noreturn void child_exec(const struct spawn_slot *slot, const struct child_report *rep)
+_Noreturn void spawn_child_exec(const struct spawn_slot *slot, const struct child_report *rep)
 {
     const struct spawn_req *req = &slot->req;
     long ret;
@@ -514,161 +365,6 @@ fail:;
 
 /* ---- the parent ----------------------------------------------------------- */
 
-/* The clone3(2) arguments (linux/sched.h, declared here to keep that
- * header's CLONE_* out of glibc's way). */
-struct spawn_clone_args {
-    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
-        set_tid, set_tid_size, cgroup;
-};
-#define SPAWN_CLONE_VM 0x100ULL
-#define SPAWN_CLONE_FILES 0x400ULL
-#define SPAWN_CLONE_CHILD_CLEARTID 0x200000ULL
-#define SPAWN_CLONE_INTO_CGROUP 0x200000000ULL
-
-static bool clone3_missing(int err)
-{
-    return err == ENOSYS || err == E2BIG || err == EINVAL;
-}
-
-#ifdef SPAWN_SHARED_MEMORY
-/* clone3(2) whose child calls fn(arg) on the stack that args gives and
- * exits with its result; the parent gets the pid or -errno. Assembly,
- * because the child must not return through a C frame: it has none on its
- * new stack. fn and arg ride in rdx and r8, which the syscall keeps. */
-long bay0_clone3_call(struct spawn_clone_args *args, size_t size, int (*fn)(void *),
-                      void *arg);
-__asm__(".text\n"
-        ".globl bay0_clone3_call\n"
-        ".hidden bay0_clone3_call\n"
-        ".type bay0_clone3_call,@function\n"
-        "bay0_clone3_call:\n"
-        "    mov %rcx, %r8\n"
-        "    mov $435, %eax\n" /* __NR_clone3 */
-        "    syscall\n"
-        "    test %rax, %rax\n"
-        "    jz 1f\n"
-        "    ret\n"
-        "1:  xor %ebp, %ebp\n"
-        "    mov %r8, %rdi\n"
-        "    call *%rdx\n"
-        "    mov %eax, %edi\n"
-        "    mov $231, %eax\n" /* __NR_exit_group */
-        "    syscall\n"
-        "    hlt\n"
-        ".size bay0_clone3_call, .-bay0_clone3_call\n");
-
-static int shared_child_main(void *arg)
-{
-    struct spawn_slot *slot = arg;
-    struct child_report rep = {.errfd = -1, .cell = slot->req.exec_errno};
-    if (slot->held) { /* the fd table is the parent's: take a copy of the low fds */
-        long r = child_sys(SYS_close_range, files_low, ~0U, CLOSE_RANGE_UNSHARE);
-        if (r < 0)
-            r = child_sys(SYS_unshare, CLONE_FILES, 0, 0); /* before Linux 5.9: all of it */
-        if (r < 0) {
-            *rep.cell = (int)-r;
-            for (;;)
-                child_sys(SYS_exit_group, 126, 0, 0);
-        }
-        __atomic_store_n(&slot->unshared, 1, __ATOMIC_RELEASE);
-        uint64_t one = 1;
-        child_sys(SYS_write, files_efd, (long)&one, sizeof one);
-    }
-    child_exec(slot, &rep);
-}
-
-/* Puts the child's fds at the slot's low numbers, so that they survive
- * its close_range; false (nothing held) if a dup fails. */
-static bool slot_hold_fds(struct spawn_slot *slot)
-{
-    int *fds[3] = {&slot->req.stdin_fd, &slot->req.stdout_fd, &slot->req.extra_fd};
-    for (unsigned j = 0; j < 3; j++)
-        if (*fds[j] >= 0 && dup3(*fds[j], slot->lo[j], O_CLOEXEC) < 0) {
-            for (unsigned k = 0; k < j; k++)
-                (void)dup3(files_null, slot->lo[k], O_CLOEXEC);
-            return false;
-        }
-    for (unsigned j = 0; j < 3; j++) /* only once all are in place */
-        if (*fds[j] >= 0)
-            *fds[j] = slot->lo[j];
-    slot->unshared = 0;
-    slot->held = true;
-    files_held++;
-    return true;
-}
-
-static struct spawn_slot *slot_find_free(void)
-{
-    spawn_sweep();
-    for (unsigned i = 0; i < SPAWN_SLOTS; i++) {
-        struct spawn_slot *slot = &slots[(slot_next + i) % SPAWN_SLOTS];
-        if (__atomic_load_n(&slot->busy, __ATOMIC_ACQUIRE) == 0 && !slot->held) {
-            slot_next = (slot_next + i + 1) % SPAWN_SLOTS;
-            return slot;
-        }
-    }
-    return NULL;
-}
-
-/* A free slot. When every one still has a child before its exec (the CPUs
- * are busy with earlier children), waits a little for the oldest: that
- * gives the CPU to the children, which is what they need. NULL after
- * SPAWN_SLOT_WAIT_US (a child stopped or stuck before its exec): the
- * caller then spawns fork-like, so a stuck child never holds up the loop. */
-static struct spawn_slot *slot_take(void)
-{
-    if (!slots)
-        return NULL;
-    struct spawn_slot *slot = slot_find_free();
-    if (slot)
-        return slot;
-    struct timespec wait = {0, SPAWN_SLOT_WAIT_US * 1000L};
-    syscall(SYS_futex, &slots[slot_next].busy, FUTEX_WAIT, 1, &wait, NULL, 0);
-    return slot_find_free();
-}
-
-/* Returns the pid, -1 with errno, -2 when this way is unavailable (no free
- * slot, a request too large for one, or a kernel without it). */
-static pid_t spawn_shared(const struct spawn_req *req)
-{
-    static bool refused;
-    struct spawn_slot *slot = refused ? NULL : slot_take();
-    if (!slot)
-        return -2;
-    int err = slot_fill(slot, req);
-    if (err == EINVAL) {
-        errno = err;
-        return -1;
-    }
-    if (err)
-        return -2;
-    *req->exec_errno = 0;
-    slot->busy = 1;
-    bool share_files = files_low >= 0 && slot_hold_fds(slot);
-    struct spawn_clone_args args = {
-        .flags = SPAWN_CLONE_VM | SPAWN_CLONE_CHILD_CLEARTID | SPAWN_CLONE_INTO_CGROUP |
-                 (share_files ? SPAWN_CLONE_FILES : 0),
-        .child_tid = (uint64_t)(uintptr_t)&slot->busy,
-        .exit_signal = SIGCHLD,
-        .stack = (uint64_t)(uintptr_t)slot->stack,
-        .stack_size = sizeof slot->stack,
-        .cgroup = (uint64_t)req->cgroup_fd,
-    };
-    long pid = bay0_clone3_call(&args, sizeof args, shared_child_main, slot);
-    if (pid >= 0)
-        return (pid_t)pid;
-    slot->busy = 0;
-    slot->unshared = 1;
-    spawn_sweep();
-    if (clone3_missing((int)-pid)) {
-        refused = true;
-        return -2;
-    }
-    errno = (int)-pid;
-    return -1;
-}
-#endif
-
 /* Fork-like clone3 into the cgroup: the child has its own copy of memory,
  * so the sync slot may be reused as soon as this returns. With a shared
  * cell the parent does not wait for the exec; without, it waits on a
@@ -676,7 +372,7 @@ static pid_t spawn_shared(const struct spawn_req *req)
 static pid_t spawn_clone3(const struct spawn_req *req, pid_t *reap_pid)
 {
     struct spawn_slot *slot = &sync_slot;
-    int err = slot_fill(slot, req);
+    int err = spawn_slot_fill(slot, req);
     if (err) {
         errno = err;
         return -1;
@@ -691,7 +387,7 @@ static pid_t spawn_clone3(const struct spawn_req *req, pid_t *reap_pid)
     long pid = syscall(SYS_clone3, &args, sizeof args);
     if (pid == 0) {
         struct child_report rep = {.errfd = errpipe[1], .cell = req->exec_errno};
-        child_exec(slot, &rep);
+        spawn_child_exec(slot, &rep);
     }
     int clone_errno = errno;
     if (errpipe[1] >= 0)
@@ -727,17 +423,15 @@ pid_t spawn_start(const struct spawn_req *req, pid_t *reap_pid)
         learn_ignored_signals();
     if (req->cgroup_fd >= 0) {
         pid_t pid;
-#ifdef SPAWN_SHARED_MEMORY
         if (req->exec_errno && (pid = spawn_shared(req)) != -2)
             return pid;
-#endif
         pid = spawn_clone3(req, reap_pid);
         if (pid != -2)
             return pid;
     }
     /* vfork: the parent waits for the exec, so the sync slot is free after. */
     struct spawn_slot *slot = &sync_slot;
-    int err = slot_fill(slot, req);
+    int err = spawn_slot_fill(slot, req);
     if (err) {
         errno = err;
         return -1;
@@ -751,7 +445,7 @@ pid_t spawn_start(const struct spawn_req *req, pid_t *reap_pid)
     if (pid == 0) {
         struct child_report rep = {.errfd = -1, .cell = &spawn_child_errno,
                                    .cgroup_cell = &spawn_cgroup_errno};
-        child_exec(slot, &rep);
+        spawn_child_exec(slot, &rep);
     }
     if (spawn_cgroup_errno != 0)
         log_warn("svc=%s event=cgroup-join-failed path=%s error=\"%s\" effect=\"process group only\"",

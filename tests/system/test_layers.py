@@ -15,7 +15,7 @@ import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SRC = os.path.join(ROOT, "src")
-SAME_MODULE = {"logring": "logger"}
+SAME_MODULE = {"logring": "logger", "spawn_internal": "spawn"}
 
 
 def module_of(rel):
