@@ -723,6 +723,9 @@ def run_restart_control(cls, ready, count):
         if cls is Bay0 and not ready:
             vals = sockloop(inst, ["stop s00000", "start s00000"], 20, 20)
             res["control_socket"] = {"samples_s": vals, "median_s": med_or_none(vals)}
+        if n > RESTART_K and not ready: # --restart-n: status of that many, same instance
+            res["status"] = run_status(inst, n)
+            log(f"  status of {n}: {short_status(res['status'])}")
     finally:
         inst.stop()
     return res
@@ -1005,6 +1008,10 @@ def rows_scaling():
                 log(f"  -> {short(r)}")
                 scaling[cls.key].setdefault(str(n), []).append(r)
     return scaling, floor
+
+
+def short_status(st):
+    return {k: v.get("median_s") for k, v in st.items() if isinstance(v, dict)}
 
 
 def short(r):
