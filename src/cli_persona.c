@@ -9,6 +9,7 @@
 #include "json.h"
 #include "persona_job.h"
 #include "persona_name.h"
+#include "tenant.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -23,9 +24,10 @@
 static const char persona_usage[] =
     "usage: bay0 persona COMMAND [--rundir DIR] [--timeout SECONDS] ...\n"
     "  create p://NAME --image IMAGE [--memory BYTES] [--cpu-weight N]\n"
-    "         [--env K=V]... [-- CMD ARGS...]\n"
+    "         [--env K=V]... [--ai] [-- CMD ARGS...]\n"
     "                      record the persona and create its container\n"
-    "                      (podman create --pull=never: images are local)\n"
+    "                      (podman create --pull=never: images are local);\n"
+    "                      --ai: the AI tenant's socket at /run/bay0-ai/ai.sock\n"
     "  start p://NAME...   start, and wait until running\n"
     "  stop p://NAME...    stop, and wait until stopped\n"
     "  restart p://NAME... stop and start again\n"
@@ -193,8 +195,10 @@ static int do_create(struct popts *po, int argc, char **argv)
         {"image", required_argument, NULL, 'i'}, {"memory", required_argument, NULL, 'm'},
         {"cpu-weight", required_argument, NULL, 'w'}, {"env", required_argument, NULL, 'e'},
         {"rundir", required_argument, NULL, 'r'}, {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+        {"ai", no_argument, NULL, 'A'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
+    bool want_ai = false;
     char req[REQ_BYTES_MAX], opt[REQ_BYTES_MAX];
     size_t len = 0;
     const char *image = NULL;
@@ -204,9 +208,11 @@ static int do_create(struct popts *po, int argc, char **argv)
     opterr = 0;
     int ch;
     uint64_t v;
-    while ((ch = getopt_long(argc, argv, "i:m:w:e:r:t:h", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "i:m:w:e:r:t:hA", longs, NULL)) != -1) {
         opt[0] = '\0';
-        if (ch == 'i')
+        if (ch == 'A')
+            want_ai = true;
+        else if (ch == 'i')
             image = optarg;
         else if (ch == 'm' && parse_u64(optarg, UINT64_MAX, &v) && v >= 4 << 20)
             str_fmt(opt, sizeof opt, "memory=%s", optarg);
@@ -241,6 +247,14 @@ static int do_create(struct popts *po, int argc, char **argv)
     if (image == NULL)
         return usage_error(persona_usage, "create %s: --image IMAGE is required",
                            argv[optind]);
+    /* the AI tenant's socket dir (tenant.h), mounted at TENANT_AI_MOUNT */
+    if (want_ai) {
+        int n = snprintf(spec + spec_len, sizeof spec - spec_len, "%sai=%s/" TENANT_AI_DIR,
+                         spec_len ? "\t" : "", cli_rundir(po->o.rundir));
+        if (n < 0 || (size_t)n >= sizeof spec - spec_len)
+            return usage_error(persona_usage, "create: %s", "too many options");
+        spec_len += (size_t)n;
+    }
     const char *name = argv[optind++];
     if (optind < argc && strcmp(argv[optind], "--") == 0)
         optind++;

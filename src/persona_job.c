@@ -8,6 +8,7 @@
  * is a child); never runs in the manager's loop or in PID 1.
  */
 #include "persona_job.h"
+#include "tenant.h"
 
 #include "cgroup.h"
 #include "exec.h"
@@ -76,11 +77,14 @@ bool persona_spec_parse(char *text, struct persona_spec *out, char *reason,
         else if (strncmp(line, "cmd=", 4) == 0 &&
                  out->cmd_count < PERSONA_CMD_ARGS_MAX)
             out->cmd[out->cmd_count++] = line + 4;
+        else if (strncmp(line, "ai=", 3) == 0 && line[3] == '/' &&
+                 strpbrk(line + 3, ":,") == NULL)
+            out->ai_dir = line + 3; /* a podman -v source: absolute, no ':' or ',' */
         else
             return reason_fail(reason, reason_size,
                                "bad persona option '%.60s' (memory=BYTES "
                                "from 4 MiB, cpu-weight=1..10000, env=K=V "
-                               "(at most %d), cmd=ARG (at most %d))",
+                               "(at most %d), cmd=ARG (at most %d), ai=/DIR)",
                                line, PERSONA_ENV_MAX, PERSONA_CMD_ARGS_MAX);
     }
     return true;
@@ -103,6 +107,13 @@ bool persona_spec_argv(const struct persona_spec *s, struct exec_argv *a)
     for (uint32_t i = 0; i < s->env_count; i++) {
         exec_argv_add(a, "--env");
         exec_argv_add(a, s->env[i]);
+    }
+    if (s->ai_dir != NULL) { /* the AI tenant's socket, at one fixed path */
+        char vol[STATE_PERSONA_SPEC_BYTES_MAX];
+        if (!str_fmt(vol, sizeof vol, "%s:" TENANT_AI_MOUNT, s->ai_dir))
+            return false;
+        exec_argv_add(a, "-v");
+        exec_argv_add(a, vol);
     }
     return !a->overflow;
 }

@@ -64,6 +64,7 @@ struct persona_spec {
     uint32_t cmd_count;
     const char *env[PERSONA_ENV_MAX];      /* point into the spec text */
     const char *cmd[PERSONA_CMD_ARGS_MAX];
+    const char *ai_dir; /* ai=DIR: the AI tenant's socket dir, bind-mounted; or NULL */
 };
 /* Parse in place (newlines become NULs). false with reason. */
 bool persona_spec_parse(char *text, struct persona_spec *out, char *reason,

@@ -319,3 +319,33 @@ def test_compositor_hijacked_socket_is_not_ready(sup, tmp_path):
     finally:
         stop.set()
         t.join()
+
+
+def test_a_persona_created_with_ai_gets_the_socket(sup, tmp_path, podman_store):
+    """`bay0 persona create --ai` mounts the tenant's socket dir at
+    /run/bay0-ai in the persona; a client there reaches the server."""
+    t = Tenant(sup, tmp_path, podman_store)
+    shutil.copytree(os.path.join(ROOT, "personas", "sv", "personas"),
+                    os.path.join(sup.scandir, "personas"))
+    sup.start()
+    sup.wait_state("sys-ai", "ready", timeout=60)
+    sup.wait_state("personas", "ready", timeout=30)
+    client = os.path.join(os.path.dirname(t.sock), "ai-client")  # visible in the mount
+    subprocess.run(["cc", "-O2", "-static", "-o", client,
+                    os.path.join(ROOT, "tenants", "ai", "ai-server.c")], check=True)
+    try:
+        sup.cli("persona", "create", "p://asker", "--image", "localhost/bay0-shell:latest",
+                "--ai")
+        sup.cli("persona", "start", "p://asker")
+        i = json.loads(subprocess.run(t.podman + ["inspect", "p__asker"], capture_output=True,
+                                      text=True, check=True).stdout)[0]
+        mounts = {m["Destination"]: m["Source"] for m in i["Mounts"]}
+        assert mounts["/run/bay0-ai"] == os.path.dirname(t.sock)
+        r = subprocess.run(t.podman + ["exec", "p__asker", "/run/bay0-ai/ai-client", "--ask",
+                                       "/run/bay0-ai/ai.sock", "echo from a persona"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "from a persona\n"
+    finally:
+        sup.cli("persona", "rm", "p://asker", check=False)
+        sup.stop()
