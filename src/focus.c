@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -37,6 +38,8 @@
 #define CG_CHILDREN_MAX 4 /* libpod-* directories under one parent */
 #define CPU_PERIOD_US 100000
 #define FOCUS_DB_TIMEOUT_MS 1000
+#define FOCUS_SYNC_DEBOUNCE_MS 250 /* podman follows once the switching settles */
+#define SYNC_SUPERSEDED 3          /* the sync child's exit: a newer switch came */
 
 /* ---- cgroup layout ----------------------------------------------------------
  * cgroup v1 (this host: hybrid): freezer, cpu and cpuacct hierarchies;
@@ -287,6 +290,10 @@ struct focus_state {
         thr[FOCUS_PERSONAS_MAX];
 };
 static struct focus_state fs;
+/* Bumped at every switch, in memory shared with the sync child: a child
+ * whose snapshot is no longer the intent stops before its next podman
+ * call (a stale `podman pause` would freeze what is focused now). */
+static volatile uint32_t *switch_gen;
 static uint32_t sync_timeout_ms = FOCUS_SYNC_PODMAN_TIMEOUT_MS;
 static uint32_t sync_retry_ms = FOCUS_SYNC_RETRY_MS;
 
@@ -445,9 +452,12 @@ static int sync_child(struct focus_persona *ps, uint32_t n, bool persist)
 {
     int rc = 0;
     const char *focused_semantic = NULL;
+    uint32_t gen0 = switch_gen ? *switch_gen : 0;
     for (uint32_t i = 0; i < n; i++) {
         if (ps[i].tenant || !ps[i].running)
             continue;
+        if (switch_gen && *switch_gen != gen0)
+            return SYNC_SUPERSEDED;
         if (strcmp(ps[i].container, fs.focused) == 0)
             focused_semantic = ps[i].semantic;
         char status[32];
@@ -456,6 +466,8 @@ static int sync_child(struct focus_persona *ps, uint32_t n, bool persist)
             continue;
         }
         bool want_paused = ps[i].frozen;
+        if (switch_gen && *switch_gen != gen0)
+            return SYNC_SUPERSEDED;
         if (want_paused && strcmp(status, "running") == 0 && !podman_do("pause", ps[i].container, ps[i].semantic))
             rc = 1;
         if (!want_paused && strcmp(status, "paused") == 0 && !podman_do("unpause", ps[i].container, ps[i].semantic))
@@ -511,18 +523,23 @@ bool focus_on_exit(pid_t pid, int status)
         return false;
     fs.sync_pid = 0;
     fs.syncs++;
-    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    snprintf(fs.sync_result, sizeof fs.sync_result, "%s", ok ? "podman agrees" : "podman did not answer or failed: retrying");
-    log_info("event=focus-synced pid=%d result=%s", pid, ok ? "agrees" : "retry");
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    bool ok = code == 0, superseded = code == SYNC_SUPERSEDED;
+    snprintf(fs.sync_result, sizeof fs.sync_result, "%s",
+             ok ? "podman agrees" : superseded ? "a newer switch came: syncing again"
+                                               : "podman did not answer or failed: retrying");
+    log_info("event=focus-synced pid=%d result=%s", pid, ok ? "agrees" : superseded ? "superseded" : "retry");
     /* a pause still in flight may have frozen what is focused now */
     static struct focus_persona ps[FOCUS_PERSONAS_MAX];
     uint32_t n = focus_list(ps, FOCUS_PERSONAS_MAX);
     enforce(ps, n, true);
-    if (fs.sync_again || !ok) {
-        if (fs.sync_again)
-            sync_start();
-        else
-            fs.sync_retry_ms = time_mono_ms() + sync_retry_ms;
+    if (fs.sync_again || superseded) {
+        fs.sync_again = false;
+        fs.sync_retry_ms = time_mono_ms() + FOCUS_SYNC_DEBOUNCE_MS;
+        return true;
+    }
+    if (!ok) {
+        fs.sync_retry_ms = time_mono_ms() + sync_retry_ms;
         return true;
     }
     fs.podman_agrees = true;
@@ -692,6 +709,12 @@ void focus_init(void)
     sync_timeout_ms = env_ms("BAY0_FOCUS_SYNC_TIMEOUT_MS", FOCUS_SYNC_PODMAN_TIMEOUT_MS);
     sync_retry_ms = env_ms("BAY0_FOCUS_SYNC_RETRY_MS", FOCUS_SYNC_RETRY_MS);
     governor_set_hooks(gov_personas, gov_apply);
+    void *shared = mmap(NULL, sizeof(uint32_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared != MAP_FAILED)
+        switch_gen = shared;
+    else
+        log_warn("event=focus-shared-failed error=\"%s\" (a stale podman call may outlive a switch)",
+                 strerror(errno));
     /* A supervisor started again finds the freezer as the last one left
      * it: the one running user persona that is not frozen while others
      * are is the focused one. */
@@ -800,6 +823,8 @@ int focus_request(int argc, char **argv, bool may_change, char *reply, size_t re
     uint32_t failed = enforce(ps, n, true);
     fs.last_switch_us = time_mono_us() - t0;
     fs.switches++;
+    if (switch_gen)
+        (*switch_gen)++;
     gpu_attach(target);
     size_t len = 0;
     for (uint32_t i = 0; i < n; i++)
@@ -810,7 +835,13 @@ int focus_request(int argc, char **argv, bool may_change, char *reply, size_t re
     snprintf(reply, reply_size, "%s focused in %lld us%s%s\n", target->semantic,
              (long long)fs.last_switch_us, msg[0] ? "; " : "", msg);
     msg[0] = '\0';
-    sync_start();
+    /* podman follows once the switching settles; a sync in flight stops
+     * at its next podman call and is followed by a fresh one */
+    fs.podman_agrees = false;
+    if (fs.sync_pid > 0)
+        fs.sync_again = true;
+    else
+        fs.sync_retry_ms = time_mono_ms() + FOCUS_SYNC_DEBOUNCE_MS;
     if (failed) {
         snprintf(msg, msg_size, "%u freezer writes failed (see the log)", failed);
         return 1;

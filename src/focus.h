@@ -16,7 +16,11 @@
  * After each such sync the freezer is written again to the intent (a
  * `podman pause` still in flight when the user switched back would
  * otherwise leave the focused persona frozen), and a sync that failed is
- * retried (FOCUS_SYNC_RETRY_MS) until podman agrees.
+ * retried (FOCUS_SYNC_RETRY_MS) until podman agrees. A sync starts only
+ * once switching has settled (250 ms after the last switch), and one whose
+ * snapshot a newer switch replaced stops before its next podman call (a
+ * generation counter shared with the child): at most one podman call can
+ * act on an old intent, and what it did is undone when the child ends.
  *
  * System tenants (sys__NAME) are never frozen by focus. The governor gets
  * the personas, their roles and throttling from here, and its decisions
