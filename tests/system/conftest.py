@@ -296,5 +296,10 @@ def podman_store(tmp_path_factory):
         subprocess.run(pm + ["rm", "-f", "-t", "0", n], capture_output=True)
     for img in ("localhost/bay0-shell:latest", "localhost/bay0-ai:latest"):
         subprocess.run(pm + ["rmi", "-f", img], capture_output=True)
-    subprocess.run(["umount", "-R", f"{d}/root"], capture_output=True)
+    # podman's storage bind-mounts ROOT/overlay onto itself: unmount what is
+    # under our dir (deepest first), or the directory cannot be removed
+    with open("/proc/self/mounts") as f:
+        ours = [l.split()[1] for l in f if l.split()[1].startswith(d + "/")]
+    for m in sorted(ours, key=len, reverse=True):
+        subprocess.run(["umount", m], capture_output=True)
     shutil.rmtree(d, ignore_errors=True)

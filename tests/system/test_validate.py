@@ -402,3 +402,38 @@ def test_a_freezer_that_does_not_freeze_is_red(sup, tmp_path, podman_store):
     names = subprocess.run(pm + ["ps", "-a", "--format", "{{.Names}}"], capture_output=True,
                            text=True).stdout.split()
     assert not [n for n in names if n.startswith("sys__validate-")], names
+
+
+@needs_root
+def test_dirty_boot_is_red(tmp_path):
+    """bay0 as PID 1 of a PID namespace whose persist disk never appears:
+    a dirty boot. Its ping says persist=dirty, and validate says why."""
+    persist = tmp_path / "persist"
+    (persist / "spine").mkdir(parents=True)
+    scandir, rundir = tmp_path / "sv", tmp_path / "run"
+    scandir.mkdir()
+    env = dict(os.environ, BAY0_PERSIST_DIR=str(persist), BAY0_PODMAN=NO_PODMAN,
+               BAY0_AI_CONF=str(tmp_path / "no-ai.conf"))
+    env.pop("container", None)
+    out = open(tmp_path / "console", "wb")
+    p = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--kill-child", BAY0,
+         "init", "--scandir", str(scandir), "--rundir", str(rundir), "--logdir",
+         str(tmp_path / "log"), "--cmdline",
+         "bay0.persist_label=bay0-test-no-such-label bay0.persist_timeout_ms=1000"],
+        stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for(lambda: b"init complete" in open(tmp_path / "console", "rb").read(),
+                 timeout=30, what="init complete")
+        assert b"dirty boot" in open(tmp_path / "console", "rb").read()
+        r = subprocess.run(["unshare", "-n", BAY0, "validate", "--json", "--rundir",
+                            str(rundir)], capture_output=True, text=True, env=env, timeout=60)
+        doc = json.loads(r.stdout)
+        persist_check = [c for c in doc["checks"] if c["name"] == "persist"][0]
+        assert persist_check["level"] == "RED", persist_check
+        assert persist_check["reason"].startswith("dirty boot:")
+        assert r.returncode == 2
+    finally:
+        p.kill()  # unshare --kill-child: its PID 1 and the namespace go too
+        p.wait(10)
+        out.close()
