@@ -20,6 +20,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,12 +62,27 @@ struct conn {
 static struct conn *conns;
 static int listen_fd = -1;
 static uint64_t accept_seq;
+/* Out of fds: one kept in reserve takes a connection anyway (see
+ * accept_out_of_fds), and accepting pauses instead of spinning. */
+static int reserve_fd = -1;
+static bool accept_paused;
+static bool fds_short_logged;
+static int64_t accept_resume_ms;
+
+static void accept_resume(void)
+{
+    if (!accept_paused)
+        return;
+    accept_paused = false;
+    sup_watch_fd(listen_fd, WATCH_CONTROL, 0); /* level-triggered: pending ones fire */
+}
 
 static void conn_close(struct conn *c)
 {
     sup_unwatch_fd(c->fd);
     close(c->fd);
     c->phase = PH_FREE;
+    accept_resume(); /* an fd is free again */
 }
 
 int control_listen(const char *rundir)
@@ -96,6 +112,7 @@ int control_listen(const char *rundir)
         return -1;
     chmod(addr.sun_path, 0666); /* anyone may ask; SO_PEERCRED decides */
     sup_watch_fd(listen_fd, WATCH_CONTROL, 0);
+    reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     return 0;
 }
 
@@ -144,37 +161,107 @@ static struct conn *conn_slot(bool privileged)
     return victim;
 }
 
+/* Takes a new connection into a slot, or tells it why not and closes it.
+ * on_reserve: it came in on the reserve fd, which only a privileged client
+ * may keep. */
+static void accept_one(int fd, bool on_reserve)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        close(fd);
+        return;
+    }
+    bool privileged = cred.uid == 0 || cred.uid == geteuid();
+    struct conn *c = on_reserve && !privileged ? NULL : conn_slot(privileged);
+    if (!c) {
+        static const char busy_ro[] = "ERR 3 busy: too many read-only connections\n";
+        static const char busy[] = "ERR 3 busy: every connection is in use\n";
+        static const char busy_fds[] = "ERR 3 busy: the supervisor is out of file descriptors\n";
+        const char *msg = on_reserve ? busy_fds : privileged ? busy : busy_ro;
+        (void)!send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->phase = PH_READING;
+    c->uid = cred.uid;
+    c->can_write = privileged;
+    c->accepted_seq = ++accept_seq;
+    c->in_len = c->out_len = c->out_off = 0;
+    c->epollout = false;
+    c->verb = V_NONE;
+    sup_watch_fd(fd, WATCH_CONN, (int32_t)(c - conns));
+}
+
+/* The oldest read-only connection, to free an fd for a privileged one. */
+static bool evict_oldest_read_only(void)
+{
+    struct conn *oldest = NULL;
+    for (int i = 0; i < CONTROL_CONNECTIONS_MAX; i++) {
+        struct conn *c = &conns[i];
+        if (c->phase != PH_FREE && !c->can_write &&
+            (!oldest || c->accepted_seq < oldest->accepted_seq))
+            oldest = c;
+    }
+    if (!oldest)
+        return false;
+    log_warn("event=control-evict uid=%u reason=\"out of file descriptors\"", oldest->uid);
+    conn_close(oldest);
+    return true;
+}
+
+/* accept() said EMFILE or ENFILE. The listener stays readable, so retrying
+ * would spin: the reserve fd is closed to take the next connection (a
+ * privileged client is served, and the oldest read-only connection goes
+ * to get the reserve back; anyone else is told busy), then accepting
+ * pauses CONTROL_ACCEPT_BACKOFF_MS, or until a connection closes. */
+static void accept_out_of_fds(void)
+{
+    if (!fds_short_logged)
+        log_warn("event=control-out-of-fds effect=\"only privileged clients are taken; "
+                 "accepting pauses %d ms at a time\" hint=\"raise RLIMIT_NOFILE\"",
+                 CONTROL_ACCEPT_BACKOFF_MS);
+    fds_short_logged = true;
+    for (int n = 0; n < CONTROL_ACCEPT_BATCH && reserve_fd >= 0; n++) {
+        close(reserve_fd);
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int err = errno;
+        if (fd >= 0)
+            accept_one(fd, true);
+        reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (reserve_fd < 0 && evict_oldest_read_only())
+            reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 && (err == EAGAIN || err == EWOULDBLOCK))
+            return; /* nobody else is waiting */
+        if (fd < 0)
+            break;
+    }
+    accept_paused = true;
+    accept_resume_ms = time_mono_ms() + CONTROL_ACCEPT_BACKOFF_MS;
+    sup_unwatch_fd(listen_fd);
+}
+
+int64_t control_deadline_ms(void) { return accept_paused ? accept_resume_ms : 0; }
+
+void control_on_timer(int64_t now_ms)
+{
+    if (accept_paused && now_ms >= accept_resume_ms)
+        accept_resume();
+}
+
 void control_on_accept(void)
 {
-    for (int n = 0; n < 16; n++) {
+    for (int n = 0; n < CONTROL_ACCEPT_BATCH; n++) {
         int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            accept_out_of_fds();
+            return;
+        }
         if (fd < 0)
             return;
-        struct ucred cred;
-        socklen_t len = sizeof cred;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-            close(fd);
-            continue;
-        }
-        bool privileged = cred.uid == 0 || cred.uid == geteuid();
-        struct conn *c = conn_slot(privileged);
-        if (!c) {
-            static const char busy_ro[] = "ERR 3 busy: too many read-only connections\n";
-            static const char busy[] = "ERR 3 busy: every connection is in use\n";
-            const char *msg = privileged ? busy : busy_ro;
-            (void)!send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
-            close(fd);
-            continue;
-        }
-        c->fd = fd;
-        c->phase = PH_READING;
-        c->uid = cred.uid;
-        c->can_write = privileged;
-        c->accepted_seq = ++accept_seq;
-        c->in_len = c->out_len = c->out_off = 0;
-        c->epollout = false;
-        c->verb = V_NONE;
-        sup_watch_fd(fd, WATCH_CONN, (int32_t)(c - conns));
+        fds_short_logged = false;
+        accept_one(fd, false);
     }
 }
 

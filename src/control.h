@@ -25,6 +25,8 @@
 
 #define CONTROL_REQUEST_BYTES_MAX 4096
 #define CONTROL_CONNECTIONS_MAX 32
+#define CONTROL_ACCEPT_BATCH 16       /* connections taken per wake-up */
+#define CONTROL_ACCEPT_BACKOFF_MS 100 /* out of fds: pause accepting this long */
 #define CONTROL_TARGETS_MAX 2048 /* a 4096-byte request names at most this many */
 #define CONTROL_STATUS_FIELDS \
     "name state pid since_ms restarts exit_kind exit_value desired ready type depends_on waiting_for reason"
@@ -35,5 +37,9 @@ void control_on_accept(void);
 void control_on_conn(int32_t index, uint32_t events);
 /* A service changed state: re-check waiting requests. */
 void control_on_change(void);
+/* Out of fds, accepting pauses: when to resume (0: not paused), and the
+ * loop's timer calls control_on_timer then. */
+int64_t control_deadline_ms(void);
+void control_on_timer(int64_t now_ms);
 
 #endif

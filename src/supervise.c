@@ -241,6 +241,9 @@ static void arm_timer(void)
     int64_t governor_next = governor_deadline_ms();
     if (governor_next && (!next || governor_next < next))
         next = governor_next;
+    int64_t control_next = control_deadline_ms();
+    if (control_next && (!next || control_next < next))
+        next = control_next;
     if (next == timer_armed_ms)
         return;
     struct itimerspec its = {0};
@@ -273,6 +276,7 @@ static void on_timer(void)
         checkpoint_time();
     governor_on_timer(now);
     focus_on_timer(now);
+    control_on_timer(now);
     if (sup.shutting_down && !shutdown_killed && shutdown_deadline_ms <= now) {
         shutdown_force();
     } else if (sup.shutting_down && shutdown_killed &&

@@ -438,3 +438,53 @@ def test_death_record_on_a_full_disk_stays_readable(sup):
     finally:
         sup.stop()
         subprocess.run(["umount", "-l", ddir])
+
+
+HOLDER = r'''
+import socket, sys, time
+held = []
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    held.append(s)
+print(len(held), flush=True)
+sys.stdin.read()
+'''
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_fds_on_accept_backs_off_and_root_gets_in(sup, tmp_path):
+    """Defect 8: out of fds on accept, the supervisor spun at 100% CPU and
+    root's status timed out while idle unprivileged connections were held."""
+    sup.public_rundir()
+    sup.service("a")
+    sup.start()
+    sup.wait_state("a", "up")
+    # 8 fds left: the 40 idle connections below run it out
+    limit = len(os.listdir(f"/proc/{sup.proc.pid}/fd")) + 8
+    subprocess.run(["prlimit", f"--pid={sup.proc.pid}", f"--nofile={limit}:{limit}"], check=True)
+    holder = subprocess.Popen(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+         "-c", HOLDER, os.path.join(sup.rundir, "control"), "40"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "40"
+        wait_for(lambda: len(os.listdir(f"/proc/{sup.proc.pid}/fd")) >= limit,
+                 what="the supervisor out of fds")
+        t0 = cpu_seconds(sup.proc.pid)
+        time.sleep(1.0)  # a measurement window: CPU used while idle clients wait
+        used = cpu_seconds(sup.proc.pid) - t0
+        assert used < 0.1, f"supervisor used {used:.2f} s of CPU in 1 s: spinning"
+        r = sup.cli("status", "--timeout", "10", check=False)
+        assert r.returncode == 0, (r.returncode, r.stderr)
+        assert sup.log_text().count("event=control-out-of-fds") == 1
+        # only root's connection made room (the oldest idle one went): no churn
+        assert sup.log_text().count('reason="out of file descriptors"') <= 2
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
