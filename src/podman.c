@@ -94,7 +94,8 @@ bool podman_time_parse(const char *s, int64_t *ns)
                     .tm_hour = digits(s + 11, 2),
                     .tm_min = digits(s + 14, 2),
                     .tm_sec = digits(s + 17, 2)};
-    if (tm.tm_year < 70 || tm.tm_year > 1100 || tm.tm_mon < 0 ||
+    /* years 1970..2200: nanoseconds since the epoch fit an int64 */
+    if (tm.tm_year < 70 || tm.tm_year > 2200 - 1900 || tm.tm_mon < 0 ||
         tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
         tm.tm_hour < 0 || tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 ||
         tm.tm_sec < 0 || tm.tm_sec > 60)
@@ -110,8 +111,12 @@ bool podman_time_parse(const char *s, int64_t *ns)
     }
     int64_t offset_s = 0;
     if (*p == '+' || *p == '-') {
-        int hh = digits(p + 1, 2), mm = p[3] == ':' ? digits(p + 4, 2) : -1;
-        if (hh < 0 || hh > 23 || mm < 0 || mm > 59 || p[6] != '\0')
+        /* each read only after the bytes before it proved not the end */
+        int hh = digits(p + 1, 2);
+        if (hh < 0 || hh > 23 || p[3] != ':')
+            return false;
+        int mm = digits(p + 4, 2);
+        if (mm < 0 || mm > 59 || p[6] != '\0')
             return false;
         offset_s = (*p == '+' ? 1 : -1) * (int64_t)(hh * 3600 + mm * 60);
     } else if (!(p[0] == 'Z' && p[1] == '\0')) {
