@@ -83,11 +83,16 @@ static void env_add(struct env_builder *b, const char *key, const char *val)
     b->used += key_len + val_len + 2;
 }
 
+/* env/ is read in the loop at each spawn: the work is bounded by the
+ * entries looked at, not by the size of the directory. */
+#define ENVDIR_ENTRIES_MAX (2 * SPAWN_ENV_VARS_MAX)
+
 struct envdir_ctx {
     struct env_builder *b;
     int dir_fd;
     int err;               /* a file that could not be read: the spawn fails */
     char bad[NAME_MAX + 1];
+    uint32_t entries;      /* looked at so far */
 };
 
 /* s6-envdir semantics: first line of the file, trailing blanks removed,
@@ -95,6 +100,10 @@ struct envdir_ctx {
 static bool envdir_entry(const char *name, unsigned char d_type, void *ctx_)
 {
     struct envdir_ctx *ctx = ctx_;
+    if (ctx->b->overflow || ++ctx->entries > ENVDIR_ENTRIES_MAX) {
+        ctx->b->overflow = true; /* the rest is not read: logged once built */
+        return false;
+    }
     if (d_type != DT_REG && d_type != DT_UNKNOWN && d_type != DT_LNK)
         return true;
     if (strchr(name, '=') || name[0] == '.')
@@ -144,7 +153,7 @@ static int env_build(const struct spawn_req *req, struct spawn_slot *slot)
     char path[SPAWN_PATH_BYTES_MAX];
     if (str_fmt(path, sizeof path, "%s/env", req->dir)) {
         int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        struct envdir_ctx ctx = {&b, fd, fd < 0 && errno != ENOENT ? errno : 0, ""};
+        struct envdir_ctx ctx = {&b, fd, fd < 0 && errno != ENOENT ? errno : 0, "", 0};
         if (fd >= 0 && dir_each(fd, envdir_entry, &ctx) < 0 && !ctx.err)
             ctx.err = errno;
         if (fd >= 0)
@@ -159,9 +168,10 @@ static int env_build(const struct spawn_req *req, struct spawn_slot *slot)
     }
     slot->envp[b.count] = NULL;
     if (b.overflow)
-        log_warn("svc=%s event=env-truncated dir=%s/env limit_vars=%d limit_bytes=%d",
+        log_warn("svc=%s event=env-truncated dir=%s/env limit_vars=%d limit_bytes=%d "
+                 "limit_entries=%d effect=\"the rest of env/ is not read\"",
                  req->service_name ? req->service_name : "?", req->dir, SPAWN_ENV_VARS_MAX,
-                 SPAWN_ENV_BYTES_MAX);
+                 SPAWN_ENV_BYTES_MAX, ENVDIR_ENTRIES_MAX);
     return 0;
 }
 

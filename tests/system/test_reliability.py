@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -488,3 +489,31 @@ def test_out_of_fds_on_accept_backs_off_and_root_gets_in(sup, tmp_path):
     finally:
         holder.stdin.close()
         holder.wait(10)
+
+
+def test_env_dir_read_is_bounded(sup, tmp_path):
+    """Defect 7: every file of env/ was read at each spawn, past the
+    512-variable limit (100,000 files: status took 0.7-0.9 s during
+    restarts). Now the work stops at the limit, and says so."""
+    out = tmp_path / "env.out"
+    d = sup.service("envy", run=f"env > {out}.tmp; mv {out}.tmp {out}; exec sleep 1000")
+    # on tmpfs: 20,000 files take 0.4 s to make there, 12 s on a busy disk
+    env = tempfile.mkdtemp(prefix="bay0-env-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    sup.cleanup.append(env)
+    os.symlink(env, os.path.join(d, "env"))
+    for i in range(20000):
+        fd = os.open(os.path.join(env, f"V{i:05d}"), os.O_WRONLY | os.O_CREAT, 0o644)
+        os.write(fd, b"x\n")
+        os.close(fd)
+    sup.start()
+    wait_for(out.exists, what="the first instance's environment")
+    assert "svc=envy event=env-truncated" in sup.log_text()
+    t0 = cpu_seconds(sup.proc.pid)
+    for _ in range(10):
+        out.unlink()
+        sup.cli("restart", "envy")
+        wait_for(out.exists, what="the environment of the restarted instance")
+    used = cpu_seconds(sup.proc.pid) - t0
+    assert used < 0.4, f"10 spawns cost the supervisor {used:.2f} s of CPU"
+    got = [l for l in out.read_text().splitlines() if re.match(r"V\d{5}=x$", l)]
+    assert 0 < len(got) < 512
