@@ -282,7 +282,8 @@ struct focus_state {
     uint64_t syncs, switches;
     bool podman_agrees;
     char sync_result[200];
-    int64_t last_switch_us;
+    int64_t last_switch_us; /* the whole switch: thaw, detach + freeze the rest */
+    int64_t last_thaw_us;   /* until the focused persona was thawed (or found running) */
     /* governor */
     char gov_frozen[FOCUS_PERSONAS_MAX][PERSONA_CONTAINER_BYTES_MAX];
     uint32_t gov_frozen_n;
@@ -356,6 +357,8 @@ static bool wants_frozen(const struct focus_persona *p)
 
 /* Write the intent to the freezer: thaw the focused, detach and freeze
  * the rest. Returns how many writes failed. */
+static int64_t thaw_started_us; /* set by a switch: enforce notes when the thaw is done */
+
 static uint32_t enforce(struct focus_persona *ps, uint32_t n, bool log_each)
 {
     uint32_t failed = 0;
@@ -368,6 +371,10 @@ static uint32_t enforce(struct focus_persona *ps, uint32_t n, bool log_each)
             }
             ps[i].frozen = false;
         }
+    }
+    if (thaw_started_us) { /* the focused one runs from here on: before any log line */
+        fs.last_thaw_us = time_mono_us() - thaw_started_us;
+        thaw_started_us = 0;
     }
     for (uint32_t i = 0; i < n; i++) {
         if (!wants_frozen(&ps[i]) || ps[i].frozen)
@@ -752,10 +759,10 @@ static void report(char *reply, size_t size, bool json, const struct focus_perso
     if (fs.focused[0] && persona_container_parse(fs.focused, strlen(fs.focused), &id))
         persona_name_format(&id, focused);
     if (json) {
-        len = str_appendf(reply, size, len, "{\"focused\":\"%s\",\"switches\":%llu,\"last_switch_us\":%lld,"
+        len = str_appendf(reply, size, len, "{\"focused\":\"%s\",\"switches\":%llu,\"last_thaw_us\":%lld,\"last_switch_us\":%lld,"
                    "\"sync\":{\"running\":%s,\"podman_agrees\":%s,\"syncs\":%llu,\"result\":\"%s\"},"
                    "\"cgroup_root\":\"%s\",\"personas\":[", focused, (unsigned long long)fs.switches,
-                   (long long)fs.last_switch_us, fs.sync_pid > 0 ? "true" : "false",
+                   (long long)fs.last_thaw_us, (long long)fs.last_switch_us, fs.sync_pid > 0 ? "true" : "false",
                    fs.podman_agrees ? "true" : "false", (unsigned long long)fs.syncs, fs.sync_result,
                    focus_cgroup_root());
         for (uint32_t i = 0; i < n; i++) {
@@ -820,6 +827,7 @@ int focus_request(int argc, char **argv, bool may_change, char *reply, size_t re
     }
     int64_t t0 = time_mono_us();
     str_copy(fs.focused, sizeof fs.focused, container);
+    thaw_started_us = t0;
     uint32_t failed = enforce(ps, n, true);
     fs.last_switch_us = time_mono_us() - t0;
     fs.switches++;
@@ -830,8 +838,8 @@ int focus_request(int argc, char **argv, bool may_change, char *reply, size_t re
     for (uint32_t i = 0; i < n; i++)
         if (ps[i].frozen && !ps[i].tenant)
             len = str_appendf(msg, msg_size, len, "%s%s", len ? " " : "paused ", ps[i].semantic);
-    log_info("event=focus persona=%s switch_us=%lld failed=%u %s", target->semantic,
-             (long long)fs.last_switch_us, failed, msg);
+    log_info("event=focus persona=%s thaw_us=%lld switch_us=%lld failed=%u %s", target->semantic,
+             (long long)fs.last_thaw_us, (long long)fs.last_switch_us, failed, msg);
     snprintf(reply, reply_size, "%s focused in %lld us%s%s\n", target->semantic,
              (long long)fs.last_switch_us, msg[0] ? "; " : "", msg);
     msg[0] = '\0';
