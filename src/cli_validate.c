@@ -27,7 +27,8 @@ static const char validate_usage[] =
     "  must stop, then resume), persist (marker written and read back), log\n"
     "  (genesis line appended, chain verified), database (recovered?), clock\n"
     "  (behind the last-known-good time?), services (any failed?), network\n"
-    "  (any interface but lo up?), umbilical (the AI tenant's socket and peer).\n"
+    "  (any interface but lo up?), umbilical (the AI tenant's socket and peer),\n"
+    "  compositor (its Wayland socket served by the weston bay0 started?).\n"
     "  Each has a deadline; nothing is left behind, even if this is killed.\n"
     "  --image: the freezer's image (default $" VALIDATE_IMAGE_ENV " or "
     VALIDATE_IMAGE_DEFAULT ").\n"
@@ -42,6 +43,7 @@ static const struct validate_check checks[] = {
     {"services", validate_check_services, 3000, "the supervisor did not answer (hung?)"},
     {"network", validate_check_network, 1000, "the interfaces could not be listed"},
     {"umbilical", validate_check_umbilical, 3000, "the AI tenant did not answer"},
+    {"compositor", validate_check_compositor, 3000, "the compositor's socket did not answer"},
 };
 _Static_assert(ARRAY_LEN(checks) <= VALIDATE_CHECKS_MAX, "too many checks");
 

@@ -31,8 +31,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define COMPOSITOR_NAME "sys://compositor"
-#define COMPOSITOR_DIR "tenants/compositor"
 #define COMPOSITOR_POLL_MS 20
 #define COMPOSITOR_PATH_BYTES_MAX 512
 

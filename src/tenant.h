@@ -58,7 +58,11 @@ bool tenant_ai_socket_path(const char *rundir, char *out, size_t size);
 /* `bay0 tenant run|ask|check ai ...`, `bay0 tenant run compositor ...` */
 int cli_tenant(int argc, char **argv);
 
-/* compositor.c: the compositor sys://compositor (see there). */
+/* compositor.c: the compositor sys://compositor (see there), run by the
+ * service named COMPOSITOR_SERVICE; its XDG_RUNTIME_DIR is RUNDIR/COMPOSITOR_DIR. */
+#define COMPOSITOR_NAME "sys://compositor"
+#define COMPOSITOR_SERVICE "compositor"
+#define COMPOSITOR_DIR "tenants/compositor"
 #define COMPOSITOR_SOCKET_DEFAULT "wayland-0"
 #define COMPOSITOR_READY_MS_DEFAULT 5000
 int compositor_run(const char *rundir, int notify_fd, uint32_t ready_ms, const char *socket_name,

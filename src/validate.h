@@ -84,6 +84,7 @@ enum validate_level validate_check_services(const struct validate_env *env, char
 enum validate_level validate_check_network(const struct validate_env *env, char *reason, size_t size);
 enum validate_level validate_check_freezer(const struct validate_env *env, char *reason, size_t size);
 enum validate_level validate_check_umbilical(const struct validate_env *env, char *reason, size_t size);
+enum validate_level validate_check_compositor(const struct validate_env *env, char *reason, size_t size);
 
 /* Freezer helpers the guardian uses (freezer.c): SIGKILL everything in the
  * cgroups under base (thawed first), wait for them to empty, remove them. */

@@ -12,6 +12,8 @@
 
 #include "persona_mgr.h"
 #include "state/state.h"
+#include "tenant.h"
+#include "umbilical.h"
 #include "util.h"
 
 #include <errno.h>
@@ -20,6 +22,7 @@
 #include <inttypes.h>
 #include <net/if.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -261,4 +264,66 @@ enum validate_level validate_check_network(const struct validate_env *env,
         return say(VALIDATE_RED, reason, size, "interface%s up: %s (the Spine has no "
                    "network)", up > 1 ? "s" : "", list);
     return say(VALIDATE_GREEN, reason, size, "no interface up but lo");
+}
+
+/* ---- the compositor ------------------------------------------------------ */
+
+/* The pid of service `name` in a status reply, 0 when it has none, -1 when
+ * there is no such service. */
+static long service_pid(char *reply, const char *name, char *state, size_t size)
+{
+    for (char *line = strtok(reply, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "S\t", 2) != 0)
+            continue;
+        char *f[3], *p = line + 2;
+        int nf = 0;
+        for (; nf < 3 && p != NULL; nf++) {
+            f[nf] = p;
+            p = strchr(p, '\t');
+            if (p != NULL)
+                *p++ = '\0';
+        }
+        if (nf == 3 && strcmp(f[0], name) == 0) {
+            str_copy(state, size, f[STATUS_FIELD_STATE]);
+            return strtol(f[2], NULL, 10);
+        }
+    }
+    return -1;
+}
+
+/* Not in use (no `compositor` service): green. In use: its Wayland socket
+ * must answer from the process the service's run started, or a
+ * descendant (SO_PEERCRED), never from anyone else. */
+enum validate_level validate_check_compositor(const struct validate_env *env,
+                                              char *reason, size_t size)
+{
+    if (rundir_ask(env->rundir, "control", "status " COMPOSITOR_SERVICE "\n", reply_buf,
+                   sizeof reply_buf) <= 0)
+        return say(VALIDATE_GREEN, reason, size, "no supervisor: no compositor to check");
+    char state[32] = "";
+    long pid = service_pid(reply_buf, COMPOSITOR_SERVICE, state, sizeof state);
+    if (pid < 0)
+        return say(VALIDATE_GREEN, reason, size, "not in use (no %s service)",
+                   COMPOSITOR_SERVICE);
+    if (strcmp(state, "ready") != 0 || pid <= 0)
+        return say(VALIDATE_RED, reason, size, "%s is %s, not ready", COMPOSITOR_NAME, state);
+    char path[512], why[300];
+    str_fmt(path, sizeof path, "%s/" COMPOSITOR_DIR "/" COMPOSITOR_SOCKET_DEFAULT, env->rundir);
+    int fd = umbilical_connect(path, why, sizeof why);
+    if (fd < 0)
+        return say(VALIDATE_RED, reason, size, "%s", why);
+    struct ucred cred = {0};
+    socklen_t len = sizeof cred;
+    int rc = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+    close(fd);
+    if (rc != 0)
+        return say(VALIDATE_RED, reason, size, "SO_PEERCRED on %s: %s", path, strerror(errno));
+    if (!umbilical_peer_descends("/proc", cred.pid, (pid_t)pid)) {
+        char comm[64];
+        umbilical_comm(cred.pid, comm, sizeof comm);
+        return say(VALIDATE_RED, reason, size, "%s is served by pid %d (%s), not by the "
+                   "compositor bay0 started (under pid %ld)", path, (int)cred.pid, comm, pid);
+    }
+    return say(VALIDATE_GREEN, reason, size, "%s answers from pid %d, started by bay0", path,
+               (int)cred.pid);
 }

@@ -263,6 +263,24 @@ def test_compositor_ready_only_by_its_own_socket(sup, tmp_path):
     with open(f"/proc/{weston}/stat") as f:
         assert int(f.read().rsplit(")", 1)[1].split()[1]) == st["pid"]
     assert peer_pid(path) == weston == int(m.group(3))
+    v = json.loads(subprocess.run(["unshare", "-n", BAY0, "validate", "--json"], env=sup.env,
+                                  capture_output=True, text=True, timeout=60).stdout)
+    comp = [c for c in v["checks"] if c["name"] == "compositor"][0]
+    assert comp["level"] == "GREEN", comp
+    # a rival takes the path over behind the compositor's back: validate sees it
+    os.unlink(path)
+    rival = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    rival.bind(path)
+    rival.listen(4)
+    try:
+        v = json.loads(subprocess.run(["unshare", "-n", BAY0, "validate", "--json"],
+                                      env=sup.env, capture_output=True, text=True,
+                                      timeout=60).stdout)
+    finally:
+        rival.close()
+    comp = [c for c in v["checks"] if c["name"] == "compositor"][0]
+    assert comp["level"] == "RED", comp
+    assert f"served by pid {os.getpid()} (" in comp["reason"]
     sup.cli("stop", "compositor")
     wait_for(lambda: not os.path.exists(f"/proc/{weston}"), what="weston gone")
 

@@ -90,7 +90,7 @@ def test_healthy_with_podman_is_green_but_the_umbilical(sup, tmp_path, podman_st
     b = Box(sup, tmp_path, podman=podman_store)
     checks, doc, r = b.checks()
     want = {k: "GREEN" for k in ("freezer", "persist", "log", "database", "clock",
-                                 "services", "network")}
+                                 "services", "network", "compositor")}
     want["umbilical"] = "YELLOW"
     assert levels(checks) == want, checks
     assert doc["result"] == "YELLOW" and r.returncode == 1
@@ -111,7 +111,7 @@ def test_verbose_lists_every_check_with_ms(box):
     assert lines[0] in ("GREEN", "YELLOW", "RED")
     names = [l.split(":")[0] for l in lines[1:]]
     assert names == ["freezer", "persist", "log", "database", "clock", "services",
-                     "network", "umbilical"]
+                     "network", "umbilical", "compositor"]
     for l in lines[1:]:
         assert " ms) " in l, l
 
