@@ -13,10 +13,13 @@ def stamp_run(tmp, name, extra="", then="exec sleep 1000"):
 
 
 def stop_run(tmp, name):
-    """A run that records when it got SIGTERM, then exits; ready (with
+    """A run that records when it got SIGTERM (in stops), takes 0.3 s to
+    shut down and records when it exits (in exits); ready (with
     notification-fd 3) once the trap is in place, so a stop cannot come
-    before it."""
-    return (f"trap 'echo \"{name} $(date +%s.%N)\" >> {tmp}/stops; exit 0' TERM\n"
+    before it. Stop order shows as: a dependency gets its TERM only after
+    its dependents' exits (without the wait, within the 0.3 s)."""
+    return (f"trap 'echo \"{name} $(date +%s.%N)\" >> {tmp}/stops; sleep 0.3; "
+            f"echo \"{name} $(date +%s.%N)\" >> {tmp}/exits; exit 0' TERM\n"
             f"echo >&3\n"
             f"while :; do sleep 0.05; done")
 
@@ -105,7 +108,8 @@ def test_stop_goes_in_reverse_order(sup, tmp_path):
     st = sup.status()
     assert all(st[n]["state"] == "down" for n in ("db", "app", "web")), st
     t = read_stamps(tmp_path / "stops", "web", "app", "db")
-    assert t["web"] < t["app"] < t["db"], t
+    e = read_stamps(tmp_path / "exits", "web", "app", "db")
+    assert e["web"] <= t["app"] and e["app"] <= t["db"], (t, e)
 
 
 def test_shutdown_stops_in_reverse_order(sup, tmp_path):
@@ -116,7 +120,8 @@ def test_shutdown_stops_in_reverse_order(sup, tmp_path):
     sup.wait_state("web", "ready")
     assert sup.stop() == 0
     t = read_stamps(tmp_path / "stops", "web", "db")
-    assert t["web"] < t["db"], t
+    e = read_stamps(tmp_path / "exits", "web", "db")
+    assert e["web"] <= t["db"], (t, e)
 
 
 def test_start_brings_dependencies_up_first(sup, tmp_path):
