@@ -194,7 +194,7 @@ def test_output_in_persona_logs(ps):
     ps.persona("create", "p://talk", "--image", IMAGE, "--",
                "sh", "-c", "echo hello-from-persona; exec sleep 1000")
     ps.persona("start", "p://talk")
-    wait_for(lambda: "hello-from-persona" in ps.persona("logs", "p://talk").stdout,
+    wait_for(lambda: "hello-from-persona" in ps.persona("logs", "p://talk", check=False).stdout,
              timeout=10, what="the persona's output in its log")
     path = os.path.join(ps.logdir, "p__talk", "current")
     with open(path) as f:
@@ -378,14 +378,19 @@ def test_hung_podman_leaves_status_and_list_fast(ps):
                                text=True)
     wait_for(lambda: 'what=podman-create why="p://stuck"' in ps.mgr_log(), timeout=10,
              what="the hung podman create asked")
-    worst = 0.0
+    times = []
     for _ in range(20):
         ms, out = status_ms(ps)
         assert b"other" in out
-        worst = max(worst, ms)
+        times.append(ms)
         rows = ps.plist()  # the manager answers too while its job hangs
         assert rows["p://stuck"]["state"] == "creating"
-    assert worst < 50, f"status took {worst:.1f} ms while podman hung"
+    times.sort()
+    # the loop answers in milliseconds (a loop that waited on podman would
+    # take the 3 s deadline); the worst of 20 on this shared 2-core host
+    # (and under ASan) may be a scheduling hiccup, so it gets a wide bound
+    assert times[len(times) // 2] < 50, f"median status {times} ms while podman hung"
+    assert times[-1] < 1000, f"worst status {times[-1]:.1f} ms while podman hung"
     out, err = pending.communicate(timeout=30)
     assert pending.returncode == 1, (out, err)
     assert "podman create: timeout after 3000 ms" in err and "p://stuck" in err
