@@ -18,7 +18,7 @@ static.stdenv.mkDerivation rec {
 
   src = pkgs.requireFile {
     name = "bay0-${version}.tar.gz";
-    sha256 = "2f01750715113ab107f94edd5f057a726313f4a60bd9e651c34e098e7e510819";
+    sha256 = "acb821e697597b1b2ab45bda1ef703355807ac1ebf69f4f068a042deadffefb1";
     message = ''
       bay0-${version}.tar.gz is made by `make dist` in bay0's source tree:
         make dist && nix-store --add-fixed sha256 build/bay0-${version}.tar.gz
