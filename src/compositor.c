@@ -1,6 +1,9 @@
 /* compositor.c — the compositor as a system tenant, sys://compositor:
- * `bay0 tenant run compositor [--ready-ms MS] [--socket NAME] [--notify-fd N]
- * -- COMMAND...` is its service's run (tenants/compositor/service).
+ * `bay0 tenant run compositor [--ready-ms MS] [--socket NAME] [--user USER]
+ * [--notify-fd N] -- COMMAND...` is its service's run
+ * (tenants/compositor/service). With --user, COMMAND runs as USER (sway
+ * refuses root) and the runtime dir is USER's; the peer must have USER's
+ * uid too.
  *
  * It makes RUNDIR/tenants/compositor (0700) the compositor's
  * XDG_RUNTIME_DIR, starts COMMAND (weston's headless backend in the
@@ -16,11 +19,13 @@
  */
 #include "tenant.h"
 
+#include "creds.h"
 #include "log.h"
 #include "umbilical.h"
 #include "util.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +41,7 @@
 
 struct probe {
     pid_t child;
+    uid_t uid;          /* the compositor's user: the peer must have it too */
     pid_t last_foreign; /* the impostor last logged, so each is logged once */
     bool child_gone;
     int child_status;
@@ -56,7 +62,7 @@ static bool probe_ready(struct probe *pr, pid_t *peer_out)
     if (rc != 0)
         return false;
     *peer_out = cred.pid;
-    if (umbilical_peer_descends("/proc", cred.pid, pr->child))
+    if (cred.uid == pr->uid && umbilical_peer_descends("/proc", cred.pid, pr->child))
         return true;
     if (cred.pid != pr->last_foreign) {
         char comm[64];
@@ -69,15 +75,16 @@ static bool probe_ready(struct probe *pr, pid_t *peer_out)
     return false;
 }
 
-static void note_child(struct probe *pr)
+static void note_child(struct probe *pr, bool ready)
 {
     int status;
     if (pr->child_gone || waitpid(pr->child, &status, WNOHANG) != pr->child)
         return;
     pr->child_gone = true;
     pr->child_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    log_warn("tenant=%s event=exited-before-ready pid=%d status=%d", COMPOSITOR_NAME,
-             (int)pr->child, pr->child_status);
+    if (!ready)
+        log_warn("tenant=%s event=exited-before-ready pid=%d status=%d", COMPOSITOR_NAME,
+                 (int)pr->child, pr->child_status);
 }
 
 /* Until ready or the deadline: true when ready. */
@@ -100,7 +107,7 @@ static bool wait_ready(struct probe *pr, uint32_t ready_ms, const sigset_t *set,
             log_info("tenant=%s event=stopped-before-ready", COMPOSITOR_NAME);
             return false;
         }
-        note_child(pr);
+        note_child(pr, false);
     }
     log_error("tenant=%s event=not-ready-in-time ready_ms=%u socket=%s", COMPOSITOR_NAME,
               ready_ms, pr->path);
@@ -110,7 +117,7 @@ static bool wait_ready(struct probe *pr, uint32_t ready_ms, const sigset_t *set,
 static int wait_end(struct probe *pr, const sigset_t *set)
 {
     for (;;) {
-        note_child(pr);
+        note_child(pr, true);
         if (pr->child_gone)
             return pr->child_status;
         int sig = sigwaitinfo(set, NULL);
@@ -119,14 +126,18 @@ static int wait_end(struct probe *pr, const sigset_t *set)
     }
 }
 
-static bool runtime_dir(const char *rundir, char *dir, size_t size)
+static bool runtime_dir(const char *rundir, char *dir, size_t size, uid_t uid, gid_t gid)
 {
     char parent[COMPOSITOR_PATH_BYTES_MAX];
     if (!str_fmt(parent, sizeof parent, "%s/tenants", rundir) ||
-        !str_fmt(dir, size, "%s/" COMPOSITOR_DIR, rundir))
+        !str_fmt(dir, size, "%s/" COMPOSITOR_DIR, rundir)) {
+        fprintf(stderr, "bay0 tenant: %s: run dir path too long\n", COMPOSITOR_NAME);
         return false;
-    if ((mkdir(parent, 0755) != 0 && errno != EEXIST) ||
-        (mkdir(dir, 0700) != 0 && errno != EEXIST) || chmod(dir, 0700) != 0) {
+    }
+    if ((mkdir(rundir, 0755) != 0 && errno != EEXIST) ||
+        (mkdir(parent, 0755) != 0 && errno != EEXIST) ||
+        (mkdir(dir, 0700) != 0 && errno != EEXIST) || chmod(dir, 0700) != 0 ||
+        chown(dir, uid, gid) != 0) {
         fprintf(stderr, "bay0 tenant: %s: cannot make %s: %s\n", COMPOSITOR_NAME, dir,
                 strerror(errno));
         return false;
@@ -135,12 +146,20 @@ static bool runtime_dir(const char *rundir, char *dir, size_t size)
 }
 
 int compositor_run(const char *rundir, int notify_fd, uint32_t ready_ms, const char *socket_name,
-                   char **cmd)
+                   const char *user, char **cmd)
 {
     char dir[COMPOSITOR_PATH_BYTES_MAX];
-    struct probe pr = {0};
-    if (!runtime_dir(rundir, dir, sizeof dir) ||
-        !str_fmt(pr.path, sizeof pr.path, "%s/%s", dir, socket_name)) {
+    struct probe pr = {.uid = getuid()};
+    struct creds_user cu = {.uid = getuid(), .gid = getgid()};
+    char why[200];
+    if (user != NULL && !creds_resolve_user(user, &cu, why, sizeof why)) {
+        fprintf(stderr, "bay0 tenant: %s: --user %s: %s\n", COMPOSITOR_NAME, user, why);
+        return TENANT_EXIT_CONFIG;
+    }
+    pr.uid = cu.uid;
+    if (!runtime_dir(rundir, dir, sizeof dir, cu.uid, cu.gid))
+        return TENANT_EXIT_CONFIG;
+    if (!str_fmt(pr.path, sizeof pr.path, "%s/%s", dir, socket_name)) {
         fprintf(stderr, "bay0 tenant: %s: run dir path too long\n", COMPOSITOR_NAME);
         return TENANT_EXIT_CONFIG;
     }
@@ -157,6 +176,13 @@ int compositor_run(const char *rundir, int notify_fd, uint32_t ready_ms, const c
     pr.child = fork();
     if (pr.child == 0) {
         sigprocmask(SIG_SETMASK, &old, NULL);
+        /* sway refuses root: the compositor runs as USER (--user) */
+        if (user != NULL && (setgroups(cu.ngroups, cu.groups) != 0 || setgid(cu.gid) != 0 ||
+                             setuid(cu.uid) != 0)) {
+            fprintf(stderr, "bay0 tenant: %s: cannot become %s: %s\n", COMPOSITOR_NAME, user,
+                    strerror(errno));
+            _exit(126);
+        }
         execvp(cmd[0], cmd);
         fprintf(stderr, "bay0 tenant: %s: cannot run %s: %s\n", COMPOSITOR_NAME, cmd[0],
                 strerror(errno));
@@ -166,8 +192,8 @@ int compositor_run(const char *rundir, int notify_fd, uint32_t ready_ms, const c
         fprintf(stderr, "bay0 tenant: fork: %s\n", strerror(errno));
         return 1;
     }
-    log_info("tenant=%s event=started pid=%d cmd=%s socket=%s ready_ms=%u", COMPOSITOR_NAME,
-             (int)pr.child, cmd[0], pr.path, ready_ms);
+    log_info("tenant=%s event=started pid=%d uid=%u cmd=%s socket=%s ready_ms=%u",
+             COMPOSITOR_NAME, (int)pr.child, (unsigned)pr.uid, cmd[0], pr.path, ready_ms);
     if (!wait_ready(&pr, ready_ms, &set, t0)) {
         if (!pr.child_gone) {
             kill(pr.child, SIGTERM);

@@ -170,6 +170,19 @@ static bool resolve_user(char *text, struct creds_user *out, char *reason, size_
     return true;
 }
 
+bool creds_resolve_user(const char *spec, struct creds_user *out, char *reason,
+                        size_t reason_size)
+{
+    char text[CREDS_FILE_BYTES_MAX];
+    memset(out, 0, sizeof *out);
+    if (!str_copy(text, sizeof text, spec))
+        return reason_fail(reason, reason_size, "user: '%.40s...' is too long", spec);
+    if (!resolve_user(text, out, reason, reason_size))
+        return false;
+    out->set = true;
+    return true;
+}
+
 int creds_load_user(int dirfd, const char *path, struct creds_user *out, char *reason,
                     size_t reason_size)
 {

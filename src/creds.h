@@ -54,6 +54,10 @@ struct creds_limits {
  * that is the supervisor's own needs no switch (out->set false). */
 int creds_load_user(int dirfd, const char *path, struct creds_user *out, char *reason,
                     size_t reason_size);
+/* USER[:GROUP] (names or numbers) from /etc/passwd and /etc/group, as in
+ * a `user` file; false with reason. */
+bool creds_resolve_user(const char *spec, struct creds_user *out, char *reason,
+                        size_t reason_size);
 
 /* Reads DIR/limits the same way. Checks what the child could not do:
  * soft above hard, or (without CAP_SYS_RESOURCE) a hard limit above the

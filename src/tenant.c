@@ -358,7 +358,7 @@ static const char tenant_usage[] =
     "       bay0 tenant ask ai [--rundir DIR] [--timeout-ms MS] REQUEST...\n"
     "       bay0 tenant check ai\n"
     "       bay0 tenant run compositor [--rundir DIR] [--notify-fd N] [--ready-ms MS]\n"
-    "                                  [--socket NAME] -- COMMAND [ARGS...]\n"
+    "                                  [--socket NAME] [--user USER] -- COMMAND...\n"
     "  The AI system tenant sys://ai (container sys__ai). run: the tenant's\n"
     "  service run (exec bay0 tenant run ai): the envelope from $" TENANT_AI_CONF_ENV "\n"
     "  or " TENANT_AI_CONF_DEFAULT " (a bad value: exit 111, nothing started),\n"
@@ -370,7 +370,8 @@ static const char tenant_usage[] =
     "  compositor (sys://compositor): COMMAND (e.g. weston --backend=headless-\n"
     "  backend.so --socket=wayland-0) with XDG_RUNTIME_DIR=RUNDIR/tenants/\n"
     "  compositor; ready only when connect() to its socket NAME (wayland-0)\n"
-    "  reaches that process or a descendant (SO_PEERCRED), within MS (5000).\n";
+    "  reaches that process or a descendant (SO_PEERCRED), within MS (5000);\n"
+    "  --user: COMMAND runs as USER, whose uid the peer must have too.\n";
 
 static int tenant_ask(const char *rundir, uint32_t timeout_ms, int argc, char **argv)
 {
@@ -423,15 +424,16 @@ int cli_tenant(int argc, char **argv)
         {"rundir", required_argument, NULL, 'r'}, {"notify-fd", required_argument, NULL, 'n'},
         {"timeout-ms", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
         {"ready-ms", required_argument, NULL, 'R'}, {"socket", required_argument, NULL, 's'},
+        {"user", required_argument, NULL, 'u'},
         {NULL, 0, NULL, 0},
     };
-    const char *rundir = NULL, *sock_name = COMPOSITOR_SOCKET_DEFAULT;
+    const char *rundir = NULL, *sock_name = COMPOSITOR_SOCKET_DEFAULT, *user = NULL;
     uint64_t ready_ms = COMPOSITOR_READY_MS_DEFAULT;
     uint64_t notify_fd = UINT64_MAX, timeout_ms = TENANT_ASK_MS_DEFAULT;
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "r:n:t:hR:s:", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "r:n:t:hR:s:u:", longs, NULL)) != -1) {
         switch (ch) {
         case 'r': rundir = optarg; break;
         case 'n':
@@ -451,6 +453,7 @@ int cli_tenant(int argc, char **argv)
                 goto usage;
             sock_name = optarg;
             break;
+        case 'u': user = optarg; break;
         case 'h': printf("%s", tenant_usage); return CLI_EXIT_OK;
         default: goto usage;
         }
@@ -459,7 +462,7 @@ int cli_tenant(int argc, char **argv)
         strcmp(argv[optind + 1], "compositor") == 0)
         return compositor_run(cli_rundir(rundir),
                               notify_fd == UINT64_MAX ? -1 : (int)notify_fd,
-                              (uint32_t)ready_ms, sock_name, argv + optind + 2);
+                              (uint32_t)ready_ms, sock_name, user, argv + optind + 2);
     if (argc - optind < 2 || strcmp(argv[optind + 1], "ai") != 0)
         goto usage;
     const char *verb = argv[optind];

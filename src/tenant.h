@@ -66,6 +66,6 @@ int cli_tenant(int argc, char **argv);
 #define COMPOSITOR_SOCKET_DEFAULT "wayland-0"
 #define COMPOSITOR_READY_MS_DEFAULT 5000
 int compositor_run(const char *rundir, int notify_fd, uint32_t ready_ms, const char *socket_name,
-                   char **cmd);
+                   const char *user, char **cmd);
 
 #endif

@@ -367,3 +367,33 @@ def test_a_persona_created_with_ai_gets_the_socket(sup, tmp_path, podman_store):
     finally:
         sup.cli("persona", "rm", "p://asker", check=False)
         sup.stop()
+
+
+@needs_weston
+def test_compositor_as_an_unprivileged_user(sup, tmp_path):
+    # a run dir nobody can reach (pytest's own tree is 0700, /run/bay0 is 0755)
+    import tempfile
+    sup.rundir = tempfile.mkdtemp(prefix="bay0-compositor-run.")
+    os.chmod(sup.rundir, 0o755)
+    sup.env["BAY0_RUNDIR"] = sup.rundir
+    try:
+        compositor_as_nobody(sup, tmp_path)
+    finally:
+        sup.stop()
+        shutil.rmtree(sup.rundir, ignore_errors=True)
+
+
+def compositor_as_nobody(sup, tmp_path):
+    path = compositor_service(sup, tmp_path)
+    run = os.path.join(sup.scandir, "compositor", "run")
+    text = open(run).read().replace("--notify-fd 3", "--notify-fd 3 --user nobody")
+    open(run, "w").write(text)
+    sup.start()
+    sup.wait_state("compositor", "ready", timeout=30)
+    m = re.search(r"event=ready ms=\d+ socket=\S+ peer_pid=(\d+)", compositor_log(sup))
+    assert m, compositor_log(sup)
+    with open(f"/proc/{m.group(1)}/status") as f:
+        uids = next(l for l in f if l.startswith("Uid:")).split()[1:]
+    assert uids == ["65534"] * 4, uids
+    assert os.stat(os.path.dirname(path)).st_uid == 65534
+    sup.cli("stop", "compositor")
