@@ -106,14 +106,18 @@ class Bench:
 
     def overhead(self, reps):
         self.b("persona", "create", "p://ov", "--image", IMAGE)
-        self.p("create", "--pull=never", "--name", "bare", IMAGE)
+        # the same container options the manager gives (persona_job.c), and
+        # the same podman command line (the wrapper), so only bay0 differs
+        root = self.env["BAY0_PERSONA_CGROUP_ROOT"]
+        self.p("create", "--pull=never", "--name", "bare", "--pidfile", f"{self.d}/bare.pid",
+               "--label", "bay0.persona=bare", "--cgroup-parent", f"{root}/bare", IMAGE)
         rows = {}
         for op in ("start", "stop"):
             rows[op] = ([], [])
         for _ in range(reps):
             for op in ("start", "stop"):
                 rows[op][0].append(timed([self.bay0, "persona", op, "p://ov"], self.env))
-                rows[op][1].append(timed([*self.podman, op, *(["-t", "10"] if op == "stop" else []),
+                rows[op][1].append(timed([self.wrapper, op, *(["-t", "10"] if op == "stop" else []),
                                           "bare"]))
         self.p("rm", "-f", "-t", "0", "bare")
         self.b("persona", "rm", "p://ov")
@@ -190,6 +194,14 @@ class Bench:
         for m in sorted(mounts, key=len, reverse=True):
             subprocess.run(["umount", "-l", m])
         shutil.rmtree(self.d, ignore_errors=True)
+        root = self.env["BAY0_PERSONA_CGROUP_ROOT"]
+        for top in os.listdir("/sys/fs/cgroup"):
+            path = f"/sys/fs/cgroup/{top}{root}"
+            for dirpath, _, _ in sorted(os.walk(path), key=lambda x: -len(x[0])):
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    pass
 
 
 def main():

@@ -63,9 +63,9 @@
 
 #define PERSONAS_MAX 64
 #define JOBS_MAX PERSONAS_MAX
-#define CONNS_MAX 16
+#define CONNS_MAX 64 /* clients waiting for an outcome each hold one */
 #define CONN_IN_BYTES_MAX 4096
-#define CONN_OUT_BYTES_MAX 65536
+#define CONN_OUT_BYTES_MAX 32768 /* a list of PERSONAS_MAX rows fits */
 #define JOB_OUT_BYTES_MAX 1024
 #define RECONCILE_OUT_BYTES_MAX 65536
 #define WATCH_LINE_BYTES_MAX 256
