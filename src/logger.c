@@ -48,6 +48,24 @@ void logring_set_bit(_Atomic uint64_t *bits, uint32_t i, int efd)
     }
 }
 
+/* The writer is forked, never exec'd: it would keep a copy of every fd the
+ * supervisor had open at that instant — control connections (a client
+ * would wait for an end of file that never comes), log pipes (a logger
+ * that ends on EOF would never end). It keeps stdio and its two eventfds. */
+static void writer_close_inherited(void)
+{
+    int a = hdr->data_efd < hdr->resume_efd ? hdr->data_efd : hdr->resume_efd;
+    int b = hdr->data_efd < hdr->resume_efd ? hdr->resume_efd : hdr->data_efd;
+    BAY0_ASSERT(a > 2 && b > a);
+    if ((a > 3 && syscall(SYS_close_range, 3u, (unsigned)a - 1, 0u) < 0) ||
+        (b > a + 1 && syscall(SYS_close_range, (unsigned)a + 1, (unsigned)b - 1, 0u) < 0) ||
+        syscall(SYS_close_range, (unsigned)b + 1, ~0u, 0u) < 0) {
+        for (int fd = 3; fd < 65536; fd++) /* kernels before 5.9 */
+            if (fd != a && fd != b)
+                close(fd);
+    }
+}
+
 static void start_writer(uint32_t delay_ms)
 {
     pid_t pid = fork();
@@ -61,6 +79,7 @@ static void start_writer(uint32_t delay_ms)
         signal(SIGINT, SIG_IGN); /* a ctrl-C is for the supervisor */
         prctl(PR_SET_NAME, "bay0-logwriter");
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        writer_close_inherited();
         if (delay_ms) { /* crash-looping: pause in the child, never in PID 1 */
             struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000};
             nanosleep(&ts, NULL);

@@ -5,6 +5,7 @@ logger`, `bay0 logger` on a full disk."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -517,3 +518,36 @@ def test_env_dir_read_is_bounded(sup, tmp_path):
     assert used < 0.4, f"10 spawns cost the supervisor {used:.2f} s of CPU"
     got = [l for l in out.read_text().splitlines() if re.match(r"V\d{5}=x$", l)]
     assert 0 < len(got) < 512
+
+
+def test_a_restarted_log_writer_holds_no_connection(sup):
+    """Found by the soak: the log writer is forked, never exec'd, and kept a
+    copy of every fd the supervisor had open — a control connection open
+    when it restarted never reached end of file (the client hung), and a
+    log pipe's write end with it. It keeps stdio and its eventfds only."""
+    sup.service("x")
+    sup.start()
+    sup.wait_state("x", "up")
+    pid = sup.proc.pid
+    old = wait_for(lambda: [p for p in descendants(pid) if comm(p) == "bay0-logwriter"],
+                   what="the writer")[0]
+    before = len(os.listdir(f"/proc/{pid}/fd"))
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(os.path.join(sup.rundir, "control"))
+    wait_for(lambda: len(os.listdir(f"/proc/{pid}/fd")) == before + 1, what="the connection accepted")
+    os.kill(old, signal.SIGKILL)  # the new writer is forked while c is open
+    new = wait_for(lambda: [p for p in descendants(pid)
+                            if comm(p) == "bay0-logwriter" and p != old], what="a new writer")[0]
+    links = []
+    for fd in os.listdir(f"/proc/{new}/fd"):
+        try:
+            links.append(os.readlink(f"/proc/{new}/fd/{fd}"))
+        except FileNotFoundError:
+            pass
+    assert not [l for l in links if l.startswith(("socket:", "pipe:"))], links
+    c.settimeout(10)
+    c.sendall(b"ping\n")
+    reply = b""
+    while chunk := c.recv(4096):  # the supervisor closes after its reply: EOF
+        reply += chunk
+    assert reply.startswith(b"OK bay0"), reply
