@@ -21,6 +21,7 @@ import threading
 import time
 
 from conftest import BAY0, comm, descendants, proc_state, wait_for
+from logread import logical_lines as texts
 
 SOAK_S = float(os.environ.get("BAY0_SOAK_S", "40"))
 COUNTERS = [f"count{i}" for i in range(3)]
@@ -56,34 +57,6 @@ def expected_long(n, size=20000):
     head = b"L%07d " % n
     line = head + bytes([97 + (n + k) % 26 for k in range(26)]) * (size // 26)
     return line[:size - 1].decode()
-
-
-def log_files(d):
-    if not os.path.isdir(d):
-        return []
-    names = sorted(n for n in os.listdir(d) if n.startswith("@") and n.endswith(".s"))
-    files = [os.path.join(d, n) for n in names]
-    cur = os.path.join(d, "current")
-    return files + ([cur] if os.path.exists(cur) else [])
-
-
-def texts(d):
-    """Lines without stamps, continuation pieces joined."""
-    for _ in range(20):
-        try:
-            out = []
-            for path in log_files(d):
-                with open(path, "rb") as f:
-                    for line in f.read().split(b"\n")[:-1]:
-                        text = line.split(b" ", 1)[1].decode() if b" " in line else ""
-                        if text.startswith("[...] ") and out:
-                            out[-1] += text[6:]
-                        else:
-                            out.append(text)
-            return out
-        except FileNotFoundError:
-            continue
-    raise AssertionError(f"{d}: files kept moving")
 
 
 def fds(pid):
