@@ -36,6 +36,9 @@ static bool container_from(json_t *o, struct podman_container *c, char *err,
     json_t *pid = json_object_get(o, "Pid");
     c->pid = json_is_integer(pid) ? (int64_t)json_integer_value(pid) : 0;
     c->ours = persona_container_parse(c->name, name_len, &c->persona);
+    json_t *labels = json_object_get(o, "Labels");
+    c->made_by_manager = json_is_object(labels) &&
+                         json_object_get(labels, "bay0.persona") != NULL;
     return true;
 }
 

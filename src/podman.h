@@ -31,6 +31,7 @@ struct podman_container {
     char state[PODMAN_STATE_BYTES_MAX]; /* "running", "exited", "created"... */
     int64_t pid;                        /* 0 when not running */
     bool ours;
+    bool made_by_manager; /* has the label bay0.persona (persona_job.c) */
     struct persona_name persona;
 };
 

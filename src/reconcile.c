@@ -125,6 +125,11 @@ size_t reconcile_plan(const struct state_persona *rows, size_t nrows,
     for (size_t i = 0; podman_ok && i < ncs && n < cap; i++) {
         if (!cs[i].ours)
             continue; /* foreign: never touched */
+        /* a system tenant run by its own service (tenant.c: sys__ai) has no
+         * row and is that service's; only what the persona manager made
+         * (its label) is a ghost when its row is gone */
+        if (cs[i].persona.kind == PERSONA_SYSTEM && !cs[i].made_by_manager)
+            continue;
         struct reconcile_repair *r = &out[n];
         persona_name_format(&cs[i].persona, r->name);
         if (row_known(rows, nrows, r->name))

@@ -10,12 +10,14 @@
  *   starting          DB current starting                   -> podman rm -f (if any), DB stopped
  *   stopping          DB current stopping                   -> podman stop (if up), DB stopped
  *   stopped-but-up    DB current stopped, container up      -> podman stop (prefer stopped)
- *   ghost             p__* / sys__* container, no DB row    -> podman rm -f
+ *   ghost             p__* container, or a sys__* one the manager made
+ *                     (label bay0.persona), no DB row        -> podman rm -f
  *   uncertain         podman did not answer (timeout, bad JSON): every row
  *                     not stopped -> DB stopped, no podman call
  *
  * Containers whose names are not the image of a valid semantic name are
- * never touched. A row left running whose container is up is adopted
+ * never touched, nor sys__* containers that system tenants' own services
+ * run (tenant.c's sys__ai: no label, no row). A row left running whose container is up is adopted
  * (kept running). Afterwards the manager starts every persona whose
  * desired state is running.
  *

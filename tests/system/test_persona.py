@@ -281,6 +281,8 @@ def test_reconcile_every_rule_from_a_prepared_state(ps):
     # behind the manager's back, while it runs: a ghost and a foreign one
     st.podman("create", "--pull=never", "--name", "p__x", IMAGE)
     st.podman("create", "--pull=never", "--name", "web1", IMAGE)
+    # a system tenant's own service runs sys__NAME without a row (tenant.c)
+    st.podman("create", "--pull=never", "--name", "sys__svc", IMAGE)
     r = ps.cli("reconcile", "--dry-run", "--json")
     plan = json.loads(r.stdout)
     assert [(x["rule"], x["name"], x["result"]) for x in plan["repairs"]] == \
@@ -306,6 +308,7 @@ def test_reconcile_every_rule_from_a_prepared_state(ps):
     cs = st.containers()
     assert "p__x" not in cs                # the ghost is gone
     assert cs["web1"] == "created"         # a foreign container is never touched
+    assert cs["sys__svc"] == "created"     # nor a tenant's own container
     assert cs["p__busy"] == "exited"       # stopping -> stopped for real
     assert "p__half" not in cs             # starting -> rm -f
     assert cs["p__calm"] == "created"      # nothing to repair: left alone
@@ -322,6 +325,7 @@ def test_reconcile_every_rule_from_a_prepared_state(ps):
     ps.persona("start", "p://half")
     assert st.containers()["p__half"] == "running"
     st.podman("rm", "-f", "-t", "0", "web1")
+    st.podman("rm", "-f", "-t", "0", "sys__svc")
 
 
 def test_sigkill_in_the_middle_of_start_leaves_no_half_state(ps, tmp_path):

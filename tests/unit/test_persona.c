@@ -328,6 +328,7 @@ static void test_reconcile_rules(void **s)
         ctr("p__zeta", "running"), ctr("p__dead", "exited"), ctr("p__half", "created"),
         ctr("p__busy", "running"), ctr("p__calm", "created"), ctr("sys__woke", "running"),
         ctr("p__x", "created"),      /* ghost */
+        ctr("sys__ai", "running"),   /* a tenant's own service runs it: not ours to remove */
         ctr("web1", "running"),      /* foreign */
         ctr("p__Bad", "running"),    /* not the image of a valid name: foreign */
         ctr("p___x", "running"),     /* foreign */
