@@ -30,6 +30,7 @@ int cli_deps(int argc, char **argv);
 int cli_deaths(int argc, char **argv); /* cli_deaths.c */
 int cli_governor(int argc, char **argv); /* cli_governor.c */
 int cli_validate(int argc, char **argv); /* cli_validate.c: exit 0/1/2 */
+int cli_analyze(int argc, char **argv); /* cli_analyze.c */
 
 struct cli_opts {
     const char *rundir;

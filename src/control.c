@@ -8,6 +8,7 @@
  */
 #include "control.h"
 
+#include "analyze.h"
 #include "depgraph.h"
 #include "focus.h"
 #include "governor.h"
@@ -37,7 +38,7 @@
 #define CONTROL_ARGS_MAX (CONTROL_REQUEST_BYTES_MAX / 2 + 1)
 
 enum conn_phase { PH_FREE, PH_READING, PH_STREAMING, PH_WAITING, PH_FLUSHING };
-enum verb { V_NONE, V_STATUS, V_START, V_STOP, V_RESTART };
+enum verb { V_NONE, V_STATUS, V_START, V_STOP, V_RESTART, V_TIMES };
 
 struct conn {
     int fd;
@@ -396,6 +397,14 @@ static void status_row(struct conn *c, const struct svc *s)
     out_add(c, "%s", row);
 }
 
+static void times_row(struct conn *c, const struct svc *s)
+{
+    char deps[512], row[CONTROL_ROW_BYTES_MAX];
+    dep_list(s, false, deps, sizeof deps);
+    analyze_row(s, deps, row, sizeof row);
+    out_add(c, "%s\n", row);
+}
+
 static void stream_rows(struct conn *c)
 {
     while (sizeof c->out - c->out_len > CONTROL_ROW_BYTES_MAX) {
@@ -409,11 +418,16 @@ static void stream_rows(struct conn *c)
             s = &sup.svcs[c->targets[c->stream_pos]];
         }
         if (!s) {
-            reply_final(c, 0, "%s", "");
+            char summary[128] = "";
+            if (c->verb == V_TIMES)
+                analyze_summary(summary, sizeof summary);
+            reply_final(c, 0, "%s", summary);
             return;
         }
         c->stream_pos++;
-        if (s->in_use)
+        if (s->in_use && c->verb == V_TIMES)
+            times_row(c, s);
+        else if (s->in_use)
             status_row(c, s);
     }
 }
@@ -461,10 +475,11 @@ static bool resolve_targets(struct conn *c, int argc, char **argv)
     return true;
 }
 
-static void do_status(struct conn *c, int argc, char **argv)
+static void do_status(struct conn *c, uint8_t verb, int argc, char **argv)
 {
     if (!resolve_targets(c, argc, argv))
         return;
+    c->verb = verb;
     c->stream_all = argc == 0;
     c->stream_pos = 0;
     c->phase = PH_STREAMING;
@@ -614,6 +629,7 @@ static void do_focus(struct conn *c, int argc, char **argv)
 static bool is_read_only(const char *verb)
 {
     return strcmp(verb, "status") == 0 || strcmp(verb, "ping") == 0 ||
+           strcmp(verb, "times") == 0 ||
            strcmp(verb, "governor") == 0 || strcmp(verb, "focus") == 0;
 }
 
@@ -639,7 +655,9 @@ static void handle_request(struct conn *c)
         return;
     }
     if (strcmp(verb, "status") == 0)
-        do_status(c, argc - 1, argv + 1);
+        do_status(c, V_STATUS, argc - 1, argv + 1);
+    else if (strcmp(verb, "times") == 0)
+        do_status(c, V_TIMES, argc - 1, argv + 1);
     else if (strcmp(verb, "ping") == 0)
         reply_final(c, 0, "bay0 %s pid %d persist=%s logdir %s", BAY0_VERSION, getpid(),
                     sup.persist_intent ? "on" : sup.pid1 ? "dirty" : "off", sup.logdir);

@@ -7,9 +7,10 @@
  *   lines:    "S\t<fields>"  a status row (see CONTROL_STATUS_FIELDS)
  *             "I text"       information for the user
  *             "E name text"  a per-service error
- * Verbs: status [NAME...] · start|stop|restart [--nowait] NAME... ·
+ * Verbs: status [NAME...] · times [NAME...] (rows "T\t<fields>", see
+ * CONTROL_TIMES_FIELDS; "OK start_us=N init_us=N now_us=N", CLOCK_BOOTTIME µs) · start|stop|restart [--nowait] NAME... ·
  * signal SIG NAME... · reload · shutdown|poweroff|reboot|halt · ping ·
- * governor [--json] (read-only, like status and ping) ·
+ * governor [--json] (read-only, like status, times and ping) ·
  * focus [--json] [p://NAME] (switching needs uid 0 or the supervisor's).
  * ping answers
  * "OK bay0 VERSION pid PID persist=on|off|dirty logdir DIR" (dirty: a
@@ -30,6 +31,9 @@
 #define CONTROL_TARGETS_MAX 2048 /* a 4096-byte request names at most this many */
 #define CONTROL_STATUS_FIELDS \
     "name state pid since_ms restarts exit_kind exit_value desired ready type depends_on waiting_for reason"
+
+#define CONTROL_TIMES_FIELDS \
+    "name type state depends_on first(wanted spawned up ready exited) latest(same)"
 
 int control_listen(const char *rundir);
 void control_close(const char *rundir);

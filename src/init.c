@@ -25,6 +25,7 @@
  */
 #include "init.h"
 
+#include "analyze.h"
 #include "log.h"
 #include "modules.h"
 #include "pid1.h"
@@ -500,6 +501,7 @@ int init_main(int argc, char **argv)
     persist_step(persist_budget_start_ms);
     state_step();
     genesis("init complete (uptime %lld ms)", (long long)uptime_ms());
+    analyze_mark_init_done();
     struct supervise_config cfg = {
         .scandir = opts.scandir,
         .rundir = opts.rundir,

@@ -2,6 +2,7 @@
  * When started as PID 1 (or as `bay0 init`) it hands over to init.c.
  * Never touches /persist.
  */
+#include "analyze.h"
 #include "cli.h"
 #include "focus.h"
 #include "init.h"
@@ -37,6 +38,7 @@ static const struct command commands[] = {
     {"log", cli_log, "print a service's log (-n N lines, -f to follow)"},
     {"logger", logger_cli_main, "s6-log-like logger on stdin (for log/run)"},
     {"deps", cli_deps, "print the dependency graph (text or --dot)"},
+    {"analyze", cli_analyze, "where boot time went: totals, blame, critical-chain"},
     {"deaths", cli_deaths, "print a service's recorded deaths (max-death-tally)"},
     {"focus", cli_focus, "switch the focused persona (others freeze) or show it"},
     {"governor", cli_governor, "show the thermal + PSI governor: inputs, level, decisions"},
@@ -84,6 +86,7 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    analyze_mark_start(); /* kernel to here: `bay0 analyze` */
     if (getpid() != 1)
         signal(SIGPIPE, SIG_IGN); /* a client reports EPIPE, never dies of it */
     if (getpid() == 1)

@@ -132,6 +132,27 @@ static void set_aux_pid(struct svc *s, pid_t pid)
         svcmap_pid_put(pid, (uint32_t)svc_index(s), true);
 }
 
+/* The timeline (svc.h) on CLOCK_BOOTTIME: each milestone's first time,
+ * and the latest start's. A spawn after a run already spawned (a restart)
+ * opens a new latest start, wanted when the old run exited. */
+static void stamp(struct svc *s, enum svc_stamp k, int64_t now_ms)
+{
+    int64_t t = ops->boot_us ? ops->boot_us() : now_ms * 1000;
+    if (t <= 0)
+        t = 1; /* 0 means "not yet" */
+    if (k == STAMP_WANTED || (k == STAMP_SPAWNED && s->stamp_last[STAMP_SPAWNED])) {
+        int64_t wanted = k == STAMP_WANTED || !s->stamp_last[STAMP_EXITED]
+                             ? t : s->stamp_last[STAMP_EXITED];
+        memset(s->stamp_last, 0, sizeof s->stamp_last);
+        s->stamp_last[STAMP_WANTED] = wanted;
+        if (!s->stamp_first[STAMP_WANTED])
+            s->stamp_first[STAMP_WANTED] = wanted;
+    }
+    s->stamp_last[k] = t;
+    if (!s->stamp_first[k])
+        s->stamp_first[k] = t;
+}
+
 /* ---- spawning -------------------------------------------------------- */
 
 static bool open_ready_pipe(struct svc *s, int *child_end)
@@ -163,6 +184,7 @@ static void spawn_run(struct svc *s, int64_t now_ms)
         spawn_failed(s, now_ms);
         return;
     }
+    stamp(s, STAMP_SPAWNED, now_ms);
     static const char *const argv[] = {"./run", NULL};
     pid_t pid = ops->spawn(s, "./run", argv, child_ready, s->def.notification_fd);
     int spawn_errno = errno;
@@ -182,6 +204,7 @@ static void spawn_run(struct svc *s, int64_t now_ms)
     s->ready = false;
     s->reason[0] = '\0';
     s->started_mono_ms = now_ms;
+    stamp(s, STAMP_UP, now_ms);
     set_deadline(s, 0);
     if (s->ready_fd >= 0)
         sup_watch_fd(s->ready_fd, WATCH_READY, svc_index(s));
@@ -189,6 +212,7 @@ static void spawn_run(struct svc *s, int64_t now_ms)
              s->generation);
     if (s->def.readiness == SVC_READY_NONE && s->def.type == SVC_TYPE_LONGRUN) {
         s->ready = true;
+        stamp(s, STAMP_READY, now_ms);
         set_state_always(s, ST_UP);
     } else {
         set_state_always(s, ST_STARTING);
@@ -211,6 +235,7 @@ static bool deps_ready(const struct svc *s)
 static void want_up(struct svc *s, int64_t now_ms)
 {
     s->want_up = true;
+    stamp(s, STAMP_WANTED, now_ms);
     if (s->config_error) {
         set_state(s, ST_FAILED);
         return;
@@ -342,6 +367,7 @@ static void died(struct svc *s, int status, int64_t now_ms)
     BAY0_ASSERT(s->pid > 0);
     pid_t pgid = s->pid;
     record_death(s, status, now_ms);
+    stamp(s, STAMP_EXITED, now_ms);
     const struct deaths_entry death = death_of(s);
     close_ready_pipe(s);
     int exec_errno = ops->exec_error(s);
@@ -417,10 +443,11 @@ static bool exit_clean(const struct svc *s)
     return s->exit_kind == EXIT_CODE && s->exit_value == 0;
 }
 
-static void oneshot_done(struct svc *s)
+static void oneshot_done(struct svc *s, int64_t now_ms)
 {
     if (exit_clean(s)) {
         s->ready = true;
+        stamp(s, STAMP_READY, now_ms);
         s->reason[0] = '\0';
         set_state(s, ST_UP);
         return;
@@ -481,7 +508,7 @@ static void after_aux(struct svc *s, int64_t now_ms)
     bool requested = s->stop_requested;
     s->stop_requested = false;
     if (s->def.type == SVC_TYPE_ONESHOT && s->want_up && !requested) {
-        oneshot_done(s);
+        oneshot_done(s, now_ms);
         return;
     }
     if (!s->want_up || sup.shutting_down) {
@@ -610,9 +637,9 @@ static void act_aux_done(struct svc *s, const struct svc_input *in)
 
 static void act_ready(struct svc *s, const struct svc_input *in)
 {
-    (void)in;
     close_ready_pipe(s);
     s->ready = true;
+    stamp(s, STAMP_READY, in->now_ms);
     s->backoff_ms = 0;
     log_info("svc=%s event=ready pid=%d", s->name, s->pid);
     set_state(s, ST_READY);
@@ -890,6 +917,7 @@ static int64_t real_wall_ns(void)
 
 static const struct service_ops real_ops = {
     .mono_ms = time_mono_ms,
+    .boot_us = time_boot_us,
     .wall_ns = real_wall_ns,
     .spawn = real_spawn,
     .exec_error = real_exec_error,

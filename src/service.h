@@ -33,6 +33,8 @@ const char *service_transition_name(enum svc_state st, enum svc_event ev);
 struct service_ops {
     int64_t (*mono_ms)(void); /* now, for events sent without one */
     int64_t (*wall_ns)(void); /* display and death records only */
+    int64_t (*boot_us)(void); /* CLOCK_BOOTTIME, the timeline's (svc.h) clock;
+                               * NULL: the event's now */
     /* Starts prog of s in its directory; the pid (its own process group),
      * or -1 with errno (a child that failed its exec is already reaped). */
     pid_t (*spawn)(struct svc *s, const char *prog, const char *const *argv,

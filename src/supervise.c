@@ -10,6 +10,8 @@
  */
 #include "supervise.h"
 
+#include "analyze.h"
+
 #include "cgroup.h"
 #include "control.h"
 #include "deaths.h"
@@ -640,6 +642,7 @@ enum supervise_exit supervise_run(const struct supervise_config *cfg)
         return SUPERVISE_EXIT_ERROR;
     log_info("event=supervisor-started scandir=%s rundir=%s logdir=%s slots=%u pid=%d",
              cfg->scandir, cfg->rundir, cfg->logdir, sup.slots, getpid());
+    analyze_mark_init_done(); /* PID 1 marked it already, before the supervisor */
     sup_scan(true);
     const char *interval = getenv("BAY0_CHECKPOINT_INTERVAL_MS"); /* tests */
     uint64_t v;

@@ -50,6 +50,13 @@ enum svc_event {
 
 enum svc_exit_kind { EXIT_NONE, EXIT_CODE, EXIT_SIGNAL };
 
+/* The boot timeline (`bay0 analyze`): CLOCK_BOOTTIME µs, 0 = not yet.
+ * wanted: a start was asked for (or a restart became due: the exit);
+ * spawned: dependencies ready, spawning; up: the run exists;
+ * ready: readiness seen (longrun without readiness: up; oneshot: exit 0);
+ * exited: the run exited. */
+enum svc_stamp { STAMP_WANTED, STAMP_SPAWNED, STAMP_UP, STAMP_READY, STAMP_EXITED, STAMP_COUNT };
+
 struct svc {
     char name[SERVICE_NAME_BYTES_MAX + 1];
     bool in_use;
@@ -86,6 +93,8 @@ struct svc {
     int64_t started_mono_ms; /* last spawn */
     int64_t since_wall_ms;   /* last state change, for display */
     int64_t deaths_ms[RESTART_LIMIT_COUNT_MAX];
+    int64_t stamp_first[STAMP_COUNT]; /* the first time each was reached */
+    int64_t stamp_last[STAMP_COUNT];  /* the latest start's */
     uint32_t dep_first; /* into sup.dep_edges */
     uint16_t dep_count;
     struct svc_def def;

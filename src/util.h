@@ -34,6 +34,7 @@ _Noreturn void bay0_panic(const char *reason);
 int64_t time_mono_ms(void);
 int64_t time_mono_us(void);
 int64_t time_wall_ms(void);
+int64_t time_boot_us(void); /* CLOCK_BOOTTIME: since the kernel started, suspend included */
 /* "2026-11-22T02:50:01.123456Z" (UTC, microseconds: the stamp of the logs
  * and `bay0 logger -t iso`) for sec/nsec since the epoch; returns its
  * length, or 0 ("?" written) when it cannot be formatted. */

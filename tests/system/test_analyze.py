@@ -1,0 +1,156 @@
+"""`bay0 analyze` on the real binary: the per-service timeline (the
+control socket's `times` rows), the totals, blame and the critical chain,
+on services whose readiness the test controls with gate files. Every time
+is CLOCK_BOOTTIME, which the test reads too, so the stamps are checked
+against moments the test saw, never against tight bounds."""
+import json
+import os
+import time
+
+from conftest import wait_for
+
+STAMPS = ("wanted", "spawned", "up", "ready", "exited")
+
+
+def boot_us():
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME) // 1000
+
+
+def us(ms):
+    """A JSON time (ms, three decimals) back in the rows' µs."""
+    return round(ms * 1000)
+
+
+def gated(tmp, name):
+    """Ready (notification-fd 3) once the file tmp/NAME.go exists."""
+    return (f"while [ ! -e {tmp}/{name}.go ]; do sleep 0.02; done\n"
+            f"echo >&3\nexec sleep 1000")
+
+
+def times(sup, *names):
+    raw = sup.request(("times " + " ".join(names)).strip().encode() + b"\n").decode()
+    lines = raw.splitlines()
+    assert lines[-1].startswith("OK start_us="), raw
+    rows = {}
+    for line in lines[:-1]:
+        f = line.split("\t")
+        assert f[0] == "T" and len(f) == 15, line
+        rows[f[1]] = {"type": f[2], "state": f[3], "deps": f[4],
+                      "first": dict(zip(STAMPS, map(int, f[5:10]))),
+                      "latest": dict(zip(STAMPS, map(int, f[10:15])))}
+    return rows
+
+
+def analyze(sup, *args, rc=0):
+    r = sup.cli("analyze", *args, check=False)
+    assert r.returncode == rc, (args, r.returncode, r.stdout, r.stderr)
+    return json.loads(r.stdout) if "--json" in args and rc == 0 else r
+
+
+def boot(sup, tmp):
+    """web needs app; app needs cache (ready at once) and db (ready when
+    the test opens its gate); slow stands alone, opened first. Returns
+    the boottime at which the test opened db's gate."""
+    sup.service("db", run=gated(tmp, "db"), files={"notification-fd": "3\n"})
+    sup.service("slow", run=gated(tmp, "slow"), files={"notification-fd": "3\n"})
+    sup.service("cache", run="echo >&3\nexec sleep 1000", files={"notification-fd": "3\n"})
+    # cache first: a chain that followed the first edge, not the one that
+    # delayed app, would go to cache
+    sup.service("app", run="echo >&3\nexec sleep 1000",
+                files={"notification-fd": "3\n", "dependencies": "cache\ndb\n"})
+    sup.service("web", files={"dependencies": "app\n"})
+    sup.start()
+    sup.wait_state("cache", "ready")
+    assert sup.svc("app")["state"] == "waiting"
+    (tmp / "slow.go").write_text("")
+    sup.wait_state("slow", "ready")
+    db_gate = boot_us()
+    (tmp / "db.go").write_text("")
+    sup.wait_state("web", "up")
+    return db_gate
+
+
+def test_times_rows_follow_the_boot(sup, tmp_path):
+    before = boot_us()
+    db_gate = boot(sup, tmp_path)
+    after = boot_us()
+    t = times(sup)
+    assert set(t) == {"db", "slow", "cache", "app", "web"}
+    for name, row in t.items():
+        f = row["first"]
+        assert before <= f["wanted"] <= f["spawned"] <= f["up"] <= f["ready"] <= after, (name, f)
+        assert f["exited"] == 0 and row["latest"] == f, (name, row)
+    assert t["db"]["first"]["ready"] >= db_gate  # not before the test let it
+    assert t["slow"]["first"]["ready"] < db_gate
+    # app was wanted at boot and spawned only once db was ready
+    assert t["app"]["first"]["spawned"] >= t["db"]["first"]["ready"]
+    assert t["app"]["first"]["wanted"] < db_gate
+    assert t["web"]["first"]["spawned"] >= t["app"]["first"]["ready"]
+    assert t["app"]["deps"] == "cache,db"
+
+
+def test_restart_keeps_the_first_record(sup, tmp_path):
+    boot(sup, tmp_path)
+    first = times(sup, "db")["db"]
+    pid = sup.svc("db")["pid"]
+    sup.cli("restart", "db")
+    wait_for(lambda: (s := sup.svc("db"))["state"] == "ready" and s["pid"] != pid,
+             what="db ready again")
+    again = times(sup, "db")["db"]
+    assert again["first"]["spawned"] == first["first"]["spawned"]
+    assert again["first"]["ready"] == first["first"]["ready"]
+    assert again["first"]["exited"] > first["first"]["ready"]  # the restart's exit
+    lt = again["latest"]
+    assert lt["spawned"] > first["first"]["ready"], again
+    assert lt["wanted"] <= lt["spawned"] <= lt["up"] <= lt["ready"], again
+    assert lt["exited"] == 0, again
+
+
+def test_totals_blame_and_critical_chain(sup, tmp_path):
+    db_gate = boot(sup, tmp_path)
+    total = analyze(sup, "--json")
+    # kernel to bay0: the process's start time since boot (/proc, clock ticks)
+    with open(f"/proc/{sup.proc.pid}/stat") as f:
+        ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+    started_ms = ticks * 1000 // os.sysconf("SC_CLK_TCK")
+    assert abs(total["kernel_to_bay0_ms"] - started_ms) < 1000, (total, started_ms)
+    assert total["bay0_to_init_complete_ms"] >= 0
+    assert total["services_wanted"] == 5 and total["services_not_ready"] == 0, total
+    t = times(sup)
+    last_ready = max(r["first"]["ready"] for r in t.values())
+    assert us(total["boot_to_services_ready_ms"]) == last_ready >= db_gate, total
+    text = analyze(sup).stdout
+    assert "kernel to bay0 start" in text and "boot to services ready" in text, text
+
+    blame = analyze(sup, "blame", "--json")
+    assert {b["unit"] for b in blame} == set(t)
+    spans = [b["start_to_ready_ms"] for b in blame]
+    assert spans == sorted(spans, reverse=True), blame
+    for b in blame:
+        f = t[b["unit"]]["first"]
+        assert us(b["start_to_ready_ms"]) == f["ready"] - f["spawned"], b
+    # db waited for its gate, opened after slow was seen ready
+    assert blame[0]["unit"] == "db", blame
+    assert us(blame[0]["start_to_ready_ms"]) >= db_gate - t["db"]["first"]["spawned"]
+    text = analyze(sup, "blame").stdout.splitlines()
+    assert text[0].split()[1] == "db" and len(text) == 5, text
+
+    chain = analyze(sup, "critical-chain", "web", "--json")
+    assert [c["unit"] for c in chain] == ["web", "app", "db"], chain
+    assert us(chain[1]["waited_ms"]) >= db_gate - t["app"]["first"]["wanted"], chain
+    # the last service to become ready is web (it waited for all the rest)
+    assert [c["unit"] for c in analyze(sup, "critical-chain", "--json")][0] == "web"
+    assert [c["unit"] for c in analyze(sup, "critical-chain", "cache", "--json")] == ["cache"]
+    text = analyze(sup, "critical-chain", "web").stdout
+    assert "web @" in text and "\u2514\u2500app @" in text and "  \u2514\u2500db @" in text, text
+
+
+def test_errors(sup, tmp_path):
+    sup.service("never", files={"down": ""})
+    sup.start()
+    assert "no such service" in analyze(sup, "critical-chain", "nosuch", rc=1).stderr
+    assert "has not become ready" in analyze(sup, "critical-chain", "never", rc=1).stderr
+    assert "unknown" in analyze(sup, "bogus", rc=2).stderr
+    assert analyze(sup, "blame", "--json") == []
+    # a service never wanted is not counted as missing
+    assert analyze(sup, "--json")["services_wanted"] == 0
