@@ -1,4 +1,4 @@
-/* cli_analyze.c — `bay0 analyze [blame | critical-chain [NAME]]`:
+/* cli_analyze.c — `bay0 analyze [blame | critical-chain [NAME] | plot]`:
  * where the boot's time went, from the supervisor's "times" rows
  * (control.h): per service the first time it was wanted, spawned, up,
  * ready and exited, on CLOCK_BOOTTIME (the kernel's start is 0), and when
@@ -15,7 +15,7 @@
 #include <string.h>
 
 static const char analyze_usage[] =
-    "usage: bay0 analyze [--json] [--rundir DIR] [blame | critical-chain [NAME]]\n"
+    "usage: bay0 analyze [--json] [--rundir DIR] [blame | critical-chain [NAME] | plot]\n"
     "  Where boot time went, on one clock that starts with the kernel\n"
     "  (CLOCK_BOOTTIME; each service's first start since bay0 started):\n"
     "  analyze          kernel to bay0, bay0 to init complete, and to every\n"
@@ -27,6 +27,7 @@ static const char analyze_usage[] =
     "                   down the dependencies that delayed it: each became\n"
     "                   ready after the one above was wanted. \"@\" is when a\n"
     "                   service became ready, \"+\" its start-to-ready time.\n"
+    "  plot             an SVG timeline on stdout: bay0 analyze plot > boot.svg\n"
     "  --json           blame, critical-chain and the totals as JSON.\n"
     "  Exit 1: NAME unknown or never ready; 3: no supervisor.\n";
 
@@ -261,6 +262,8 @@ static int print_chain(const struct times *tm, const char *name, bool json)
     return 0;
 }
 
+static int cli_plot(const struct times *tm); /* below */
+
 int cli_analyze(int argc, char **argv)
 {
     struct cli_opts o = {0};
@@ -270,7 +273,8 @@ int cli_analyze(int argc, char **argv)
     const char *what = first < argc ? argv[first] : "";
     int operands = argc - first;
     bool known = (operands == 0) || (operands == 1 && strcmp(what, "blame") == 0) ||
-                 (operands <= 2 && strcmp(what, "critical-chain") == 0);
+                 (operands <= 2 && strcmp(what, "critical-chain") == 0) ||
+                 (operands == 1 && strcmp(what, "plot") == 0);
     if (!known) {
         fprintf(stderr, "bay0 analyze: unknown or misused subcommand '%s'\n%s", what,
                 analyze_usage);
@@ -287,10 +291,213 @@ int cli_analyze(int argc, char **argv)
             rc = print_totals(&tm, o.json);
         else if (strcmp(what, "blame") == 0)
             rc = print_blame(&tm, o.json);
-        else
+        else if (strcmp(what, "critical-chain") == 0)
             rc = print_chain(&tm, operands == 2 ? argv[first + 1] : NULL, o.json);
+        else
+            rc = cli_plot(&tm);
     }
     free(tm.units);
     free(reply);
     return rc;
+}
+
+/* ---- plot ----------------------------------------------------------------- */
+
+#define PLOT_BAR_PX 1000   /* the time axis */
+#define PLOT_HEAD_PX 64    /* title, legend */
+#define PLOT_AXIS_PX 28
+#define PLOT_KERNEL_PX 90  /* the kernel's segment when not to scale */
+
+static void xml_text(const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", stdout); break;
+        case '<': fputs("&lt;", stdout); break;
+        case '>': fputs("&gt;", stdout); break;
+        case '"': fputs("&quot;", stdout); break;
+        default: putchar(*s);
+        }
+    }
+}
+
+static int by_spawn(const void *a, const void *b)
+{
+    const struct unit *const *x = a, *const *y = b;
+    int64_t sx = (*x)->t[STAMP_SPAWNED] ? (*x)->t[STAMP_SPAWNED] : (*x)->t[STAMP_WANTED];
+    int64_t sy = (*y)->t[STAMP_SPAWNED] ? (*y)->t[STAMP_SPAWNED] : (*y)->t[STAMP_WANTED];
+    if (sx != sy)
+        return sx < sy ? -1 : 1;
+    return strcmp((*x)->name, (*y)->name);
+}
+
+/* A tick step of 1, 2 or 5 times a power of ten (µs) giving 5-12 ticks. */
+static int64_t tick_step(int64_t span_us)
+{
+    static const int mult[] = {1, 2, 5};
+    for (int64_t step = 1000;; step *= 10)
+        for (size_t i = 0; i < ARRAY_LEN(mult); i++)
+            if (span_us / (step * mult[i]) <= 12)
+                return step * mult[i];
+}
+
+struct plot {
+    int64_t origin, end; /* µs on the axis */
+    int x0;              /* px of origin */
+    int row_px, font_px;
+};
+
+static double plot_x(const struct plot *p, int64_t t)
+{
+    if (t < p->origin)
+        t = p->origin;
+    return p->x0 + (double)(t - p->origin) * PLOT_BAR_PX / (double)(p->end - p->origin);
+}
+
+static void plot_bar(const struct plot *p, int y, int64_t from, int64_t to, const char *cls)
+{
+    if (!from || !to || to < from)
+        return;
+    double x = plot_x(p, from), w = plot_x(p, to) - x;
+    printf("<rect class=\"%s\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>\n", cls, x,
+           y + 2, w < 1 ? 1 : w, p->row_px - 4);
+}
+
+static int cli_plot(const struct times *tm)
+{
+    const struct unit **list = cli_xcalloc(tm->n + 1, sizeof *list);
+    size_t n = 0;
+    int64_t end = tm->init_us;
+    size_t name_chars = 8;
+    for (size_t i = 0; i < tm->n; i++) {
+        const struct unit *u = &tm->units[i];
+        if (!u->t[STAMP_WANTED])
+            continue;
+        list[n++] = u;
+        for (int k = 0; k < STAMP_COUNT; k++)
+            if (u->t[k] > end)
+                end = u->t[k];
+        if (strlen(u->name) > name_chars)
+            name_chars = strlen(u->name);
+    }
+    qsort(list, n, sizeof *list, by_spawn);
+    struct plot p = {.row_px = n > 60 ? 14 : 20, .font_px = n > 60 ? 10 : 12};
+    int name_px = (int)(name_chars > 40 ? 40 : name_chars) * p.font_px * 6 / 10 + 16;
+    /* The kernel's segment to scale when it is not longer than what
+     * follows; else a fixed block, and the axis starts at bay0's start. */
+    bool kernel_to_scale = tm->start_us <= end - tm->start_us;
+    p.origin = kernel_to_scale ? 0 : tm->start_us;
+    p.end = end > p.origin ? end : p.origin + 1000;
+    p.end += (p.end - p.origin) / 50 + 1; /* room after the last mark */
+    p.x0 = name_px + (kernel_to_scale ? 0 : PLOT_KERNEL_PX);
+    int width = p.x0 + PLOT_BAR_PX + 110;
+    int rows_y = PLOT_HEAD_PX + p.row_px + 6; /* the kernel's row first */
+    int height = rows_y + (int)n * p.row_px + PLOT_AXIS_PX + 8;
+    int axis_y = rows_y + (int)n * p.row_px;
+
+    printf("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+           "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+           "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"%d\">\n",
+           width, height, width, height, p.font_px);
+    printf("<style>\n"
+           ".wait{fill:#d9d9d9}.spawn{fill:#7d7d7d}.start{fill:#f2a33a}.run{fill:#7cc47c}"
+           ".kernel{fill:#9fb8d8}.edge{stroke:#3060c0;stroke-width:1;fill:none;opacity:.6}"
+           ".grid{stroke:#e6e6e6}.mark{stroke:#c03030;stroke-dasharray:4 3}"
+           ".odd{fill:#f7f7f7}.exit{fill:#c03030}text{fill:#222}.dim{fill:#666}\n"
+           "</style>\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    int64_t last_ready = 0;
+    for (size_t i = 0; i < n; i++)
+        if (list[i]->t[STAMP_READY] > last_ready)
+            last_ready = list[i]->t[STAMP_READY];
+    printf("<text x=\"10\" y=\"20\" font-size=\"15\" font-weight=\"bold\">bay0 boot: "
+           "%zu services, last ready %.3fs after the kernel started</text>\n",
+           n, sec(last_ready));
+    /* legend */
+    static const char *const legend[][2] = {{"wait", "waiting for dependencies"},
+                                            {"spawn", "spawning"},
+                                            {"start", "starting (to ready)"},
+                                            {"run", "ready"},
+                                            {"kernel", "kernel"}};
+    for (size_t i = 0; i < ARRAY_LEN(legend); i++) {
+        int lx = 10 + (int)i * 190;
+        printf("<rect class=\"%s\" x=\"%d\" y=\"32\" width=\"14\" height=\"10\"/>"
+               "<text x=\"%d\" y=\"41\">%s</text>\n",
+               legend[i][0], lx, lx + 18, legend[i][1]);
+    }
+    printf("<line class=\"edge\" x1=\"%d\" y1=\"54\" x2=\"%d\" y2=\"54\"/>"
+           "<text x=\"%d\" y=\"58\">dependency that delayed a start</text>\n",
+           10, 24, 28);
+    /* grid and axis */
+    int64_t step = tick_step(p.end - p.origin);
+    for (int64_t t = (p.origin / step) * step; t <= p.end; t += step) {
+        if (t < p.origin)
+            continue;
+        double x = plot_x(&p, t);
+        printf("<line class=\"grid\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>"
+               "<text class=\"dim\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%gs</text>\n",
+               x, PLOT_HEAD_PX, x, axis_y, x, axis_y + 16, sec(t));
+    }
+    printf("<line stroke=\"#444\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>\n", p.x0, axis_y,
+           p.x0 + PLOT_BAR_PX, axis_y);
+    /* the kernel's row */
+    int ky = PLOT_HEAD_PX + 2;
+    printf("<text x=\"%d\" y=\"%d\" text-anchor=\"end\">kernel</text>\n", name_px - 6,
+           ky + p.row_px - 6);
+    if (kernel_to_scale)
+        plot_bar(&p, ky, 1, tm->start_us, "kernel");
+    else
+        printf("<rect class=\"kernel\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/>"
+               "<text x=\"%d\" y=\"%d\">%.3fs (not to scale)</text>\n",
+               name_px, ky + 2, PLOT_KERNEL_PX - 8, p.row_px - 4, p.x0 + 4, ky + p.row_px - 6,
+               sec(tm->start_us));
+    /* bay0 start and init complete */
+    double xs = plot_x(&p, tm->start_us), xi = plot_x(&p, tm->init_us);
+    printf("<line class=\"mark\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>"
+           "<line class=\"mark\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n",
+           xs, PLOT_HEAD_PX, xs, axis_y, xi, PLOT_HEAD_PX, xi, axis_y);
+    /* one row per service */
+    for (size_t i = 0; i < n; i++) {
+        const struct unit *u = list[i];
+        int y = rows_y + (int)i * p.row_px;
+        if (i % 2)
+            printf("<rect class=\"odd\" x=\"0\" y=\"%d\" width=\"%d\" height=\"%d\"/>\n", y,
+                   width, p.row_px);
+        printf("<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", name_px - 6, y + p.row_px - 5);
+        xml_text(u->name);
+        printf("</text>\n");
+        const int64_t *t = u->t;
+        int64_t stop = t[STAMP_EXITED] > t[STAMP_READY] ? t[STAMP_EXITED] : p.end;
+        plot_bar(&p, y, t[STAMP_WANTED], t[STAMP_SPAWNED] ? t[STAMP_SPAWNED] : p.end, "wait");
+        plot_bar(&p, y, t[STAMP_SPAWNED], t[STAMP_UP], "spawn");
+        plot_bar(&p, y, t[STAMP_UP], t[STAMP_READY] ? t[STAMP_READY] : p.end, "start");
+        plot_bar(&p, y, t[STAMP_READY], stop, "run");
+        if (t[STAMP_EXITED] && t[STAMP_EXITED] > t[STAMP_READY])
+            printf("<rect class=\"exit\" x=\"%.1f\" y=\"%d\" width=\"2\" height=\"%d\"/>\n",
+                   plot_x(&p, t[STAMP_EXITED]), y + 1, p.row_px - 2);
+        double label_x = plot_x(&p, t[STAMP_READY] ? t[STAMP_READY] : p.end) + 4;
+        if (t[STAMP_READY] && t[STAMP_SPAWNED])
+            printf("<text class=\"dim\" x=\"%.1f\" y=\"%d\">+%.3fs</text>\n", label_x,
+                   y + p.row_px - 5, sec(start_to_ready(u)));
+        else
+            printf("<text class=\"dim\" x=\"%.1f\" y=\"%d\">%s</text>\n", label_x,
+                   y + p.row_px - 5, u->state);
+    }
+    /* the dependencies that delayed a start: from the dependency's ready
+     * to the dependent's spawn */
+    for (size_t i = 0; i < n; i++) {
+        const struct unit *dep = delayed_by(tm, list[i]);
+        size_t j = 0;
+        while (dep && j < n && list[j] != dep)
+            j++;
+        if (!dep || j == n)
+            continue;
+        double x1 = plot_x(&p, dep->t[STAMP_READY]), x2 = plot_x(&p, list[i]->t[STAMP_SPAWNED]);
+        int y1 = rows_y + (int)j * p.row_px + p.row_px / 2;
+        int y2 = rows_y + (int)i * p.row_px + p.row_px / 2;
+        printf("<path class=\"edge\" d=\"M%.1f %d L%.1f %d L%.1f %d\"/>\n", x1, y1, x1, y2, x2,
+               y2);
+    }
+    printf("</svg>\n");
+    free(list);
+    return 0;
 }

@@ -154,3 +154,39 @@ def test_errors(sup, tmp_path):
     assert analyze(sup, "blame", "--json") == []
     # a service never wanted is not counted as missing
     assert analyze(sup, "--json")["services_wanted"] == 0
+
+
+def plot(sup):
+    import xml.etree.ElementTree as ET
+    r = analyze(sup, "plot")
+    root = ET.fromstring(r.stdout)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg", root.tag
+    texts = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    return root, texts, r.stdout
+
+
+def test_plot_names_every_service_and_the_delaying_edge(sup, tmp_path):
+    boot(sup, tmp_path)
+    root, texts, raw = plot(sup)
+    for name in ("db", "slow", "cache", "app", "web", "kernel"):
+        assert name in texts, (name, texts)
+    assert any(t.endswith("s") and t[:-1].replace(".", "").isdigit() for t in texts), texts
+    # the edges that delayed a start: app <- db and web <- app, never app <- cache
+    # (db became ready later)
+    assert raw.count('class="edge" d=') == 2, raw
+
+
+def test_plot_of_200_services_keeps_one_row_each(sup, tmp_path):
+    names = [f"unit{i:03d}" for i in range(200)]
+    for n in names:
+        sup.service(n)
+    sup.start()
+    wait_for(lambda: sum(s["state"] == "up" for s in sup.status().values()) == 200,
+             timeout=60, what="200 services up")
+    root, texts, _ = plot(sup)
+    assert set(names) <= set(texts)
+    # one row each, no two names on the same line
+    ys = sorted(float(t.get("y")) for t in root.iter("{http://www.w3.org/2000/svg}text")
+                if "".join(t.itertext()) in names)
+    assert len(ys) == 200 and min(b - a for a, b in zip(ys, ys[1:])) >= 10, ys[:5]
+    assert float(root.get("height")) >= 200 * 10
