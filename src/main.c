@@ -75,8 +75,9 @@ static int cmd_help(int argc, char **argv)
            "service directories.\n\ncommands:\n");
     for (size_t i = 0; i < ARRAY_LEN(commands); i++)
         printf("  %-10s %s\n", commands[i].name, commands[i].summary);
-    printf("\n`bay0 COMMAND --help` describes one command; man bay0(8) has "
-           "the rest.\nClients find the supervisor through --rundir DIR or "
+    printf("\n`bay0 COMMAND --help` describes one command; the man page "
+           "bay0(8) has the rest\n(`make install` installs it; docs/bay0.8 "
+           "in the source, `man -l` reads it).\nClients find the supervisor through --rundir DIR or "
            "BAY0_RUNDIR (default /run/bay0).\n"
            "Exit codes: 0 done, 1 no (not reached, not running, failed), "
            "2 usage, 3 try again (no supervisor, timeout), 4 permission "

@@ -218,3 +218,99 @@ def test_docs_name_no_removed_limitation():
             if re.search(pattern, text):
                 found.append(f"{os.path.basename(path)}: /{pattern}/ ({why})")
     assert not found, "stale statements in docs/:\n" + "\n".join(found)
+
+
+ALL_DOCS = DOCS + [os.path.join(ROOT, "docs", f) for f in ("HANDOFF.md", "state.md")]
+
+
+def prose(path):
+    """A document as one line of prose: roff escapes and macros gone,
+    backquotes gone, whitespace squeezed."""
+    text = re.sub(r"(?m)^\.[A-Z]{1,2}\b ?", "", roff_plain(read(path)))
+    return re.sub(r"\s+", " ", text.replace("`", ""))
+
+
+def not_yet_sections(path):
+    """The text of every section that lists what is missing: NOT YET and
+    BUGS in the man pages, "Not yet" in the markdown."""
+    text = roff_plain(read(path))
+    if path.endswith((".5", ".8")):
+        parts = re.split(r"(?m)^\.SH ", text)
+        keep = [p for p in parts if re.match(r"\"?(NOT YET|BUGS)\b", p)]
+    else:
+        parts = re.split(r"(?m)^#+ ", text)
+        keep = [p for p in parts if re.match(r"(?i)not yet\b", p)]
+    text = re.sub(r"(?m)^\.[A-Z]{1,2}\b ?", "", "\n".join(keep))
+    return re.sub(r"\s+", " ", text.replace("`", ""))
+
+
+# A sentence with one of these says the thing it names does not exist.
+ABSENT = re.compile(r"(?i)\bthere (?:is|are) no\b|\bnot built\b|\bnot implemented\b"
+                    r"|\bdoes not exist\b|\bno such\b")
+
+
+def test_not_yet_sections_name_nothing_the_code_does(tmp_path):
+    commands = set(help_commands(tmp_path))
+    files = servicedir_files() | {"user", "limits"}
+    found = []
+    for path in ALL_DOCS:
+        for sentence in re.split(r"(?<=[.;])\s+|\s-\s", not_yet_sections(path)):
+            if not ABSENT.search(sentence):
+                continue
+            named = set(re.findall(r"\bbay0 ([a-z][\w-]*)", sentence)) & commands
+            m = re.search(r"(?i)there (?:is|are) no (?:per-service )?([\w./-]+) file", sentence)
+            if m and m.group(1) in files:
+                named.add(m.group(1) + " file")
+            for name in sorted(named):
+                found.append(f"{os.path.basename(path)}: says {name!r} is missing: {sentence!r}")
+    assert not found, "NOT YET/BUGS name what the code implements:\n" + "\n".join(found)
+
+
+def test_bugs_about_help_output_still_hold(tmp_path):
+    # "bay0 X --help still lists --Y": check it against the binary.
+    wrong = []
+    for path in ALL_DOCS:
+        for cmd, opt in re.findall(r"bay0 ([a-z][\w-]*) --help (?:still )?lists --([\w-]+)",
+                                   prose(path)):
+            out = run_bay0(cmd, "--help", tmp_path=tmp_path)
+            if "--" + opt not in out.stdout + out.stderr:
+                wrong.append(f"{os.path.basename(path)}: bay0 {cmd} --help does not list --{opt}")
+    assert not wrong, "\n".join(wrong)
+
+
+def pid1_bound_s(name):
+    m = re.search(r"#define " + name + r" (\d+)", read(os.path.join(ROOT, "src", "pid1.h")))
+    assert m, f"{name} is gone from src/pid1.h"
+    return int(m.group(1)) / 1000
+
+
+def test_shutdown_bounds_agree_between_documents_and_code():
+    # "sync (bounded, N s)", "unmount (N s)": every document that gives
+    # the bound gives the one src/pid1.h has.
+    code = {"sync": pid1_bound_s("PID1_SYNC_TIMEOUT_MS"),
+            "unmount": pid1_bound_s("PID1_UMOUNT_TIMEOUT_MS")}
+    said, wrong = {}, []
+    for path in ALL_DOCS:
+        for step, n in re.findall(r"(?<![\w-])(sync|unmount)\b[^.()]{0,50}?\([^)]*?(\d+(?:\.\d+)?) s\b",
+                                  prose(path)):
+            said.setdefault(step, []).append(os.path.basename(path))
+            if float(n) != code[step]:
+                wrong.append(f"{os.path.basename(path)}: {step} {n} s, src/pid1.h {code[step]:g} s")
+    assert len(said.get("sync", [])) >= 3 and len(said.get("unmount", [])) >= 3, said
+    assert not wrong, "shutdown bounds that disagree:\n" + "\n".join(wrong)
+
+
+def test_man8_files_names_the_cgroup_as_the_code_does():
+    src = read(os.path.join(ROOT, "src", "cgroup.c"))
+    assert re.search(r"/bay0\.%d\.%", src), "cgroup.c no longer names bay0.PID.START"
+    files = roff_plain(read(MAN8)).split(".SH FILES", 1)[1].split(".SH ", 1)[0]
+    assert "/bay0. PID . START /" in files, \
+        "FILES in docs/bay0.8 does not name the cgroup bay0.PID.START"
+
+
+def test_help_points_at_a_man_page_that_is_installed(tmp_path):
+    out = run_bay0("--help", tmp_path=tmp_path)
+    assert "bay0(8)" in out.stdout
+    assert "make install" in out.stdout, "--help names man bay0(8) but not how it gets installed"
+    mk = read(os.path.join(ROOT, "Makefile"))
+    assert "docs/bay0.8" in mk and "man8" in mk, "make install no longer installs bay0.8"
