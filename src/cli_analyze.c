@@ -382,6 +382,7 @@ static int cli_plot(const struct times *tm)
     }
     qsort(list, n, sizeof *list, by_spawn);
     struct plot p = {.row_px = n > 60 ? 14 : 20, .font_px = n > 60 ? 10 : 12};
+    const char *edge_style = n > 60 ? "stroke-width:1;opacity:.55" : "stroke-width:1.5";
     int name_px = (int)(name_chars > 40 ? 40 : name_chars) * p.font_px * 6 / 10 + 16;
     /* The kernel's segment to scale when it is not longer than what
      * follows; else a fixed block, and the axis starts at bay0's start. */
@@ -392,7 +393,7 @@ static int cli_plot(const struct times *tm)
     p.x0 = name_px + (kernel_to_scale ? 0 : PLOT_KERNEL_PX);
     int width = p.x0 + PLOT_BAR_PX + 110;
     int rows_y = PLOT_HEAD_PX + p.row_px + 6; /* the kernel's row first */
-    int height = rows_y + (int)n * p.row_px + PLOT_AXIS_PX + 8;
+    int height = rows_y + (int)n * p.row_px + PLOT_AXIS_PX + 20;
     int axis_y = rows_y + (int)n * p.row_px;
 
     printf("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -401,10 +402,12 @@ static int cli_plot(const struct times *tm)
            width, height, width, height, p.font_px);
     printf("<style>\n"
            ".wait{fill:#d9d9d9}.spawn{fill:#7d7d7d}.start{fill:#f2a33a}.run{fill:#7cc47c}"
-           ".kernel{fill:#9fb8d8}.edge{stroke:#3060c0;stroke-width:1;fill:none;opacity:.6}"
+           ".kernel{fill:#9fb8d8}.edge{stroke:#2050b0;fill:none;%s}"
            ".grid{stroke:#e6e6e6}.mark{stroke:#c03030;stroke-dasharray:4 3}"
-           ".odd{fill:#f7f7f7}.exit{fill:#c03030}text{fill:#222}.dim{fill:#666}\n"
-           "</style>\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+           ".odd{fill:#f3f3f3}.exit{fill:#c03030}text{fill:#222}.dim{fill:#555}"
+           ".lbl{fill:#333;paint-order:stroke;stroke:#fff;stroke-width:3px}\n"
+           "</style>\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+           edge_style);
     int64_t last_ready = 0;
     for (size_t i = 0; i < n; i++)
         if (list[i]->t[STAMP_READY] > last_ready)
@@ -419,14 +422,18 @@ static int cli_plot(const struct times *tm)
                                             {"run", "ready"},
                                             {"kernel", "kernel"}};
     for (size_t i = 0; i < ARRAY_LEN(legend); i++) {
-        int lx = 10 + (int)i * 190;
+        int lx = 10 + (int)i * 170;
         printf("<rect class=\"%s\" x=\"%d\" y=\"32\" width=\"14\" height=\"10\"/>"
                "<text x=\"%d\" y=\"41\">%s</text>\n",
                legend[i][0], lx, lx + 18, legend[i][1]);
     }
-    printf("<line class=\"edge\" x1=\"%d\" y1=\"54\" x2=\"%d\" y2=\"54\"/>"
-           "<text x=\"%d\" y=\"58\">dependency that delayed a start</text>\n",
-           10, 24, 28);
+    int ex = 10 + (int)ARRAY_LEN(legend) * 170;
+    printf("<line class=\"edge\" x1=\"%d\" y1=\"37\" x2=\"%d\" y2=\"37\"/>"
+           "<text x=\"%d\" y=\"41\">dependency that delayed a start</text>\n",
+           ex, ex + 14, ex + 18);
+    for (size_t i = 1; i < n; i += 2) /* row stripes under everything */
+        printf("<rect class=\"odd\" x=\"0\" y=\"%d\" width=\"%d\" height=\"%d\"/>\n",
+               rows_y + (int)i * p.row_px, width, p.row_px);
     /* grid and axis */
     int64_t step = tick_step(p.end - p.origin);
     for (int64_t t = (p.origin / step) * step; t <= p.end; t += step) {
@@ -434,8 +441,9 @@ static int cli_plot(const struct times *tm)
             continue;
         double x = plot_x(&p, t);
         printf("<line class=\"grid\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>"
+               "<text class=\"dim\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%gs</text>"
                "<text class=\"dim\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%gs</text>\n",
-               x, PLOT_HEAD_PX, x, axis_y, x, axis_y + 16, sec(t));
+               x, PLOT_HEAD_PX, x, axis_y, x, PLOT_HEAD_PX - 4, sec(t), x, axis_y + 16, sec(t));
     }
     printf("<line stroke=\"#444\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>\n", p.x0, axis_y,
            p.x0 + PLOT_BAR_PX, axis_y);
@@ -453,15 +461,15 @@ static int cli_plot(const struct times *tm)
     /* bay0 start and init complete */
     double xs = plot_x(&p, tm->start_us), xi = plot_x(&p, tm->init_us);
     printf("<line class=\"mark\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>"
-           "<line class=\"mark\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n",
-           xs, PLOT_HEAD_PX, xs, axis_y, xi, PLOT_HEAD_PX, xi, axis_y);
+           "<line class=\"mark\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n"
+           "<text class=\"dim\" x=\"%.1f\" y=\"%d\" text-anchor=\"end\">bay0 start</text>"
+           "<text class=\"dim\" x=\"%.1f\" y=\"%d\">init complete</text>\n",
+           xs, PLOT_HEAD_PX, xs, axis_y + 4, xi, PLOT_HEAD_PX, xi, axis_y + 4, xs - 2,
+           axis_y + PLOT_AXIS_PX + 2, xi + 2, axis_y + PLOT_AXIS_PX + 2);
     /* one row per service */
     for (size_t i = 0; i < n; i++) {
         const struct unit *u = list[i];
         int y = rows_y + (int)i * p.row_px;
-        if (i % 2)
-            printf("<rect class=\"odd\" x=\"0\" y=\"%d\" width=\"%d\" height=\"%d\"/>\n", y,
-                   width, p.row_px);
         printf("<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", name_px - 6, y + p.row_px - 5);
         xml_text(u->name);
         printf("</text>\n");
@@ -476,10 +484,10 @@ static int cli_plot(const struct times *tm)
                    plot_x(&p, t[STAMP_EXITED]), y + 1, p.row_px - 2);
         double label_x = plot_x(&p, t[STAMP_READY] ? t[STAMP_READY] : p.end) + 4;
         if (t[STAMP_READY] && t[STAMP_SPAWNED])
-            printf("<text class=\"dim\" x=\"%.1f\" y=\"%d\">+%.3fs</text>\n", label_x,
+            printf("<text class=\"lbl\" x=\"%.1f\" y=\"%d\">+%.3fs</text>\n", label_x,
                    y + p.row_px - 5, sec(start_to_ready(u)));
         else
-            printf("<text class=\"dim\" x=\"%.1f\" y=\"%d\">%s</text>\n", label_x,
+            printf("<text class=\"lbl\" x=\"%.1f\" y=\"%d\">%s</text>\n", label_x,
                    y + p.row_px - 5, u->state);
     }
     /* the dependencies that delayed a start: from the dependency's ready

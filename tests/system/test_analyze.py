@@ -190,3 +190,74 @@ def test_plot_of_200_services_keeps_one_row_each(sup, tmp_path):
                 if "".join(t.itertext()) in names)
     assert len(ys) == 200 and min(b - a for a, b in zip(ys, ys[1:])) >= 10, ys[:5]
     assert float(root.get("height")) >= 200 * 10
+
+
+def png_rows(path):
+    """The pixels of an 8-bit RGB/RGBA PNG (what Chromium writes) as rows
+    of (r, g, b) tuples: zlib and the five scanline filters, nothing else."""
+    import struct
+    import zlib
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat = 8, b""
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, color = struct.unpack(">IIBB", body[:10])
+            assert depth == 8 and color in (2, 6) and body[12] == 0, body
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    bpp = 4 if color == 6 else 3
+    raw, stride, prev, rows = zlib.decompress(idat), w * bpp, bytearray(w * bpp), []
+    for y in range(h):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append([tuple(line[x * bpp:x * bpp + 3]) for x in range(w)])
+        prev = line
+    return rows
+
+
+def test_plot_renders_in_chromium(sup, tmp_path):
+    import shutil
+    import subprocess
+    chromium = shutil.which("chromium")
+    if not chromium:
+        import pytest
+        pytest.skip("chromium is not installed (scripts/deps.sh installs it)")
+    boot(sup, tmp_path)
+    root, texts, raw = plot(sup)
+    svg = tmp_path / "boot.svg"
+    svg.write_text(raw)
+    w, h = int(root.get("width")), int(root.get("height"))
+    png = tmp_path / "boot.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--user-data-dir={tmp_path}/chromium", f"--window-size={w},{h}",
+                    f"--screenshot={png}", f"file://{svg}"],
+                   capture_output=True, timeout=120, check=True)
+    rows = png_rows(png)
+    assert len(rows) == h and len(rows[0]) == w
+    colored = sum(1 for r in rows for p in r if max(p) - min(p) > 40)
+    assert colored > w * h // 20, colored  # bars, not a blank page
+    # every service row has dark (text) pixels in the name column, at the
+    # height its <text> says
+    ns = "{http://www.w3.org/2000/svg}"
+    name_x = min(float(t.get("x")) for t in root.iter(f"{ns}text")
+                 if "".join(t.itertext()) == "db")
+    for t in root.iter(f"{ns}text"):
+        if "".join(t.itertext()) in ("db", "slow", "cache", "app", "web"):
+            y = int(float(t.get("y")))
+            band = [p for r in rows[y - 10:y + 2] for p in r[:int(name_x) + 2]]
+            assert any(max(p) < 100 for p in band), ("no text drawn for", "".join(t.itertext()))
