@@ -614,6 +614,11 @@ static int persist_intents(int argc, char **argv, int first, bool up)
             fprintf(stderr, "bay0: could not record '%s' as wanted %s in the state database (%s); "
                             "nothing was changed\n",
                     argv[i], up ? "up" : "down", r == STATE_TIMEOUT ? "timed out" : "error");
+            if (!state_persist_overridden())
+                fprintf(stderr, "bay0: the database is under %s; on a host without the Spine's "
+                                "/persist, set BAY0_PERSIST_DIR=DIR (for this command and for "
+                                "`bay0 supervise`)\n",
+                        state_data_dir());
             return r == STATE_TIMEOUT ? CLI_EXIT_TRYAGAIN : CLI_EXIT_NO;
         }
     }
@@ -637,7 +642,8 @@ static int change(int argc, char **argv, const char *verb, const char *what)
     if (first < 0)
         return -first;
     if (first >= argc) {
-        fprintf(stderr, "%s", usage);
+        fprintf(stderr, "bay0 %s: which service? name one or more (bay0 status lists them)\n%s",
+                verb, usage);
         return CLI_EXIT_USAGE;
     }
     if (!names_valid(argc, argv, first))
@@ -695,10 +701,30 @@ static int simple(int argc, char **argv, const char *usage, int min_args)
 
 int cli_signal(int argc, char **argv)
 {
-    return simple(argc, argv,
-                  "usage: bay0 signal [--rundir DIR] SIG NAME...\n"
-                  "  send SIG (TERM, SIGHUP, 9, ...) to each service's process group.\n",
-                  2);
+    static const char usage[] =
+        "usage: bay0 signal [--rundir DIR] SIG NAME...\n"
+        "  send SIG (TERM, SIGHUP, 9, ...) to each service's process group.\n";
+    /* Say which of SIG and NAME is missing or wrong before the usage. */
+    int first = 1;
+    while (first < argc && argv[first][0] == '-' && signal_from_name(argv[first]) <= 0) {
+        if (strcmp(argv[first], "--help") == 0 || strcmp(argv[first], "-h") == 0)
+            break;
+        first += strncmp(argv[first], "--rundir=", 9) == 0 ? 1 : 2; /* --rundir DIR */
+    }
+    if (first < argc && strcmp(argv[first], "--help") != 0 && strcmp(argv[first], "-h") != 0) {
+        if (signal_from_name(argv[first]) <= 0) {
+            fprintf(stderr, "bay0 signal: '%s' is not a signal (a name like TERM, HUP, "
+                            "SIGUSR1, KILL, or a number); SIG comes first, then the names\n%s",
+                    argv[first], usage);
+            return CLI_EXIT_USAGE;
+        }
+        if (first + 1 >= argc) {
+            fprintf(stderr, "bay0 signal: which service? name one or more after %s\n%s",
+                    argv[first], usage);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    return simple(argc, argv, usage, 2);
 }
 
 int cli_reload(int argc, char **argv)

@@ -213,8 +213,20 @@ int cli_log(int argc, char **argv)
             return CLI_EXIT_USAGE;
         }
     }
-    if (optind + 1 != argc || name_check(argv[optind], 64)) {
-        fprintf(stderr, "%s", log_usage);
+    if (optind == argc) {
+        fprintf(stderr, "bay0 log: which service? name one (bay0 status lists them)\n%s",
+                log_usage);
+        return CLI_EXIT_USAGE;
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "bay0 log: one service at a time: '%s' after '%s' is one too many\n%s",
+                argv[optind + 1], argv[optind], log_usage);
+        return CLI_EXIT_USAGE;
+    }
+    const char *bad = name_check(argv[optind], 64);
+    if (bad) {
+        fprintf(stderr, "bay0 log: '%s' is not a service name: %s\n%s", argv[optind], bad,
+                log_usage);
         return CLI_EXIT_USAGE;
     }
     char logdir[4096];
@@ -225,6 +237,19 @@ int cli_log(int argc, char **argv)
     char dir[4096 + 80];
     snprintf(dir, sizeof dir, "%s/%s", logdir, argv[optind]);
     int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0 && errno == ENOENT && !logdir_opt && strcmp(argv[optind], "bay0") != 0) {
+        /* Is it a service at all? The supervisor knows (and suggests). */
+        char req[128], *reply = NULL;
+        snprintf(req, sizeof req, "status %s\n", argv[optind]);
+        if (cli_transact(&o, req, &reply) == 0 && strstr(reply, "ERR 1 no such service")) {
+            int rc = cli_finish_reply(reply, true);
+            free(reply);
+            return rc;
+        }
+        free(reply);
+        fprintf(stderr, "bay0 log: %s has written nothing yet (no %s)\n", argv[optind], dir);
+        return CLI_EXIT_NO;
+    }
     if (dir_fd < 0) {
         fprintf(stderr, "bay0 log: no log for %s at %s: %s\n", argv[optind], dir, strerror(errno));
         return CLI_EXIT_NO;

@@ -462,7 +462,14 @@ static bool resolve_targets(struct conn *c, int argc, char **argv)
         if (!s) {
             char shown[SERVICE_NAME_BYTES_MAX + 1];
             str_copy(shown, sizeof shown, argv[i]);
-            reply_final(c, 1, "no such service: %s", shown);
+            const char *near = NULL;
+            for (uint32_t j = 0; !near && j < sup.used_hi; j++)
+                if (sup.svcs[j].in_use && name_near(argv[i], sup.svcs[j].name))
+                    near = sup.svcs[j].name;
+            if (near)
+                reply_final(c, 1, "no such service: %s; did you mean %s?", shown, near);
+            else
+                reply_final(c, 1, "no such service: %s (bay0 status lists them)", shown);
             return false;
         }
         if (c->n_targets == CONTROL_TARGETS_MAX) {

@@ -96,6 +96,16 @@ static void set_state(struct svc *s, enum svc_state st)
 
 static void set_reason(struct svc *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+static void svc_path(const struct svc *s, char *buf, size_t size);
+
+/* "cannot start run: ..." naming a missing #! interpreter (util.c). */
+static void set_exec_reason(struct svc *s, int err)
+{
+    char path[SPAWN_PATH_BYTES_MAX];
+    svc_path(s, path, sizeof path - 4);
+    str_appendf(path, sizeof path, strlen(path), "/run");
+    exec_failure_text("run", path, err, s->reason, sizeof s->reason);
+}
 static void set_reason(struct svc *s, const char *fmt, ...)
 {
     va_list ap;
@@ -192,7 +202,7 @@ static void spawn_run(struct svc *s, int64_t now_ms)
         close(child_ready);
     if (pid < 0) {
         close_ready_pipe(s);
-        set_reason(s, "cannot start run: %s", strerror(spawn_errno));
+        set_exec_reason(s, spawn_errno);
         spawn_failed(s, now_ms);
         return;
     }
@@ -372,7 +382,7 @@ static void died(struct svc *s, int status, int64_t now_ms)
     close_ready_pipe(s);
     int exec_errno = ops->exec_error(s);
     if (exec_errno) { /* the child never got to run: report it as such */
-        set_reason(s, "cannot start run: %s", strerror(exec_errno));
+        set_exec_reason(s, exec_errno);
         log_error("svc=%s event=spawn-failed error=\"%s\"", s->name, s->reason);
     }
     s->exec_failed = exec_errno != 0;

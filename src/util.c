@@ -311,6 +311,72 @@ int dir_each(int dirfd, dir_entry_fn fn, void *ctx)
     }
 }
 
+void exec_failure_text(const char *what, const char *path, int err, char *out, size_t size)
+{
+    char head[256] = "";
+    int fd = err == ENOENT || err == EACCES ? open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) : -1;
+    if (fd >= 0) {
+        ssize_t n = read(fd, head, sizeof head - 1);
+        head[n > 0 ? n : 0] = '\0';
+        close(fd);
+    }
+    if (fd >= 0 && strncmp(head, "#!", 2) == 0) {
+        char *interp = head + 2;
+        while (*interp == ' ' || *interp == '\t')
+            interp++;
+        interp[strcspn(interp, " \t\r\n")] = '\0';
+        if (*interp && access(interp, X_OK) != 0) {
+            int why = errno;
+            snprintf(out, size, "cannot start %s: its #! interpreter %s %s", what, interp,
+                     why == ENOENT ? "does not exist" : strerror(why));
+            return;
+        }
+    }
+    if (err == EACCES && fd >= 0)
+        snprintf(out, size, "cannot start %s: %s (chmod +x %s?)", what, strerror(err), what);
+    else
+        snprintf(out, size, "cannot start %s: %s", what, strerror(err));
+}
+
+size_t name_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    if (n > NAME_NEAR_BYTES_MAX || m > NAME_NEAR_BYTES_MAX)
+        return SIZE_MAX;
+    /* three rows of the Damerau (optimal string alignment) table */
+    size_t rows[3][NAME_NEAR_BYTES_MAX + 1];
+    size_t *pp = rows[0], *prev = rows[1], *cur = rows[2];
+    for (size_t j = 0; j <= m; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t cost = a[i - 1] != b[j - 1];
+            size_t best = prev[j - 1] + cost;
+            if (prev[j] + 1 < best)
+                best = prev[j] + 1;
+            if (cur[j - 1] + 1 < best)
+                best = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                pp[j - 2] + 1 < best)
+                best = pp[j - 2] + 1;
+            cur[j] = best;
+        }
+        size_t *t = pp;
+        pp = prev;
+        prev = cur;
+        cur = t;
+    }
+    return prev[m];
+}
+
+bool name_near(const char *typed, const char *candidate)
+{
+    size_t d = name_distance(typed, candidate);
+    size_t allowed = strlen(typed) >= 5 ? 2 : 1;
+    return d > 0 && d <= allowed;
+}
+
 const char *name_check(const char *name, size_t max_bytes)
 {
     size_t n = strnlen(name, max_bytes + 1);

@@ -93,6 +93,23 @@ int dir_each(int dirfd, dir_entry_fn fn, void *ctx);
  * with '.'; returns NULL when valid or a static reason string. */
 const char *name_check(const char *name, size_t max_bytes);
 
+/* Why exec of the program at `path` failed with `err`, for a person:
+ * strerror, and for a missing #! interpreter its name ("cannot start run:
+ * its #! interpreter /bin/bsh does not exist"). Reads at most 256 bytes of
+ * path (a service directory's run file, read in the loop like the rest of
+ * the directory). */
+void exec_failure_text(const char *what, const char *path, int err, char *out, size_t size);
+
+/* Edit distance (insert, delete, replace, swap of neighbours) between two
+ * names of at most NAME_NEAR_BYTES_MAX bytes; longer ones are "far". */
+#define NAME_NEAR_BYTES_MAX 64
+size_t name_distance(const char *a, const char *b);
+
+/* Whether `candidate` is close enough to `typed` to be suggested as
+ * "did you mean candidate?": at most 1 edit for short names, 2 from 5
+ * bytes on, and never a name that only shares a length. */
+bool name_near(const char *typed, const char *candidate);
+
 /* Signals the process group a service's program leads (its pgid is its
  * pid, from its setsid). A child that has not reached setsid yet leads no
  * group: then the signal goes to the child itself (it is blocked there

@@ -468,6 +468,25 @@ static void test_name_check_bad(void **state)
     }
 }
 
+static void test_name_distance(void **state)
+{
+    (void)state;
+    assert_int_equal(name_distance("clock", "clock"), 0);
+    assert_int_equal(name_distance("clok", "clock"), 1);
+    assert_int_equal(name_distance("clcok", "clock"), 1); /* swap */
+    assert_int_equal(name_distance("", "abc"), 3);
+    assert_int_equal(name_distance("kitten", "sitting"), 3);
+    assert_true(name_near("clok", "clock"));
+    assert_true(name_near("clokc", "clock"));
+    assert_false(name_near("clock", "clock"));
+    assert_false(name_near("ab", "xy"));
+    assert_false(name_near("web", "db")); /* 2 edits on a short name */
+    char longer[NAME_NEAR_BYTES_MAX + 2];
+    memset(longer, 'a', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    assert_int_equal(name_distance(longer, "a"), SIZE_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -492,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_name_check_valid),
         cmocka_unit_test(test_name_check_length),
         cmocka_unit_test(test_name_check_bad),
+        cmocka_unit_test(test_name_distance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
