@@ -21,6 +21,9 @@
 #define LOG_LINE_BYTES_MAX 8192 /* longer lines are split and marked */
 #define LOG_STAMP_BYTES_MAX 32
 #define LOG_SPLIT_MARK "[...] "
+/* Ends a last line that had no newline when its writer ended. */
+#define LOG_END_MARK " [bay0: ended without newline]\n"
+#define LOG_END_MARK_BYTES (sizeof LOG_END_MARK - 1)
 
 enum log_stamp { LOG_STAMP_ISO, LOG_STAMP_TAI64N, LOG_STAMP_NONE };
 

@@ -34,9 +34,6 @@ static int64_t writer_started_ms;
 static uint32_t writer_quick_deaths;
 static char drop_buf[LOG_RING_BYTES];
 
-/* Ends a partial last line when its instance ends (logger_instance_ended). */
-#define LOG_END_MARK " [bay0: ended without newline]\n"
-#define LOG_END_MARK_BYTES (sizeof LOG_END_MARK - 1)
 
 void logring_set_bit(_Atomic uint64_t *bits, uint32_t i, int efd)
 {

@@ -401,6 +401,10 @@ int logger_cli_main(int argc, char **argv)
             break;
         logger_write(&L, in, (size_t)n);
     }
+    /* end of input: every writer is gone; a last line without a newline
+     * is ended, marked, as the built-in logger does at a death */
+    if (!L.failing && L.st.midline)
+        (void)log_dir_append(&L.d, LOG_END_MARK, LOG_END_MARK_BYTES);
     if (!logger_report_lost(&L))
         fprintf(stderr, "bay0 logger: %s/current: %llu lines (%llu bytes) were lost\n", L.path,
                 (unsigned long long)L.lost_lines, (unsigned long long)L.lost_bytes);

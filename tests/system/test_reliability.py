@@ -515,3 +515,14 @@ def test_a_restarted_log_writer_holds_no_connection(sup):
     while chunk := c.recv(4096):  # the supervisor closes after its reply: EOF
         reply += chunk
     assert reply.startswith(b"OK bay0"), reply
+
+
+def test_bay0_logger_ends_a_last_line_without_newline(tmp_path):
+    """Defect 6 for `bay0 logger`: input that ends without a newline left
+    the file without one; the line is ended, marked."""
+    d = tmp_path / "logs"
+    r = subprocess.run([BAY0, "logger", str(d)], input=b"first\nprompt> ", timeout=30)
+    assert r.returncode == 0
+    data = open(d / "current", "rb").read()
+    assert data.endswith(b"prompt>  [bay0: ended without newline]\n"), data
+    assert raw_lines(str(d)) == ["first", "prompt>  [bay0: ended without newline]"]
