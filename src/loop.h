@@ -21,6 +21,13 @@ enum supervise_exit {
     SUPERVISE_EXIT_HALT,
 };
 
+/* The name logs print for an enum supervise_exit ("action=reboot"). */
+static inline const char *supervise_exit_name(int action)
+{
+    static const char *const names[] = {"stop", "poweroff", "reboot", "halt"};
+    return action >= 0 && action <= SUPERVISE_EXIT_HALT ? names[action] : "error";
+}
+
 /* epoll data kinds: the kind in the high 32 bits, an index in the low */
 enum { WATCH_SIGNAL = 1, WATCH_TIMER, WATCH_CONTROL, WATCH_CONN, WATCH_NOTIFY,
        WATCH_READY, WATCH_LOG, WATCH_LOG_RESUME, WATCH_SPAWN, WATCH_GOVERNOR,

@@ -224,8 +224,8 @@ _Noreturn void pid1_final(enum supervise_exit how, bool container,
     sigaddset(&set, SIGCHLD);
     sigprocmask(SIG_BLOCK, &set, NULL);
     int64_t t0 = time_mono_ms();
-    log_info("event=shutdown step=begin how=%d container=%d", (int)how,
-             (int)container);
+    log_info("event=shutdown step=begin how=%s container=%s", supervise_exit_name(how),
+             container ? "yes" : "no");
     kill_everything(term_grace_ms);
     if (hooks && hooks->flush)
         hooks->flush();

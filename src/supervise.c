@@ -395,7 +395,7 @@ void sup_request_shutdown(int action_)
 {
     enum supervise_exit action = (enum supervise_exit)action_;
     if (sup.shutting_down) {
-        log_info("event=shutdown-again action=%d", action);
+        log_info("event=shutdown-again action=%s", supervise_exit_name(action));
         if (action != SUPERVISE_EXIT_STOP)
             exit_action = action;
         return;
@@ -403,7 +403,8 @@ void sup_request_shutdown(int action_)
     exit_action = action;
     sup.shutting_down = true;
     shutdown_deadline_ms = time_mono_ms() + shutdown_timeout_ms;
-    log_info("event=shutdown-begin action=%d timeout_ms=%u", action, shutdown_timeout_ms);
+    log_info("event=shutdown-begin action=%s timeout_ms=%u", supervise_exit_name(action),
+             shutdown_timeout_ms);
     for (uint32_t i = 0; i < sup.used_hi; i++) {
         struct svc *s = &sup.svcs[i];
         if (s->in_use && !s->is_logger)
@@ -701,7 +702,7 @@ enum supervise_exit supervise_run(const struct supervise_config *cfg)
     }
     if (!all_services_down())
         exit_status = 1;
-    log_info("event=supervisor-stopped action=%d", exit_action);
+    log_info("event=supervisor-stopped action=%s", supervise_exit_name(exit_action));
     log_set_sink(NULL);
     logger_shutdown();
     cgroup_cleanup();

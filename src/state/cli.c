@@ -134,15 +134,17 @@ static int nack_list_work(void *ctx)
     if (o->json)
         putchar('[');
     for (size_t i = 0; i < n; i++) {
+        char added[40]; /* ISO 8601 UTC, like the logs */
+        time_iso_us(list[i].added_ms / 1000, (long)(list[i].added_ms % 1000) * 1000000L,
+                    added, sizeof added);
         if (o->json) {
             printf("%s{\"hash\":", i > 0 ? "," : "");
             cli_json_str(list[i].hash);
             printf(",\"reason\":");
             cli_json_str(list[i].reason);
-            printf(",\"added_ms\":%" PRId64 "}", list[i].added_ms);
+            printf(",\"added_ms\":%" PRId64 ",\"added\":\"%s\"}", list[i].added_ms, added);
         } else {
-            printf("%s\t%" PRId64 "\t%s\n", list[i].hash, list[i].added_ms,
-                   list[i].reason);
+            printf("%s\t%s\t%s\n", list[i].hash, added, list[i].reason);
         }
     }
     if (o->json)

@@ -255,8 +255,9 @@ def test_poweroff_from_root_stops_everything_refused_for_others(pid1_open):
     assert pid1.wait_exit(30) == -signal.SIGINT
     elapsed = time.monotonic() - t0
     text = pid1.text()
-    steps = ["event=shutdown-begin", "event=supervisor-stopped",
-             "event=shutdown step=begin", "event=shutdown step=term",
+    # actions by name, not by enum number (issue 16)
+    steps = ["event=shutdown-begin action=poweroff", "event=supervisor-stopped action=poweroff",
+             "event=shutdown step=begin how=poweroff container=", "event=shutdown step=term",
              "event=shutdown step=sync", "event=shutdown step=reboot cmd=poweroff"]
     pos = [text.find(s) for s in steps]
     assert -1 not in pos and pos == sorted(pos), (steps, pos, text[-2000:])

@@ -9,10 +9,12 @@
 
 Each test gets its own persist root through BAY0_PERSIST_DIR.
 """
+import datetime
 import json
 import os
 import pathlib
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -126,8 +128,14 @@ def test_nack_cli_round_trip(persist):
     assert entries[0]["reason"] == "upgrade rolled back: \"boot\" failed"
     # wall-clock ms of the add: between the test's start and now
     assert t0_ms - 1000 <= entries[0]["added_ms"] <= time.time() * 1000 + 1000, entries
+    # the same instant as an ISO 8601 UTC time, in --json and in the table
+    added = entries[0]["added"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", added), added
+    assert abs(datetime.datetime.strptime(added, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp() * 1000 - entries[0]["added_ms"]) < 1, added
     r = run(persist, "nack", "list")
     assert r.stdout.splitlines()[1].startswith("deadbeef\t")
+    assert r.stdout.splitlines()[0].split("\t")[1] == added, r.stdout
     assert run(persist, "nack", "rm", "deadbeef").returncode == 0
     r = run(persist, "nack", "rm", "deadbeef")
     assert r.returncode == 1
