@@ -217,6 +217,16 @@ def skeleton(a, rootfs, kver, flavour):
     if flavour == "full":
         shutil.copytree(os.path.join(a.src, "image/rootfs"), rootfs,
                         dirs_exist_ok=True, symlinks=True)
+        # The persona manager (and the other services that come with the
+        # personas); it starts once the sample images are loaded.
+        sv = os.path.join(a.src, "personas", "sv")
+        if os.path.isdir(sv):
+            shutil.copytree(sv, os.path.join(rootfs, "etc/bay0/sv"),
+                            dirs_exist_ok=True)
+            mgr = os.path.join(rootfs, "etc/bay0/sv/personas")
+            if os.path.isdir(mgr):
+                os.makedirs(os.path.join(mgr, "dependencies.d"), exist_ok=True)
+                open(os.path.join(mgr, "dependencies.d", "images"), "w").close()
 
 
 def modules(tree, kver, rootfs, want):

@@ -12,6 +12,8 @@
 #     --append "ARGS"    extra kernel command line
 #     --mem MB           guest RAM, default 1024 (the full Spine needs
 #                        about 400; the initramfs lives in RAM)
+#     --smp N            guest CPUs, default 2 (a CPU-busy persona then
+#                        leaves one for podman and the console)
 #     --verbose          kernel messages on the console (default: quiet)
 #     --batch LOG        serial console to LOG instead of the terminal,
 #                        stdin closed; with --timeout S (default 120) QEMU is
@@ -31,6 +33,7 @@ nbd=
 no_persist=0
 append=
 mem=1024
+smp=2
 quiet=quiet
 batch=
 timeout_s=120
@@ -43,10 +46,11 @@ while [ $# -gt 0 ]; do
     --nbd) nbd=$2; shift ;;
     --append) append="$append $2"; shift ;;
     --mem) mem=$2; shift ;;
+    --smp) smp=$2; shift ;;
     --verbose) quiet= ;;
     --batch) batch=$2; shift ;;
     --timeout) timeout_s=$2; shift ;;
-    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "boot-qemu: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -56,7 +60,7 @@ for f in "$kernel" "$initrd"; do
     [ -f "$f" ] || { echo "boot-qemu: $f missing (scripts/mkspine.sh)" >&2; exit 1; }
 done
 
-set -- -accel tcg -m "$mem" -smp 1 -nographic -no-reboot -nodefaults \
+set -- -accel tcg -m "$mem" -smp "$smp" -nographic -no-reboot -nodefaults \
     -net none -kernel "$kernel" -initrd "$initrd"
 # The disk is a virtio-blk-pci device with its geometry given, so that
 # QEMU does not read sector 0 to guess it (a stalled NBD disk would hang

@@ -123,6 +123,20 @@ def test_dirty_boot_without_persist_disk(vm_factory):
     vm.wait_for(PROMPT, 60)
     status, out = vm.sh("grep -c ' /persist ' /proc/mounts")
     assert out.strip().splitlines()[-1] == "0", out
+    # The full Spine on a dirty boot: personas refuse, naming the reason,
+    # no images are loaded into RAM, validate says RED for persist.
+    vm.wait_for(r"svc=personas event=ready", 120)
+    status, out = vm.sh("bay0 persona create p://x --image localhost/bay0-shell:latest", 60)
+    assert status != 0 and "dirty boot" in out, out
+    status, out = vm.sh("bay0 persona list", 60)
+    assert status != 0 and "dirty boot" in out, out
+    status, out = vm.sh("bay0 log images", 60)
+    assert "dirty boot" in out, out
+    status, out = vm.sh("bay0 validate", 120)
+    lines = [l for l in out.splitlines() if not l.startswith("bay0: level=")]
+    assert status == 2 and lines[0].strip() == "RED", out
+    assert any(l.startswith("persist: RED") or l.startswith("persist:") and "RED" in l
+               for l in lines), out
     record_time("no-persist", vm)
     # SIGTERM to the machine's PID 1 means reboot (ctrl-alt-del, busybox's
     # convention); QEMU runs with -no-reboot, so a reboot ends it too.
