@@ -84,6 +84,11 @@ static int connect_control(const char *rundir, const char *sock_name)
     return fd;
 }
 
+int cli_connect(const struct cli_opts *o)
+{
+    return connect_control(cli_rundir(o->rundir), "control");
+}
+
 /* Sends one request and reads the whole reply into *out (NUL-terminated).
  * Returns 0, or a CLI exit code on failure (message printed). */
 int cli_transact(const struct cli_opts *o, const char *request, char **out)

@@ -31,6 +31,7 @@ int cli_deaths(int argc, char **argv); /* cli_deaths.c */
 int cli_governor(int argc, char **argv); /* cli_governor.c */
 int cli_validate(int argc, char **argv); /* cli_validate.c: exit 0/1/2 */
 int cli_analyze(int argc, char **argv); /* cli_analyze.c */
+int cli_events(int argc, char **argv);  /* cli_analyze.c */
 
 struct cli_opts {
     const char *rundir;
@@ -55,6 +56,9 @@ int cli_print_report(char *reply);
 /* Same on another socket of the rundir (RUNDIR/sock_name). */
 int cli_transact_at(const struct cli_opts *o, const char *sock_name,
                     const char *request, char **out);
+/* A connection to RUNDIR/control: the fd, or minus a CLI exit code
+ * (message printed). */
+int cli_connect(const struct cli_opts *o);
 /* Prints I/E lines of a reply; returns the final line's code (OK = 0). */
 int cli_finish_reply(char *reply, bool quiet_ok);
 int cli_log(int argc, char **argv);

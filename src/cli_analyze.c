@@ -509,3 +509,86 @@ static int cli_plot(const struct times *tm)
     free(list);
     return 0;
 }
+
+/* ---- events --------------------------------------------------------------- */
+
+static const char events_usage[] =
+    "usage: bay0 events [--json] [--rundir DIR]\n"
+    "  Print state changes as they happen until interrupted: \"TIME NAME FROM -> TO\n"
+    "  pid=PID [REASON]\" (TIME: seconds since the kernel started), or with --json\n"
+    "  the supervisor's objects {\"time_us\", \"unit\", \"from\", \"to\", \"pid\",\n"
+    "  \"reason\"}, one a line. A reader that falls behind is dropped (exit 3).\n";
+
+/* The value of "key":"..." or "key":N in one of bay0's event lines. */
+static bool event_field(const char *line, const char *key, char *buf, size_t size)
+{
+    char pat[32];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(line, pat);
+    if (!p)
+        return false;
+    p += strlen(pat);
+    bool quoted = *p == '"';
+    p += quoted;
+    size_t n = 0;
+    for (; *p && n + 1 < size; p++) {
+        if (quoted && *p == '\\' && p[1]) {
+            buf[n++] = *++p;
+            continue;
+        }
+        if (quoted ? *p == '"' : (*p == ',' || *p == '}'))
+            break;
+        buf[n++] = *p;
+    }
+    buf[n] = '\0';
+    return true;
+}
+
+int cli_events(int argc, char **argv)
+{
+    struct cli_opts o = {0};
+    int first = cli_parse_opts(argc, argv, &o, events_usage);
+    if (first < 0)
+        return -first;
+    if (first < argc) {
+        fprintf(stderr, "bay0 events: takes no operands\n%s", events_usage);
+        return CLI_EXIT_USAGE;
+    }
+    int fd = cli_connect(&o);
+    if (fd < 0)
+        return -fd;
+    FILE *in = fdopen(fd, "r+");
+    if (!in || fputs("events\n", in) == EOF || fflush(in) == EOF) {
+        fprintf(stderr, "bay0 events: sending the request failed\n");
+        return CLI_EXIT_TRYAGAIN;
+    }
+    char line[4096];
+    int rc = CLI_EXIT_TRYAGAIN; /* the supervisor went away */
+    while (fgets(line, sizeof line, in)) {
+        if (strncmp(line, "ERR ", 4) == 0) {
+            rc = cli_finish_reply(line, true);
+            break;
+        }
+        if (strstr(line, "\"dropped\":")) {
+            fprintf(stderr, "bay0 events: dropped by the supervisor: %s", line);
+            break;
+        }
+        if (o.json) {
+            fputs(line, stdout);
+        } else {
+            char t[32], unit[SERVICE_NAME_BYTES_MAX + 8], from[32], to[32], pid[16], why[512];
+            if (!event_field(line, "time_us", t, sizeof t) ||
+                !event_field(line, "unit", unit, sizeof unit) ||
+                !event_field(line, "from", from, sizeof from) ||
+                !event_field(line, "to", to, sizeof to) ||
+                !event_field(line, "pid", pid, sizeof pid) ||
+                !event_field(line, "reason", why, sizeof why))
+                continue;
+            printf("%.6f %s %s -> %s pid=%s%s%s\n", sec(strtoll(t, NULL, 10)), unit, from, to,
+                   pid, why[0] ? " " : "", why);
+        }
+        fflush(stdout);
+    }
+    fclose(in);
+    return rc;
+}

@@ -37,7 +37,8 @@
 #define CONTROL_ROW_BYTES_MAX 2048
 #define CONTROL_ARGS_MAX (CONTROL_REQUEST_BYTES_MAX / 2 + 1)
 
-enum conn_phase { PH_FREE, PH_READING, PH_STREAMING, PH_WAITING, PH_FLUSHING };
+enum conn_phase { PH_FREE, PH_READING, PH_STREAMING, PH_WAITING, PH_FLUSHING, PH_EVENTS };
+#define EVENTS_NOTE_BYTES 160 /* kept free for the note that drops a slow reader */
 enum verb { V_NONE, V_STATUS, V_START, V_STOP, V_RESTART, V_TIMES };
 
 struct conn {
@@ -69,6 +70,7 @@ static int reserve_fd = -1;
 static bool accept_paused;
 static bool fds_short_logged;
 static int64_t accept_resume_ms;
+static uint32_t events_conns; /* connections in PH_EVENTS */
 
 static void accept_resume(void)
 {
@@ -82,6 +84,8 @@ static void conn_close(struct conn *c)
 {
     sup_unwatch_fd(c->fd);
     close(c->fd);
+    if (c->phase == PH_EVENTS)
+        events_conns--;
     c->phase = PH_FREE;
     accept_resume(); /* an fd is free again */
 }
@@ -633,10 +637,70 @@ static void do_focus(struct conn *c, int argc, char **argv)
     reply_final(c, code, "%s", msg);
 }
 
+/* ---- events ------------------------------------------------------------- */
+
+static void do_events(struct conn *c)
+{
+    c->phase = PH_EVENTS;
+    events_conns++;
+}
+
+/* JSON string body of text (quotes and backslashes escaped, control
+ * bytes dropped) into buf. */
+static void json_body(const char *text, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (; *text && n + 3 < size; text++) {
+        unsigned char ch = (unsigned char)*text;
+        if (ch < 32)
+            continue;
+        if (ch == '"' || ch == '\\')
+            buf[n++] = '\\';
+        buf[n++] = (char)ch;
+    }
+    buf[n] = '\0';
+}
+
+void control_on_state(const struct svc *s, unsigned old)
+{
+    if (events_conns == 0)
+        return;
+    char reason[SERVICE_REASON_BYTES_MAX * 2], line[CONTROL_ROW_BYTES_MAX];
+    json_body(s->reason, reason, sizeof reason);
+    int n = snprintf(line, sizeof line,
+                     "{\"time_us\":%lld,\"unit\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
+                     "\"pid\":%d,\"reason\":\"%s\"}\n",
+                     (long long)time_boot_us(), s->name, svc_state_name(old),
+                     svc_state_name(s->state), (int)s->pid, reason);
+    if (n < 0 || (size_t)n >= sizeof line)
+        return;
+    for (int i = 0; i < CONTROL_CONNECTIONS_MAX; i++) {
+        struct conn *c = &conns[i];
+        if (c->phase != PH_EVENTS)
+            continue;
+        if (sizeof c->out - c->out_len < (size_t)n + EVENTS_NOTE_BYTES) {
+            /* It does not read: never buffer without bound. */
+            log_warn("event=events-reader-dropped uid=%u queued=%zu", (unsigned)c->uid,
+                     c->out_len - c->out_off);
+            out_add(c, "{\"dropped\":\"reader too slow: %zu bytes queued\"}\n",
+                    c->out_len - c->out_off);
+            events_conns--;
+            c->phase = PH_FLUSHING;
+            conn_flush(c);
+            if (c->phase != PH_FREE)
+                conn_close(c); /* the note, if it fit, is on its way */
+            continue;
+        }
+        out_add(c, "%s", line);
+        if (!c->epollout)
+            conn_flush(c);
+    }
+}
+
 static bool is_read_only(const char *verb)
 {
     return strcmp(verb, "status") == 0 || strcmp(verb, "ping") == 0 ||
-           strcmp(verb, "times") == 0 ||
+           strcmp(verb, "times") == 0 || strcmp(verb, "events") == 0 ||
            strcmp(verb, "governor") == 0 || strcmp(verb, "focus") == 0;
 }
 
@@ -665,6 +729,8 @@ static void handle_request(struct conn *c)
         do_status(c, V_STATUS, argc - 1, argv + 1);
     else if (strcmp(verb, "times") == 0)
         do_status(c, V_TIMES, argc - 1, argv + 1);
+    else if (strcmp(verb, "events") == 0 && argc == 1)
+        do_events(c);
     else if (strcmp(verb, "ping") == 0)
         reply_final(c, 0, "bay0 %s pid %d persist=%s logdir %s", BAY0_VERSION, getpid(),
                     sup.persist_intent ? "on" : sup.pid1 ? "dirty" : "off", sup.logdir);

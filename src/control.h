@@ -7,7 +7,8 @@
  *   lines:    "S\t<fields>"  a status row (see CONTROL_STATUS_FIELDS)
  *             "I text"       information for the user
  *             "E name text"  a per-service error
- * Verbs: status [NAME...] · times [NAME...] (rows "T\t<fields>", see
+ * Verbs: status [NAME...] · events (one JSON line per state change until
+ * the client closes; a client that does not read is dropped) · times [NAME...] (rows "T\t<fields>", see
  * CONTROL_TIMES_FIELDS; "OK start_us=N init_us=N now_us=N", CLOCK_BOOTTIME µs) · start|stop|restart [--nowait] NAME... ·
  * signal SIG NAME... · reload · shutdown|poweroff|reboot|halt · ping ·
  * governor [--json] (read-only, like status, times and ping) ·
@@ -39,6 +40,9 @@ int control_listen(const char *rundir);
 void control_close(const char *rundir);
 void control_on_accept(void);
 void control_on_conn(int32_t index, uint32_t events);
+/* A service changed from old to its state: a line to every events reader. */
+struct svc;
+void control_on_state(const struct svc *s, unsigned old);
 /* A service changed state: re-check waiting requests. */
 void control_on_change(void);
 /* Out of fds, accepting pauses: when to resume (0: not paused), and the

@@ -39,6 +39,7 @@ static const struct command commands[] = {
     {"logger", logger_cli_main, "s6-log-like logger on stdin (for log/run)"},
     {"deps", cli_deps, "print the dependency graph (text or --dot)"},
     {"analyze", cli_analyze, "where boot time went: totals, blame, critical-chain, plot (SVG)"},
+    {"events", cli_events, "stream state changes as they happen (--json: one object a line)"},
     {"deaths", cli_deaths, "print a service's recorded deaths (max-death-tally)"},
     {"focus", cli_focus, "switch the focused persona (others freeze) or show it"},
     {"governor", cli_governor, "show the thermal + PSI governor: inputs, level, decisions"},

@@ -197,6 +197,7 @@ void sup_state_changed(struct svc *s, enum svc_state old)
               svc_state_name(s->state));
     /* A change can start a waiting dependent or release a deferred stop. */
     sup_deps_note_change(s);
+    control_on_state(s, old);
     control_on_change();
 }
 

@@ -129,11 +129,12 @@ def test_totals_blame_and_critical_chain(sup, tmp_path):
     for b in blame:
         f = t[b["unit"]]["first"]
         assert us(b["start_to_ready_ms"]) == f["ready"] - f["spawned"], b
-    # db waited for its gate, opened after slow was seen ready
-    assert blame[0]["unit"] == "db", blame
-    assert us(blame[0]["start_to_ready_ms"]) >= db_gate - t["db"]["first"]["spawned"]
+    # db waited for its gate (which start comes first beyond that is up to
+    # the machine's load: a shell may take longer than the gate)
+    db = next(b for b in blame if b["unit"] == "db")
+    assert us(db["start_to_ready_ms"]) >= db_gate - t["db"]["first"]["spawned"]
     text = analyze(sup, "blame").stdout.splitlines()
-    assert text[0].split()[1] == "db" and len(text) == 5, text
+    assert [line.split()[1] for line in text] == [b["unit"] for b in blame], text
 
     chain = analyze(sup, "critical-chain", "web", "--json")
     assert [c["unit"] for c in chain] == ["web", "app", "db"], chain
@@ -176,13 +177,19 @@ def test_plot_names_every_service_and_the_delaying_edge(sup, tmp_path):
     assert raw.count('class="edge" d=') == 2, raw
 
 
-def test_plot_of_200_services_keeps_one_row_each(sup, tmp_path):
-    names = [f"unit{i:03d}" for i in range(200)]
+def many_up(sup, prefix, count):
+    """count plain services, all up; their names."""
+    names = [f"{prefix}{i:03d}" for i in range(count)]
     for n in names:
         sup.service(n)
     sup.start()
-    wait_for(lambda: sum(s["state"] == "up" for s in sup.status().values()) == 200,
-             timeout=60, what="200 services up")
+    wait_for(lambda: sum(s["state"] == "up" for s in sup.status().values()) == count,
+             timeout=60, what=f"{count} services up")
+    return names
+
+
+def test_plot_of_200_services_keeps_one_row_each(sup, tmp_path):
+    names = many_up(sup, "unit", 200)
     root, texts, _ = plot(sup)
     assert set(names) <= set(texts)
     # one row each, no two names on the same line
@@ -261,3 +268,86 @@ def test_plot_renders_in_chromium(sup, tmp_path):
             y = int(float(t.get("y")))
             band = [p for r in rows[y - 10:y + 2] for p in r[:int(name_x) + 2]]
             assert any(max(p) < 100 for p in band), ("no text drawn for", "".join(t.itertext()))
+
+
+class Events:
+    """`bay0 events --json` lines, read from the pipe without Python's
+    buffering (select must see what is not read yet)."""
+
+    def __init__(self, proc):
+        self.proc, self.buf = proc, b""
+
+    def next(self, timeout=20.0):
+        import select
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            r, _, _ = select.select([self.proc.stdout], [], [], max(left, 0))
+            assert r, f"no event within {timeout} s"
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            assert chunk, "the events stream ended"
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+
+def test_events_stream_a_restart(sup, tmp_path):
+    import subprocess
+    from conftest import BAY0
+    sup.service("db", run=gated(tmp_path, "db"), files={"notification-fd": "3\n"})
+    sup.service("tick")
+    sup.start()
+    sup.wait_state("db", "starting")
+    ev = subprocess.Popen([BAY0, "events", "--json"], stdout=subprocess.PIPE, env=sup.env)
+    events = Events(ev)
+    try:
+        # subscribed once a change reaches it: restart tick until one does
+        for _ in range(50):
+            sup.cli("restart", "tick")
+            try:
+                if events.next(1.0)["unit"] == "tick":
+                    break
+            except AssertionError:
+                continue
+        else:
+            raise AssertionError("no event for tick's restarts")
+        (tmp_path / "db.go").write_text("")
+        e = events.next()
+        while e["unit"] != "db":
+            e = events.next()
+        assert (e["from"], e["to"]) == ("starting", "ready"), e
+        assert e["pid"] == sup.svc("db")["pid"]
+        sup.cli("restart", "db")
+        more = []
+        while not more or more[-1]["to"] != "ready":
+            more.append(events.next())
+        assert [(e["from"], e["to"]) for e in more] == [
+            ("ready", "stopping"), ("stopping", "starting"), ("starting", "ready")], more
+        assert more[0]["pid"] == e["pid"] and more[-1]["pid"] not in (0, e["pid"]), more
+        assert all(m["unit"] == "db" for m in more)
+        assert more[0]["time_us"] <= more[1]["time_us"] <= more[2]["time_us"] <= boot_us()
+    finally:
+        ev.terminate()
+        ev.wait(10)
+
+
+def test_events_drop_a_reader_that_does_not_read(sup, tmp_path):
+    import socket
+    names = many_up(sup, "s", 100)
+    slow = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    slow.connect(os.path.join(sup.rundir, "control"))
+    slow.sendall(b"events\n")
+    # restarts until bay0 gives up on the reader (16 KiB of its own plus the
+    # socket's buffer: a few thousand lines)
+    for _ in range(40):
+        sup.cli("restart", *names)
+        if "event=events-reader-dropped" in sup.log_text():
+            break
+    assert "event=events-reader-dropped" in sup.log_text()
+    slow.settimeout(10)
+    data = b""
+    while chunk := slow.recv(65536):
+        data += chunk
+    slow.close()
+    assert data.count(b"\n") > 100  # it got what it had room for, then the end
+    assert sup.cli("status").returncode == 0
