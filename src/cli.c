@@ -96,9 +96,12 @@ int cli_transact(const struct cli_opts *o, const char *request, char **out)
     return cli_transact_at(o, "control", request, out);
 }
 
+bool cli_timed_out;
+
 int cli_transact_at(const struct cli_opts *o, const char *sock_name,
                     const char *request, char **out)
 {
+    cli_timed_out = false;
     int fd = connect_control(cli_rundir(o->rundir), sock_name);
     if (fd < 0)
         return -fd;
@@ -116,7 +119,10 @@ int cli_transact_at(const struct cli_opts *o, const char *sock_name,
         int64_t left = deadline - time_mono_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (o->timeout_s > 0 && (left <= 0 || poll(&p, 1, (int)left) == 0)) {
-            fprintf(stderr, "bay0: timed out after %d s waiting for the supervisor\n", o->timeout_s);
+            cli_timed_out = true;
+            if (!o->quiet_timeout)
+                fprintf(stderr, "bay0: timed out after %d s waiting for the supervisor\n",
+                        o->timeout_s);
             free(buf);
             close(fd);
             return CLI_EXIT_TRYAGAIN;
@@ -630,6 +636,38 @@ static int persist_intents(int argc, char **argv, int first, bool up)
     return 0;
 }
 
+/* After `start --timeout` ran out: which services are not ready, in what
+ * state since when, and what each waits for (the supervisor's INFO). */
+static int say_not_ready(const struct cli_opts *o, const char *verb, int argc, char **argv,
+                         int first)
+{
+    struct cli_opts q = *o;
+    q.timeout_s = CLI_TIMEOUT_S_DEFAULT;
+    char req[CONTROL_REQUEST_BYTES_MAX + 1], *reply = NULL;
+    if (!build_request(req, sizeof req, "status", NULL, argc, argv, first) ||
+        cli_transact(&q, req, &reply) != 0) {
+        fprintf(stderr, "bay0 %s: timed out after %d s; bay0 status shows which service is "
+                        "not ready\n", verb, o->timeout_s);
+        free(reply);
+        return CLI_EXIT_TRYAGAIN;
+    }
+    char **rows, *final;
+    size_t n = collect_rows(reply, &rows, &final);
+    for (size_t i = 0; i < n; i++) {
+        char **f = rows + i * F_COUNT, since[40];
+        if (strcmp(f[F_READY], "1") == 0)
+            continue;
+        iso_time(atoll(f[F_SINCE]), since, sizeof since);
+        fprintf(stderr, "bay0 %s: timed out after %d s: %s is not ready: %s since %s, %s "
+                        "(bay0 log %s)\n",
+                verb, o->timeout_s, f[F_NAME], f[F_STATE], since,
+                strcmp(f[F_REASON], "-") == 0 ? "no reason given" : f[F_REASON], f[F_NAME]);
+    }
+    free(rows);
+    free(reply);
+    return CLI_EXIT_TRYAGAIN;
+}
+
 static int change(int argc, char **argv, const char *verb, const char *what)
 {
     char usage[512];
@@ -668,7 +706,13 @@ static int change(int argc, char **argv, const char *verb, const char *what)
         return CLI_EXIT_USAGE;
     }
     char *reply = NULL;
+    o.quiet_timeout = strcmp(verb, "stop") != 0;
     int rc = cli_transact(&o, req, &reply);
+    if (rc == CLI_EXIT_TRYAGAIN && cli_timed_out && o.quiet_timeout)
+        return say_not_ready(&o, verb, argc, argv, first);
+    if (rc == CLI_EXIT_TRYAGAIN && cli_timed_out)
+        fprintf(stderr, "bay0 stop: timed out after %d s; the services are still stopping "
+                        "(bay0 status shows each)\n", o.timeout_s);
     if (rc != 0)
         return rc;
     rc = cli_finish_reply(reply, true);

@@ -39,7 +39,11 @@ struct cli_opts {
     bool nowait;
     bool persist;
     int timeout_s;
+    bool quiet_timeout; /* cli_transact: no message on a timeout (the caller says more) */
 };
+
+/* Set by cli_transact: the last request ran out of --timeout. */
+extern bool cli_timed_out;
 
 /* The common options (--rundir --json --timeout --nowait --persist
  * --help: prints usage, exits 0). Returns the index of the first operand,

@@ -395,7 +395,20 @@ static void status_row(struct conn *c, const struct svc *s)
                      s->exit_value, s->want_up ? "up" : "down", svc_is_ready(s) ? 1 : 0,
                      s->is_logger ? "logger" : types[s->def.type], deps, waiting);
     size_t len = n > 0 && (size_t)n < sizeof row ? (size_t)n : 0;
-    append_field(row, sizeof row - 1, &len, s->reason[0] ? s->reason : "-");
+    char info[96];
+    const char *reason = s->reason[0] ? s->reason : "-";
+    if (!s->reason[0] && s->state == ST_STARTING) { /* say what it waits for */
+        if (s->def.readiness == SVC_READY_FD)
+            snprintf(info, sizeof info, "waiting for readiness on notification-fd %d",
+                     s->def.notification_fd);
+        else if (s->def.readiness == SVC_READY_NOTIFY)
+            snprintf(info, sizeof info, "waiting for readiness: READY=1 on NOTIFY_SOCKET");
+        else
+            snprintf(info, sizeof info, "waiting for run to %s",
+                     s->def.type == SVC_TYPE_ONESHOT ? "exit 0 (oneshot)" : "start");
+        reason = info;
+    }
+    append_field(row, sizeof row - 1, &len, reason);
     row[len++] = '\n';
     row[len] = '\0';
     out_add(c, "%s", row);

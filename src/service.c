@@ -431,7 +431,8 @@ static void fail_cannot_start(struct svc *s)
 static bool restart_limit_reached(const struct svc *s, int64_t now_ms, uint32_t *recent)
 {
     *recent = deaths_within(s, (int64_t)s->def.restart_limit_window_s * 1000, now_ms);
-    return *recent >= s->def.restart_limit_count;
+    return s->def.restart_limit_count != RESTART_LIMIT_NONE &&
+           *recent >= s->def.restart_limit_count;
 }
 
 /* A start that never got to run counts as a death for the restart limit,

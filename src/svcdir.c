@@ -180,6 +180,10 @@ static bool read_restart_limit(const struct svcdir *d, struct svc_def *def, char
     char *start = buf;
     while (*start == ' ' || *start == '\t')
         start++;
+    if (strncmp(start, "none", 4) == 0 && strspn(start + 4, " \t\n") == strlen(start + 4)) {
+        def->restart_limit_count = RESTART_LIMIT_NONE;
+        return true;
+    }
     char *space = strpbrk(start, " \t");
     uint64_t count, window;
     if (space)
@@ -189,7 +193,7 @@ static bool read_restart_limit(const struct svcdir *d, struct svc_def *def, char
         window == 0)
         return reason_fail(reason, reason_size,
                     "restart-limit: expected 'COUNT SECONDS' with COUNT 1-%d "
-                    "and SECONDS 1-%d",
+                    "and SECONDS 1-%d, or 'none' (restart forever)",
                     RESTART_LIMIT_COUNT_MAX, RESTART_LIMIT_WINDOW_S_MAX);
     def->restart_limit_count = (uint16_t)count;
     def->restart_limit_window_s = (uint32_t)window;

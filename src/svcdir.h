@@ -29,7 +29,12 @@
 #define MAX_DEATH_TALLY_MAX 4096    /* s6's maximum */
 #define RESTART_LIMIT_COUNT_DEFAULT 10
 #define RESTART_LIMIT_WINDOW_S_DEFAULT 60
-#define RESTART_LIMIT_COUNT_MAX 32
+/* The deaths ring of each service holds this many times (8 bytes each;
+ * svc.deaths_len/_head are uint8_t): COUNT 1..255. */
+#define RESTART_LIMIT_COUNT_MAX 255
+/* restart_limit_count for `restart-limit none`: restart forever (s6, runit,
+ * systemd's StartLimitIntervalSec=0). */
+#define RESTART_LIMIT_NONE 0
 #define RESTART_LIMIT_WINDOW_S_MAX 86400
 #define NOTIFICATION_FD_MAX 1023
 

@@ -116,7 +116,6 @@ static void check_def(const struct svc_def *d)
               d->timeout_kill_ms <= TIMEOUT_MS_MAX &&
               d->timeout_finish_ms <= TIMEOUT_MS_MAX &&
               d->max_death_tally <= MAX_DEATH_TALLY_MAX &&
-              d->restart_limit_count >= 1 &&
               d->restart_limit_count <= RESTART_LIMIT_COUNT_MAX &&
               d->restart_limit_window_s >= 1 &&
               d->restart_limit_window_s <= RESTART_LIMIT_WINDOW_S_MAX &&

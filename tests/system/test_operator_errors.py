@@ -64,3 +64,39 @@ def test_persist_without_persist_dir_names_the_variable(sup, tmp_path):
             sup.env["BAY0_PERSIST_DIR"] = env_had
     assert r.returncode in (1, 3), r
     assert "BAY0_PERSIST_DIR" in r.stderr, r.stderr
+
+
+def test_start_timeout_names_the_service_its_readiness_and_since_when(sup):
+    # never writes to its notification-fd: never ready
+    sup.service("x", files={"notification-fd": "3\n"})
+    sup.start()
+    sup.wait_state("x", "starting")
+    # status says what a starting service waits for
+    r = sup.cli("status", "x", check=False)
+    assert "waiting for readiness on notification-fd 3" in r.stdout, r.stdout
+    r = sup.cli("start", "--timeout", "1", "x", check=False)
+    assert r.returncode == 3, (r.returncode, r.stderr)
+    assert "waiting for the supervisor" not in r.stderr, r.stderr
+    assert "bay0 start: timed out after 1 s: x is not ready: starting since 20" in r.stderr, r.stderr
+    assert "notification-fd 3" in r.stderr and "bay0 log x" in r.stderr, r.stderr
+
+
+def test_restart_limit_none_and_counts_above_32_are_accepted(sup):
+    sup.service("many", files={"restart-limit": "100 60\n"})
+    sup.service("forever", files={"restart-limit": "none\n"})
+    sup.service("bad", files={"restart-limit": "256 60\n"})
+    sup.start()
+    sup.wait_state("many", "up")
+    sup.wait_state("forever", "up")
+    sup.wait_state("bad", "failed")
+    reason = sup.svc("bad")["reason"]
+    assert "COUNT 1-255" in reason and "'none'" in reason, reason
+    # `forever` is restarted after a death (the unit test
+    # test_restart_limit_none_restarts_forever covers 520 deaths: the
+    # backoff makes that too slow here)
+    for _ in range(2):
+        pid = sup.svc("forever")["pid"]
+        sup.cli("signal", "KILL", "forever")
+        wait_for(lambda: (sup.svc("forever") or {}).get("pid") not in (None, pid)
+                 and sup.svc("forever")["state"] == "up", timeout=20, what="restart")
+    assert sup.svc("forever")["state"] == "up"

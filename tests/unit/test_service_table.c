@@ -368,29 +368,61 @@ static void test_backoff_doubles_and_healthy_run_resets(void **state)
     assert_int_equal(M->backoff_ms, 0);
 }
 
-static void test_restart_limit_counts_deaths_in_window(void **state)
+/* COUNT deaths within the window, each after its backoff: failed at the
+ * COUNTth, in backoff before. */
+static void die_until_limit(uint16_t count, uint32_t window_s)
 {
-    (void)state;
     table_reset();
     M->dep_count = 0;
     M->def.readiness = SVC_READY_NONE;
     M->def.has_finish = false;
-    M->def.restart_limit_count = 3;
-    M->def.restart_limit_window_s = 60;
+    M->def.restart_limit_count = count;
+    M->def.restart_limit_window_s = window_s;
     send(M, EV_WANT_UP, 0);
-    for (int death = 1; death <= 3; death++) {
+    for (int death = 1; death <= count; death++) {
         fake_now_ms += 5;
         send(M, EV_RUN_EXIT, EXIT_1);
-        if (death < 3) {
+        if (death < count) {
             assert_int_equal(M->state, ST_BACKOFF);
             fake_now_ms = M->deadline_ms;
             send(M, EV_TIMER, 0);
         }
     }
     assert_int_equal(M->state, ST_FAILED);
+}
+
+static void test_restart_limit_counts_deaths_in_window(void **state)
+{
+    (void)state;
+    die_until_limit(3, 60);
     assert_string_equal(M->reason, "restart limit: 3 deaths in 60 s");
     assert_int_equal(M->deadline_ms, 0);
     assert_int_equal(fake_spawns, 3);
+}
+
+/* `restart-limit none`: restarted forever, far past the ring's size. */
+static void test_restart_limit_none_restarts_forever(void **state)
+{
+    (void)state;
+    table_reset();
+    M->dep_count = 0;
+    M->def.readiness = SVC_READY_NONE;
+    M->def.has_finish = false;
+    M->def.restart_limit_count = RESTART_LIMIT_NONE;
+    M->def.restart_limit_window_s = 60;
+    send(M, EV_WANT_UP, 0);
+    int spawns0 = fake_spawns;
+    for (int death = 1; death <= 2 * RESTART_LIMIT_COUNT_MAX + 10; death++) {
+        fake_now_ms += 5;
+        send(M, EV_RUN_EXIT, EXIT_1);
+        assert_int_equal(M->state, ST_BACKOFF);
+        fake_now_ms = M->deadline_ms;
+        send(M, EV_TIMER, 0);
+    }
+    assert_int_equal(fake_spawns - spawns0, 2 * RESTART_LIMIT_COUNT_MAX + 10);
+    /* and a COUNT above the old 32 is honoured exactly */
+    die_until_limit(100, 3600);
+    assert_string_equal(M->reason, "restart limit: 100 deaths in 3600 s");
 }
 
 /* A run that never reached its exec, again and again, fails with what to
@@ -549,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_stop_signals_then_kills_at_timeout),
         cmocka_unit_test(test_backoff_doubles_and_healthy_run_resets),
         cmocka_unit_test(test_restart_limit_counts_deaths_in_window),
+        cmocka_unit_test(test_restart_limit_none_restarts_forever),
         cmocka_unit_test(test_exec_failures_end_failed_with_the_reason),
         cmocka_unit_test(test_waiting_starts_once_dependency_ready),
         cmocka_unit_test(test_config_error_then_repair_starts_again),

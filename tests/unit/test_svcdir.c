@@ -263,6 +263,9 @@ static void test_bay0_restart_limit_forms(void **state)
     const struct { const char *text; unsigned count, window; } ok[] = {
         {"3 10", 3, 10}, {"3\t10\n", 3, 10}, {"1 1", 1, 1},
         {"32 86400", 32, 86400}, {"5   7  \n", 5, 7},
+        {"100 60", 100, 60}, {"255 60", 255, 60},
+        {"none", RESTART_LIMIT_NONE, RESTART_LIMIT_WINDOW_S_DEFAULT},
+        {" none\n", RESTART_LIMIT_NONE, RESTART_LIMIT_WINDOW_S_DEFAULT},
     };
     for (size_t i = 0; i < ARRAY_LEN(ok); i++) {
         put_in(f, "rl", "restart-limit", ok[i].text);
@@ -270,8 +273,8 @@ static void test_bay0_restart_limit_forms(void **state)
         assert_int_equal(f->def.restart_limit_count, ok[i].count);
         assert_int_equal(f->def.restart_limit_window_s, ok[i].window);
     }
-    const char *bad[] = {"10", "0 60", "10 0", "33 60", "10 86401", "a b",
-                         "10 60 5", "", "-1 60", "10 6O"};
+    const char *bad[] = {"10", "0 60", "10 0", "256 60", "10 86401", "a b",
+                         "10 60 5", "", "-1 60", "10 6O", "nonesuch", "none 60"};
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         put_in(f, "rl", "restart-limit", bad[i]);
         load_fails(f, "rl", "restart-limit: expected 'COUNT SECONDS'");
