@@ -627,7 +627,7 @@ static int persist_intents(int argc, char **argv, int first, bool up)
                     argv[i], up ? "up" : "down", r == STATE_TIMEOUT ? "timed out" : "error");
             if (!state_persist_overridden())
                 fprintf(stderr, "bay0: the database is under %s; on a host without the Spine's "
-                                "/persist, set BAY0_PERSIST_DIR=DIR (for this command and for "
+                                "persist disk, set BAY0_PERSIST_DIR=DIR (for this command and for "
                                 "`bay0 supervise`)\n",
                         state_data_dir());
             return r == STATE_TIMEOUT ? CLI_EXIT_TRYAGAIN : CLI_EXIT_NO;
