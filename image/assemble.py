@@ -27,6 +27,7 @@ import stat
 import struct
 import subprocess
 import sys
+import tarfile
 
 LIB_DIRS = ["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64",
             "usr/lib64", "lib", "usr/lib"]
@@ -223,10 +224,18 @@ def skeleton(a, rootfs, kver, flavour):
         if os.path.isdir(sv):
             shutil.copytree(sv, os.path.join(rootfs, "etc/bay0/sv"),
                             dirs_exist_ok=True)
-            mgr = os.path.join(rootfs, "etc/bay0/sv/personas")
-            if os.path.isdir(mgr):
-                os.makedirs(os.path.join(mgr, "dependencies.d"), exist_ok=True)
-                open(os.path.join(mgr, "dependencies.d", "images"), "w").close()
+        # The system tenants: the compositor (weston, headless) and the AI
+        # tenant (its image is loaded by the images oneshot first).
+        for name in ("compositor", "ai"):
+            svc = os.path.join(a.src, "tenants", name, "service")
+            if os.path.isdir(svc):
+                shutil.copytree(svc, os.path.join(rootfs, "etc/bay0/sv", name),
+                                dirs_exist_ok=True)
+        for name in ("personas", "ai"):
+            d = os.path.join(rootfs, "etc/bay0/sv", name)
+            if os.path.isdir(d):
+                os.makedirs(os.path.join(d, "dependencies.d"), exist_ok=True)
+                open(os.path.join(d, "dependencies.d", "images"), "w").close()
 
 
 def modules(tree, kver, rootfs, want):
@@ -356,6 +365,21 @@ def sample_images(a, rootfs):
     # Its busybox is the builder's: the same locked busybox-static.
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(a.epoch))
     run(["sh", script, "--tar-only", dst], env=env, stdout=subprocess.DEVNULL)
+    # The AI tenant's image (tenants/ai/build.sh --tar-only, run by
+    # mkspine.sh before the build: it compiles our static server), and the
+    # server as a client for the shell (it has --ask).
+    ai = os.path.join(a.work, "inputs", "ai-rootfs.tar")
+    if os.path.exists(ai):
+        shutil.copyfile(ai, os.path.join(dst, "ai-rootfs.tar"))
+        with open(os.path.join(dst, "ai.changes"), "w") as f:
+            f.write('CMD ["/ai-server", "/run/bay0-ai/ai.sock"]\n')
+        with tarfile.open(ai) as t:
+            data = t.extractfile("./ai-server").read()
+        client = os.path.join(rootfs, "usr/libexec/bay0/ai-client")
+        os.makedirs(os.path.dirname(client), exist_ok=True)
+        with open(client, "wb") as f:
+            f.write(data)
+        os.chmod(client, 0o755)
     say("sample images: " + " ".join(sorted(os.listdir(dst))))
 
 

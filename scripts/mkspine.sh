@@ -84,9 +84,15 @@ fi
 [ "$(od -An -c -N4 "$bay0" | tr -d ' ')" = '177ELF' ] || die "$bay0 is not an ELF binary"
 say "bay0: $bay0 sha256 $(sha256sum <"$bay0" | cut -d' ' -f1)"
 
-# 3. Assemble, in the pinned builder unless told otherwise.
+# 3. Inputs compiled here like bay0: the AI tenant's static server.
 mkdir -p "$work" "$(dirname "$out")"
-rm -f "$work/spine.img" "$work/vmlinuz"
+rm -rf "$work/spine.img" "$work/vmlinuz" "$work/inputs"
+if [ "$flavour" = full ] && [ -x "$root/tenants/ai/build.sh" ]; then
+    "$root/tenants/ai/build.sh" --tar-only "$work/inputs" >/dev/null ||
+        die "tenants/ai/build.sh failed"
+fi
+
+# 4. Assemble, in the pinned builder unless told otherwise.
 t0=$(date +%s)
 if [ "$container" = 1 ]; then
     command -v podman >/dev/null || die "podman is missing (scripts/deps.sh), or build with --no-container"

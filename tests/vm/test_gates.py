@@ -1,17 +1,17 @@
-"""Gates B, C and E (seed 004) in QEMU on the full Spine: podman, the
+"""Gates B, C, D and E (seed 004) in QEMU on the full Spine: podman, the
 persona manager, validate and focus inside the guest, container storage on
 /persist.
 
 One persist disk, three boots, in file order:
-  boot 1: the sample images load, the persona manager starts; Gate C
-          (validate); Gate E (focus between two CPU-busy personas); a
+  boot 1: the sample images load, the persona manager, the compositor and
+          the AI tenant start; Gate C (validate); Gate D (the AI tenant:
+          no network, answers, a persona reaches it); Gate E (focus between two CPU-busy personas); a
           persona wanted running; then `bay0 persona start` of another and
           QEMU SIGKILLed while podman starts its container.
   boot 2: reconcile repairs; the database and `podman ps -a` agree, no
           ghost, every persona as its intent says; then `persona create`
           and SIGKILL while podman creates the container.
   boot 3: the same checks again; clean poweroff.
-Gate D (the AI tenant) is not here: the tenant is not in the tree yet.
 Each test's wall time and the milliseconds podman's commands took in it
 (the console's `exec: ... elapsed_ms=N` lines) go to build/vm/gate-times.txt.
 """
@@ -137,6 +137,37 @@ def test_gate_c_validate_green(spine, disk, state):
     assert verdict == ("GREEN" if not not_green else "YELLOW"), out
     assert status == (0 if verdict == "GREEN" else 1), out
     record("gate-c", b.vm, off, t0, "verdict=%s" % verdict)
+
+
+def test_gate_d_ai_tenant(spine, disk, state):
+    b = boot1(spine, disk, state)
+    off, t0 = len(b.vm.text()), time.monotonic()
+    b.vm.wait_for(r"svc=ai event=ready", PODMAN_S)
+    # --network none, checked from inside: the container's own network
+    # namespace (/proc/PID/net/dev of its init) has no interface but lo.
+    pid = b.ok("podman inspect --format '{{.State.Pid}}' sys__ai").split()[-1]
+    assert pid.isdigit() and int(pid) > 1, pid
+    ifaces = [l.split(":")[0].strip() for l in
+              b.ok("cat /proc/%s/net/dev" % pid).splitlines() if ":" in l]
+    assert ifaces == ["lo"], ifaces
+    out = b.ok("podman inspect --format '{{.HostConfig.NetworkMode}} {{.HostConfig.SecurityOpt}}' sys__ai")
+    assert out.split()[0] == "none" and "no-new-privileges" in out, out
+    # It answers on its socket, through bay0's peer check.
+    out = b.ok("bay0 tenant ask ai ping")
+    assert out.strip().splitlines()[-1] == "pong", out
+    # A persona reaches it through the bind-mounted socket directory.
+    b.ok("bay0 persona create p://asker --image localhost/bay0-shell:latest --ai")
+    b.ok("bay0 persona start p://asker")
+    b.ok("cp /usr/libexec/bay0/ai-client /run/bay0/tenants/ai/ai-client")
+    out = b.ok("podman exec p__asker /run/bay0-ai/ai-client --ask "
+               "/run/bay0-ai/ai.sock 'echo from a persona'")
+    assert out.strip().splitlines()[-1] == "from a persona", out
+    b.ok("rm -f /run/bay0/tenants/ai/ai-client")
+    b.ok("bay0 persona rm p://asker")
+    # validate's umbilical check connects and verifies the peer too.
+    out = b.ok("bay0 validate --verbose")
+    assert re.search(r"^umbilical: GREEN", out, re.M), out
+    record("gate-d", b.vm, off, t0)
 
 
 def cpu_usec(b, container):
