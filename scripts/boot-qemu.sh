@@ -12,8 +12,9 @@
 #     --append "ARGS"    extra kernel command line
 #     --mem MB           guest RAM, default 1024 (the full Spine needs
 #                        about 400; the initramfs lives in RAM)
-#     --smp N            guest CPUs, default 2 (a CPU-busy persona then
-#                        leaves one for podman and the console)
+#     --smp N            guest CPUs, default 1 (with 2, an overloaded host
+#                        starves one vCPU thread and the guest kernel
+#                        hangs in a soft lockup at boot: seen here)
 #     --verbose          kernel messages on the console (default: quiet)
 #     --batch LOG        serial console to LOG instead of the terminal,
 #                        stdin closed; with --timeout S (default 120) QEMU is
@@ -33,7 +34,7 @@ nbd=
 no_persist=0
 append=
 mem=1024
-smp=2
+smp=1
 quiet=quiet
 batch=
 timeout_s=120

@@ -143,7 +143,10 @@ class Vm:
         out = self.text()[start:m.start()]
         # Drop the echoed command line itself, and blank lines the serial
         # line may put before the output (a bare CR after the echo).
-        lines = [l for l in out.splitlines() if tag not in l]
+        # Also drop PID 1's own log lines, which the console interleaves
+        # with the output (a service that gets ready meanwhile).
+        lines = [l for l in out.splitlines() if tag not in l and
+                 not re.match(r"bay0: level=\w+ (svc|event)=", l)]
         while lines and not lines[0].strip():
             lines.pop(0)
         out = "\n".join(lines)

@@ -69,6 +69,7 @@ def test_persist_mounted_and_writable(booted):
 
 
 def test_bay0_status_shows_sample_services_up(booted):
+    booted.wait_for(PROMPT, 60)  # the shell's banner is not status output
     # The services were started at boot; wait until every one is up (a
     # service that crash-loops is never "up" for long: its RESTARTS grows).
     deadline = time.monotonic() + 60
