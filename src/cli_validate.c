@@ -35,14 +35,14 @@ static const char validate_usage[] =
     "  Exit 0 GREEN, 1 YELLOW, 2 RED (and 2 for a usage error).\n";
 
 static const struct validate_check checks[] = {
-    {"freezer", validate_check_freezer, 20000, "the freezer test did not finish"},
+    {"freezer", validate_check_freezer, 45000, "the freezer test did not finish"},
     {"persist", validate_check_persist, 2000, "no answer from the persist disk (hung?)"},
     {"log", validate_check_log, 2000, "the genesis log did not answer (hung disk?)"},
     {"database", validate_check_database, 2000, "the database did not answer (hung disk?)"},
     {"clock", validate_check_clock, 2000, "the last-known-good time could not be read"},
     {"services", validate_check_services, 3000, "the supervisor did not answer (hung?)"},
     {"network", validate_check_network, 1000, "the interfaces could not be listed"},
-    {"umbilical", validate_check_umbilical, 3000, "the AI tenant did not answer"},
+    {"umbilical", validate_check_umbilical, 9000, "the AI tenant did not answer"},
     {"compositor", validate_check_compositor, 3000, "the compositor's socket did not answer"},
 };
 _Static_assert(ARRAY_LEN(checks) <= VALIDATE_CHECKS_MAX, "too many checks");

@@ -156,7 +156,6 @@ enum umbilical_result umbilical_ask(const char *sock_path, const char *container
                                     char *reply, size_t reply_size, pid_t *peer_out,
                                     char *reason, size_t reason_size)
 {
-    int64_t deadline_ms = time_mono_ms() + timeout_ms;
     reply[0] = '\0';
     int fd = umbilical_connect(sock_path, reason, reason_size);
     if (fd < 0)
@@ -187,6 +186,10 @@ enum umbilical_result umbilical_ask(const char *sock_path, const char *container
         close(fd);
         return UMBILICAL_IMPOSTOR;
     }
+    /* The request's own deadline starts once the peer is verified: the
+     * podman inspect behind the peer check has its own (UMBILICAL_INSPECT_MS)
+     * and takes seconds under emulation. */
+    int64_t deadline_ms = time_mono_ms() + timeout_ms;
     bool ok = round_trip(fd, request, deadline_ms, reply, reply_size, reason, reason_size);
     close(fd);
     return ok ? UMBILICAL_OK : UMBILICAL_ERROR;

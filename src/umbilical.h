@@ -40,7 +40,8 @@ void umbilical_comm(pid_t pid, char *out, size_t size);
 
 /* Connect to sock_path, check the peer against container (podman
  * inspect), send request (a line without its newline) and read one reply
- * line into reply. *peer_out (may be NULL) gets the peer's pid. */
+ * line into reply, within timeout_ms counted from the verified peer (the
+ * inspect has its own deadline). *peer_out (may be NULL) gets the peer's pid. */
 enum umbilical_result umbilical_ask(const char *sock_path, const char *container,
                                     const char *request, uint32_t timeout_ms,
                                     char *reply, size_t reply_size, pid_t *peer_out,

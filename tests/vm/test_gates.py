@@ -114,7 +114,7 @@ def test_sample_images_loaded_on_first_boot(spine, disk, state):
 
 
 def test_gate_c_validate_green(spine, disk, state):
-    # validate's freezer check has a fixed 20 s deadline for five podman
+    # validate's freezer check has a fixed 45 s deadline for five podman
     # calls; under TCG on a host loaded beyond twice its cores (a shared
     # development machine) each call takes 3-7 s and the check times out.
     # Not a pass: a skip that says why (CI machines run it).
