@@ -296,10 +296,26 @@ def podman_store(tmp_path_factory):
         subprocess.run(pm + ["rm", "-f", "-t", "0", n], capture_output=True)
     for img in ("localhost/bay0-shell:latest", "localhost/bay0-ai:latest"):
         subprocess.run(pm + ["rmi", "-f", img], capture_output=True)
-    # podman's storage bind-mounts ROOT/overlay onto itself: unmount what is
-    # under our dir (deepest first), or the directory cannot be removed
-    with open("/proc/self/mounts") as f:
-        ours = [l.split()[1] for l in f if l.split()[1].startswith(d + "/")]
-    for m in sorted(ours, key=len, reverse=True):
-        subprocess.run(["umount", m], capture_output=True)
+    unmount_under(d)
     shutil.rmtree(d, ignore_errors=True)
+
+
+def unmount_under(d):
+    """podman's storage bind-mounts ROOT/overlay onto itself: unmount what is
+    under d (deepest first, lazily), or the directory cannot be removed."""
+    with open("/proc/self/mounts") as f:
+        ours = [l.split()[1] for l in f if l.split()[1].startswith(d.rstrip("/") + "/")]
+    for m in sorted(ours, key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True)
+
+
+def remove_cgroup_tree(rel):
+    """Remove /sys/fs/cgroup/*/REL and everything below it (deepest first),
+    in every hierarchy; a directory still in use stays."""
+    for top in os.listdir("/sys/fs/cgroup"):
+        path = f"/sys/fs/cgroup/{top}{rel}"
+        for dirpath, _, _ in sorted(os.walk(path), key=lambda x: -len(x[0])):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass

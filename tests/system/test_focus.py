@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from conftest import BAY0 as BAY0_BIN, Supervisor, kill_tree, wait_for, write_file
+from conftest import remove_cgroup_tree, unmount_under, BAY0 as BAY0_BIN, Supervisor, kill_tree, wait_for, write_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT_DIR = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -83,17 +83,8 @@ class Store:
             self.podman("unpause", f"p__{name}", check=False)
             self.podman("rm", "-f", "-t", "0", f"p__{name}", check=False)
         self.podman("rmi", "-f", "localhost/bay0-work:latest", check=False)
-        with open("/proc/mounts") as f:
-            mounts = [l.split()[1] for l in f if self.base in l]
-        for m in sorted(mounts, key=len, reverse=True):
-            subprocess.run(["umount", "-l", m], capture_output=True)
-        for top in os.listdir("/sys/fs/cgroup"):
-            path = f"/sys/fs/cgroup/{top}{self.root}"
-            for dirpath, _, _ in sorted(os.walk(path), key=lambda x: -len(x[0])):
-                try:
-                    os.rmdir(dirpath)
-                except OSError:
-                    pass
+        unmount_under(self.base)
+        remove_cgroup_tree(self.root)
 
 
 @pytest.fixture(scope="module")

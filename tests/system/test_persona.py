@@ -23,7 +23,7 @@ import uuid
 
 import pytest
 
-from conftest import BAY0, Supervisor, wait_for, write_file
+from conftest import remove_cgroup_tree, unmount_under, BAY0, Supervisor, wait_for, write_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT_DIR = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -63,17 +63,8 @@ class Store:
 
     def cleanup(self):
         self.remove_all()
-        with open("/proc/mounts") as f:
-            mounts = [l.split()[1] for l in f if self.base in l]
-        for m in sorted(mounts, key=len, reverse=True):
-            subprocess.run(["umount", "-l", m], capture_output=True)
-        for top in os.listdir("/sys/fs/cgroup"):
-            path = f"/sys/fs/cgroup/{top}{self.cgroot}"
-            for dirpath, _, _ in sorted(os.walk(path), key=lambda x: -len(x[0])):
-                try:
-                    os.rmdir(dirpath)
-                except OSError:
-                    pass
+        unmount_under(self.base)
+        remove_cgroup_tree(self.cgroot)
 
 
 @pytest.fixture(scope="module")
