@@ -239,6 +239,13 @@ def compositor_log(sup):
     return open(p).read() if os.path.exists(p) else ""
 
 
+def compositor_log_match(sup, pattern, timeout=10):
+    """The state change reaches the supervisor before the service's own log
+    line reaches `current` (the log writer is another process): wait for it."""
+    return wait_for(lambda: re.search(pattern, compositor_log(sup)), timeout=timeout,
+                    what=f"{pattern!r} in the compositor's log")
+
+
 def peer_pid(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
@@ -253,9 +260,7 @@ def test_compositor_ready_only_by_its_own_socket(sup, tmp_path):
     path = compositor_service(sup, tmp_path)
     sup.start()
     st = sup.wait_state("compositor", "ready", timeout=30)
-    log = compositor_log(sup)
-    m = re.search(r"event=ready ms=(\d+) socket=(\S+) peer_pid=(\d+) pid=(\d+)", log)
-    assert m, log
+    m = compositor_log_match(sup, r"event=ready ms=(\d+) socket=(\S+) peer_pid=(\d+) pid=(\d+)")
     print(f"sys://compositor start-to-ready: {m.group(1)} ms")
     assert m.group(2) == path
     weston = int(m.group(4))
@@ -330,9 +335,9 @@ def test_compositor_hijacked_socket_is_not_ready(sup, tmp_path):
             assert time.monotonic() - t0 < 30, s
             time.sleep(0.05)
         waited = time.monotonic() - t0
+        compositor_log_match(sup, "event=not-ready-in-time ready_ms=1500")
         log = compositor_log(sup)
         assert f"is served by pid {os.getpid()} (" in log, log  # who holds it, logged
-        assert "event=not-ready-in-time ready_ms=1500" in log
         assert waited >= 1.5  # it kept waiting until the deadline
     finally:
         stop.set()
@@ -390,8 +395,7 @@ def compositor_as_nobody(sup, tmp_path):
     open(run, "w").write(text)
     sup.start()
     sup.wait_state("compositor", "ready", timeout=30)
-    m = re.search(r"event=ready ms=\d+ socket=\S+ peer_pid=(\d+)", compositor_log(sup))
-    assert m, compositor_log(sup)
+    m = compositor_log_match(sup, r"event=ready ms=\d+ socket=\S+ peer_pid=(\d+)")
     with open(f"/proc/{m.group(1)}/status") as f:
         uids = next(l for l in f if l.startswith("Uid:")).split()[1:]
     assert uids == ["65534"] * 4, uids
