@@ -189,7 +189,60 @@ static int do_list(struct popts *po)
 
 /* ---- create --------------------------------------------------------------------- */
 
-static int do_create(struct popts *po, int argc, char **argv)
+/* What `persona create` was told: the options that go to the manager as
+ * KEY=VALUE words (tab-separated in spec), and the image. */
+struct create_args {
+    const char *image;
+    bool want_ai;
+    char spec[REQ_BYTES_MAX];
+    size_t spec_len;
+};
+
+static bool spec_append(struct create_args *ca, const char *word)
+{
+    int n = snprintf(ca->spec + ca->spec_len, sizeof ca->spec - ca->spec_len, "%s%s",
+                     ca->spec_len ? "\t" : "", word);
+    if (n < 0 || (size_t)n >= sizeof ca->spec - ca->spec_len)
+        return false;
+    ca->spec_len += (size_t)n;
+    return true;
+}
+
+/* One option of `create` into ca (or po): 0 taken, 1 --help printed,
+ * CLI_EXIT_USAGE refused. */
+static int create_option(struct popts *po, struct create_args *ca, int ch,
+                         const char *bad_word)
+{
+    char opt[REQ_BYTES_MAX] = "";
+    uint64_t v;
+    if (ch == 'A')
+        ca->want_ai = true;
+    else if (ch == 'i')
+        ca->image = optarg;
+    else if (ch == 'm' && parse_u64(optarg, UINT64_MAX, &v) && v >= 4 << 20)
+        str_fmt(opt, sizeof opt, "memory=%s", optarg);
+    else if (ch == 'w' && parse_u64(optarg, 10000, &v) && v >= 1)
+        str_fmt(opt, sizeof opt, "cpu-weight=%s", optarg);
+    else if (ch == 'e' && strchr(optarg, '=') && optarg[0] != '=')
+        str_fmt(opt, sizeof opt, "env=%s", optarg);
+    else if (ch == 'r')
+        po->o.rundir = optarg;
+    else if (ch == 't' && parse_u64(optarg, 86400, &v) && v >= 1)
+        po->o.timeout_s = (int)v;
+    else if (ch == 'h') {
+        printf("%s", persona_usage);
+        return 1;
+    } else
+        return usage_error(persona_usage,
+                           "create: bad option or value '%s' (--memory "
+                           "takes bytes from 4194304, --cpu-weight 1-10000, "
+                           "--env K=V)", bad_word);
+    if (opt[0] != '\0' && !spec_append(ca, opt))
+        return usage_error(persona_usage, "create: %s", "too many options");
+    return 0;
+}
+
+static int create_options(struct popts *po, struct create_args *ca, int argc, char **argv)
 {
     static const struct option longs[] = {
         {"image", required_argument, NULL, 'i'}, {"memory", required_argument, NULL, 'm'},
@@ -198,87 +251,70 @@ static int do_create(struct popts *po, int argc, char **argv)
         {"ai", no_argument, NULL, 'A'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    bool want_ai = false;
-    char req[REQ_BYTES_MAX], opt[REQ_BYTES_MAX];
-    size_t len = 0;
-    const char *image = NULL;
-    char spec[REQ_BYTES_MAX] = "";
-    size_t spec_len = 0;
     optind = 1;
     opterr = 0;
     int ch;
-    uint64_t v;
     while ((ch = getopt_long(argc, argv, "i:m:w:e:r:t:hA", longs, NULL)) != -1) {
-        opt[0] = '\0';
-        if (ch == 'A')
-            want_ai = true;
-        else if (ch == 'i')
-            image = optarg;
-        else if (ch == 'm' && parse_u64(optarg, UINT64_MAX, &v) && v >= 4 << 20)
-            str_fmt(opt, sizeof opt, "memory=%s", optarg);
-        else if (ch == 'w' && parse_u64(optarg, 10000, &v) && v >= 1)
-            str_fmt(opt, sizeof opt, "cpu-weight=%s", optarg);
-        else if (ch == 'e' && strchr(optarg, '=') && optarg[0] != '=')
-            str_fmt(opt, sizeof opt, "env=%s", optarg);
-        else if (ch == 'r')
-            po->o.rundir = optarg;
-        else if (ch == 't' && parse_u64(optarg, 86400, &v) && v >= 1)
-            po->o.timeout_s = (int)v;
-        else if (ch == 'h') {
-            printf("%s", persona_usage);
-            return 0;
-        } else
-            return usage_error(persona_usage,
-                               "create: bad option or value '%s' (--memory "
-                               "takes bytes from 4194304, --cpu-weight 1-10000, "
-                               "--env K=V)", argv[optind - 1]);
-        if (opt[0] != '\0') {
-            int n = snprintf(spec + spec_len, sizeof spec - spec_len, "%s%s",
-                             spec_len ? "\t" : "", opt);
-            if (n < 0 || (size_t)n >= sizeof spec - spec_len)
-                return usage_error(persona_usage, "create: %s", "too many options");
-            spec_len += (size_t)n;
-        }
+        int rc = create_option(po, ca, ch, argv[optind - 1]);
+        if (rc != 0)
+            return rc;
     }
     if (optind >= argc || !name_ok(argv[optind]))
         return optind >= argc ? usage_error(persona_usage, "create: %s",
                                             "no persona name")
                               : CLI_EXIT_USAGE;
-    if (image == NULL)
+    if (ca->image == NULL)
         return usage_error(persona_usage, "create %s: --image IMAGE is required",
                            argv[optind]);
     /* the AI tenant's socket dir (tenant.h), mounted at TENANT_AI_MOUNT */
-    if (want_ai) {
-        int n = snprintf(spec + spec_len, sizeof spec - spec_len, "%sai=%s/" TENANT_AI_DIR,
-                         spec_len ? "\t" : "", cli_rundir(po->o.rundir));
-        if (n < 0 || (size_t)n >= sizeof spec - spec_len)
-            return usage_error(persona_usage, "create: %s", "too many options");
-        spec_len += (size_t)n;
+    char ai[REQ_BYTES_MAX];
+    str_fmt(ai, sizeof ai, "ai=%s/" TENANT_AI_DIR, cli_rundir(po->o.rundir));
+    if (ca->want_ai && !spec_append(ca, ai))
+        return usage_error(persona_usage, "create: %s", "too many options");
+    return 0;
+}
+
+/* create NAME IMAGE [KEY=VALUE...] [cmd=WORD...] */
+static bool create_request(struct create_args *ca, const char *name, int argc,
+                           char **argv, int first, char *req, size_t *len)
+{
+    if (!req_add(req, len, "create") || !req_add(req, len, name) ||
+        !req_add(req, len, ca->image))
+        return false;
+    for (char *p = ca->spec, *t; ca->spec_len > 0 && p != NULL; p = t) {
+        t = strchr(p, '\t');
+        if (t != NULL)
+            *t++ = '\0';
+        if (!req_add(req, len, p))
+            return false;
     }
+    char opt[REQ_BYTES_MAX];
+    for (int i = first; i < argc; i++) {
+        str_fmt(opt, sizeof opt, "cmd=%s", argv[i]);
+        if (!req_add(req, len, opt))
+            return false;
+    }
+    return true;
+}
+
+static int do_create(struct popts *po, int argc, char **argv)
+{
+    struct create_args ca = {0};
+    int rc = create_options(po, &ca, argc, argv);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
     const char *name = argv[optind++];
     if (optind < argc && strcmp(argv[optind], "--") == 0)
         optind++;
-    if (!req_add(req, &len, "create") || !req_add(req, &len, name) ||
-        !req_add(req, &len, image))
-        return CLI_EXIT_USAGE;
-    if (spec_len > 0) {
-        for (char *p = spec, *t; p != NULL; p = t) {
-            t = strchr(p, '\t');
-            if (t != NULL)
-                *t++ = '\0';
-            if (!req_add(req, &len, p))
-                return CLI_EXIT_USAGE;
-        }
-    }
-    for (int i = optind; i < argc; i++) {
+    for (int i = optind; i < argc; i++)
         if (argv[i][0] == '\0')
             return usage_error(persona_usage, "create: %s", "an empty command argument");
-        str_fmt(opt, sizeof opt, "cmd=%s", argv[i]);
-        if (!req_add(req, &len, opt))
-            return CLI_EXIT_USAGE;
-    }
+    char req[REQ_BYTES_MAX];
+    size_t len = 0;
+    if (!create_request(&ca, name, argc, argv, optind, req, &len))
+        return CLI_EXIT_USAGE;
     char *reply = NULL;
-    int rc = send(po, req, len, &reply);
+    rc = send(po, req, len, &reply);
     if (rc != 0)
         return rc;
     rc = cli_finish_reply(reply, false);

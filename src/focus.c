@@ -784,6 +784,35 @@ static void report(char *reply, size_t size, bool json, const struct focus_perso
         str_appendf(reply, size, len, "  podman: %s\n", fs.sync_pid > 0 ? "syncing" : fs.sync_result);
 }
 
+/* The running user persona argv0 names, or NULL with msg and *rc set. */
+static struct focus_persona *focus_target(const char *arg, struct focus_persona *ps,
+                                          uint32_t n, char *msg, size_t msg_size, int *rc)
+{
+    struct persona_name id;
+    char reason[PERSONA_REASON_BYTES_MAX];
+    *rc = 2;
+    if (!persona_name_parse_str(arg, &id, reason, sizeof reason)) {
+        snprintf(msg, msg_size, "%s", reason);
+        return NULL;
+    }
+    if (id.kind != PERSONA_USER) {
+        snprintf(msg, msg_size, "%s is a system tenant: only a user persona (p://NAME) can have the focus", arg);
+        return NULL;
+    }
+    char container[PERSONA_CONTAINER_BYTES_MAX];
+    persona_container_format(&id, container);
+    struct focus_persona *target = NULL;
+    for (uint32_t i = 0; i < n; i++)
+        if (strcmp(ps[i].container, container) == 0)
+            target = &ps[i];
+    if (!target || !target->running) {
+        snprintf(msg, msg_size, "%s" FOCUS_NOT_RUNNING " (start it: bay0 persona start %s)", arg, arg);
+        *rc = 1;
+        return NULL;
+    }
+    return target;
+}
+
 int focus_request(int argc, char **argv, bool may_change, char *reply, size_t reply_size,
                   char *msg, size_t msg_size)
 {
@@ -805,28 +834,12 @@ int focus_request(int argc, char **argv, bool may_change, char *reply, size_t re
         snprintf(msg, msg_size, "permission denied: only root may switch the focus");
         return 4;
     }
-    struct persona_name id;
-    char reason[PERSONA_REASON_BYTES_MAX];
-    if (!persona_name_parse_str(argv[0], &id, reason, sizeof reason)) {
-        snprintf(msg, msg_size, "%s", reason);
-        return 2;
-    }
-    if (id.kind != PERSONA_USER) {
-        snprintf(msg, msg_size, "%s is a system tenant: only a user persona (p://NAME) can have the focus", argv[0]);
-        return 2;
-    }
-    char container[PERSONA_CONTAINER_BYTES_MAX];
-    persona_container_format(&id, container);
-    struct focus_persona *target = NULL;
-    for (uint32_t i = 0; i < n; i++)
-        if (strcmp(ps[i].container, container) == 0)
-            target = &ps[i];
-    if (!target || !target->running) {
-        snprintf(msg, msg_size, "%s" FOCUS_NOT_RUNNING " (start it: bay0 persona start %s)", argv[0], argv[0]);
-        return 1;
-    }
+    int rc;
+    struct focus_persona *target = focus_target(argv[0], ps, n, msg, msg_size, &rc);
+    if (target == NULL)
+        return rc;
     int64_t t0 = time_mono_us();
-    str_copy(fs.focused, sizeof fs.focused, container);
+    str_copy(fs.focused, sizeof fs.focused, target->container);
     thaw_started_us = t0;
     uint32_t failed = enforce(ps, n, true);
     fs.last_switch_us = time_mono_us() - t0;
