@@ -32,6 +32,8 @@ int cli_governor(int argc, char **argv); /* cli_governor.c */
 int cli_validate(int argc, char **argv); /* cli_validate.c: exit 0/1/2 */
 int cli_analyze(int argc, char **argv); /* cli_analyze.c */
 int cli_events(int argc, char **argv);  /* cli_analyze.c */
+int cli_enable(int argc, char **argv);  /* cli_enable.c */
+int cli_disable(int argc, char **argv); /* cli_enable.c */
 
 struct cli_opts {
     const char *rundir;

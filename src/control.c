@@ -745,8 +745,9 @@ static void handle_request(struct conn *c)
     else if (strcmp(verb, "events") == 0 && argc == 1)
         do_events(c);
     else if (strcmp(verb, "ping") == 0)
-        reply_final(c, 0, "bay0 %s pid %d persist=%s logdir %s", BAY0_VERSION, getpid(),
-                    sup.persist_intent ? "on" : sup.pid1 ? "dirty" : "off", sup.logdir);
+        reply_final(c, 0, "bay0 %s pid %d persist=%s scandir %s logdir %s", BAY0_VERSION,
+                    getpid(), sup.persist_intent ? "on" : sup.pid1 ? "dirty" : "off",
+                    sup.scandir, sup.logdir); /* logdir last: to the end of the line */
     else if (strcmp(verb, "start") == 0)
         do_change(c, V_START, argc - 1, argv + 1);
     else if (strcmp(verb, "stop") == 0)

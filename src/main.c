@@ -35,6 +35,8 @@ static const struct command commands[] = {
     {"restart", cli_restart, "restart services and wait until they are up"},
     {"signal", cli_signal, "send a signal to services' process groups"},
     {"reload", cli_reload, "rescan the scan directory"},
+    {"enable", cli_enable, "start a service at boot (kept: down file or state database)"},
+    {"disable", cli_disable, "keep a service down at boot (kept: down file or state database)"},
     {"log", cli_log, "print a service's log (-n N lines, -f to follow)"},
     {"logger", logger_cli_main, "s6-log-like logger on stdin (for log/run)"},
     {"deps", cli_deps, "print the dependency graph (text or --dot)"},

@@ -12,7 +12,7 @@ _bay0()
         return
     fi
     case ${COMP_WORDS[1]} in
-    status | start | stop | restart | signal | log | deaths)
+    status | start | stop | restart | signal | log | deaths | enable | disable)
         local names
         names=$(bay0 status 2>/dev/null | awk 'NR > 1 || $1 != "NAME" { print $1 }')
         COMPREPLY=($(compgen -W "$names" -- "$cur"))
