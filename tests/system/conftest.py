@@ -300,6 +300,36 @@ def podman_store(tmp_path_factory):
     shutil.rmtree(d, ignore_errors=True)
 
 
+class PodmanStore:
+    """A private podman store (root, runroot, tmpdir under one directory),
+    never the default one, and a cgroup root of its own for the containers
+    (BAY0_PERSONA_CGROUP_ROOT). Test modules extend it."""
+
+    def __init__(self, base):
+        self.base = base
+        self.cmd = ["podman", "--root", f"{base}/root", "--runroot", f"{base}/run",
+                    "--tmpdir", f"{base}/tmp"]
+        self.cgroot = f"/bay0-test-{uuid.uuid4().hex[:10]}"
+
+    def podman(self, *args, check=True, timeout=60):
+        r = subprocess.run([*self.cmd, *args], capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"podman {args}: {r.returncode} {r.stderr}")
+        return r
+
+    def build(self, image):
+        """personas/build.sh IMAGE into this store: the CompletedProcess."""
+        root = os.path.join(os.path.dirname(__file__), "..", "..")
+        env = dict(os.environ, BAY0_PODMAN=" ".join(self.cmd))
+        return subprocess.run([os.path.join(root, "personas", "build.sh"), image], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    def release(self):
+        """Unmount and remove what podman left under base and the cgroups."""
+        unmount_under(self.base)
+        remove_cgroup_tree(self.cgroot)
+
+
 def unmount_under(d):
     """podman's storage bind-mounts ROOT/overlay onto itself: unmount what is
     under d (deepest first, lazily), or the directory cannot be removed."""

@@ -10,16 +10,12 @@ its own cgroup ROOT, so concurrent sessions never see each other's."""
 import json
 import os
 import shutil
-import subprocess
 import time
-import uuid
 
 import pytest
 
-from conftest import remove_cgroup_tree, unmount_under, BAY0 as BAY0_BIN, Supervisor, kill_tree, wait_for, write_file
+from conftest import PodmanStore, BAY0 as BAY0_BIN, Supervisor, kill_tree, wait_for, write_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT_DIR = os.path.normpath(os.path.join(HERE, "..", ".."))
 FREEZER = "/sys/fs/cgroup/freezer"
 V1 = os.path.exists(os.path.join(FREEZER, "cgroup.procs"))
 CG2 = "/sys/fs/cgroup" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "/sys/fs/cgroup/unified"
@@ -28,31 +24,19 @@ pytestmark = pytest.mark.skipif(shutil.which("podman") is None or os.geteuid() !
                                 reason="needs podman and root")
 
 
-class Store:
+class Store(PodmanStore):
     """A private podman store with the work image, and a cgroup root."""
-
-    def __init__(self, base):
-        self.base = base
-        self.cmd = ["podman", "--root", f"{base}/root", "--runroot", f"{base}/run",
-                    "--tmpdir", f"{base}/tmp"]
-        self.root = f"/bay0-test-{uuid.uuid4().hex[:10]}"
-
-    def podman(self, *args, check=True, timeout=60):
-        r = subprocess.run([*self.cmd, *args], capture_output=True, text=True, timeout=timeout)
-        if check and r.returncode != 0:
-            raise AssertionError(f"podman {args}: {r.returncode} {r.stderr}")
-        return r
 
     def status(self, container):
         return self.podman("inspect", "--format", "{{.State.Status}}", container).stdout.strip()
 
     def run(self, name):
         self.podman("run", "-d", "--pull=never", "--name", f"p__{name}",
-                    "--cgroup-parent", f"{self.root}/p__{name}", "localhost/bay0-work:latest")
+                    "--cgroup-parent", f"{self.cgroot}/p__{name}", "localhost/bay0-work:latest")
 
     def cg(self, name, hierarchy=None):
         base = FREEZER if V1 else CG2
-        parent = f"{base}{self.root}/p__{name}"
+        parent = f"{base}{self.cgroot}/p__{name}"
         kids = [d for d in os.listdir(parent) if d.startswith("libpod-") and "conmon" not in d]
         assert len(kids) == 1, kids
         return os.path.join(parent, kids[0])
@@ -83,17 +67,14 @@ class Store:
             self.podman("unpause", f"p__{name}", check=False)
             self.podman("rm", "-f", "-t", "0", f"p__{name}", check=False)
         self.podman("rmi", "-f", "localhost/bay0-work:latest", check=False)
-        unmount_under(self.base)
-        remove_cgroup_tree(self.root)
+        self.release()
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     base = str(tmp_path_factory.mktemp("podman"))
     s = Store(base)
-    env = dict(os.environ, BAY0_PODMAN=" ".join(s.cmd))
-    r = subprocess.run([os.path.join(ROOT_DIR, "personas", "build.sh"), "work"], env=env,
-                       capture_output=True, text=True, timeout=120)
+    r = s.build("work")
     if r.returncode != 0:
         pytest.skip("cannot build the work image here: " + r.stderr[-300:])
     try:
@@ -110,7 +91,7 @@ def store(tmp_path_factory):
 def fsup(tmp_path, store):
     sup = Supervisor(tmp_path)
     sup.env["BAY0_PODMAN"] = " ".join(store.cmd)
-    sup.env["BAY0_PERSONA_CGROUP_ROOT"] = store.root
+    sup.env["BAY0_PERSONA_CGROUP_ROOT"] = store.cgroot
     sup.env["BAY0_FOCUS_SYNC_TIMEOUT_MS"] = "1500"
     sup.env["BAY0_FOCUS_SYNC_RETRY_MS"] = "500"
     yield sup
@@ -254,16 +235,14 @@ def managed(tmp_path):
     `bay0 persona create`, as on the Spine."""
     import tempfile
     st = Store(tempfile.mkdtemp(prefix="bay0-pm-"))  # podman: runroot of at most 50 bytes
-    r = subprocess.run([os.path.join(ROOT_DIR, "personas", "build.sh"), "work"],
-                       env=dict(os.environ, BAY0_PODMAN=" ".join(st.cmd)),
-                       capture_output=True, text=True, timeout=120)
+    r = st.build("work")
     if r.returncode != 0:
         pytest.skip("cannot build the work image here: " + r.stderr[-300:])
     sup = Supervisor(tmp_path)
     persist = tmp_path / "persist"
     persist.mkdir()
     sup.env.update(BAY0_PODMAN=" ".join(st.cmd), BAY0_PERSIST_DIR=str(persist),
-                   BAY0_PERSONA_CGROUP_ROOT=st.root, BAY0_FOCUS_SYNC_TIMEOUT_MS="5000")
+                   BAY0_PERSONA_CGROUP_ROOT=st.cgroot, BAY0_FOCUS_SYNC_TIMEOUT_MS="5000")
     sup.service("personas", run=f"exec {os.path.abspath(BAY0_BIN)} persona-manager --notify-fd 3 "
                 f"--rundir {sup.rundir} --logdir {sup.logdir}", files={"notification-fd": "3\n"})
     sup.db = persist / "spine" / "state.db"

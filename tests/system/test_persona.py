@@ -19,35 +19,19 @@ import socket
 import sqlite3
 import subprocess
 import time
-import uuid
 
 import pytest
 
-from conftest import remove_cgroup_tree, unmount_under, BAY0, Supervisor, wait_for, write_file
+from conftest import PodmanStore, BAY0, Supervisor, wait_for, write_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT_DIR = os.path.normpath(os.path.join(HERE, "..", ".."))
 IMAGE = "localhost/bay0-shell:latest"
 
 pytestmark = pytest.mark.skipif(shutil.which("podman") is None or os.geteuid() != 0,
                                 reason="needs podman and root")
 
 
-class Store:
-    """A private podman store (root, runroot, tmpdir under one directory)
-    with the shell image, and a cgroup root of its own for the personas."""
-
-    def __init__(self, base):
-        self.base = base
-        self.cmd = ["podman", "--root", f"{base}/root", "--runroot", f"{base}/run",
-                    "--tmpdir", f"{base}/tmp"]
-        self.cgroot = f"/bay0-test-{uuid.uuid4().hex[:10]}"
-
-    def podman(self, *args, check=True, timeout=60):
-        r = subprocess.run([*self.cmd, *args], capture_output=True, text=True, timeout=timeout)
-        if check and r.returncode != 0:
-            raise AssertionError(f"podman {args}: {r.returncode} {r.stderr}")
-        return r
+class Store(PodmanStore):
+    """A private podman store with the shell image."""
 
     def containers(self):
         """{name: state} of every container in the store."""
@@ -63,17 +47,14 @@ class Store:
 
     def cleanup(self):
         self.remove_all()
-        unmount_under(self.base)
-        remove_cgroup_tree(self.cgroot)
+        self.release()
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     base = str(tmp_path_factory.mktemp("podman"))
     s = Store(base)
-    env = dict(os.environ, BAY0_PODMAN=" ".join(s.cmd))
-    r = subprocess.run([os.path.join(ROOT_DIR, "personas", "build.sh"), "shell"], env=env,
-                       capture_output=True, text=True, timeout=120)
+    r = s.build("shell")
     if r.returncode != 0:
         s.cleanup()
         pytest.skip("cannot build the shell image here: " + r.stderr[-300:])
