@@ -61,6 +61,8 @@ struct logring_hdr {
     uint32_t slots; /* service rings; ring `slots` is bay0's own */
     uint32_t words; /* bitmap words */
     _Atomic uint32_t quit;
+    _Atomic uint32_t test_writes; /* BAY0_TEST_LOGWRITER_DIE (logwriter.c): writes, */
+    _Atomic uint32_t test_fired;  /* and whether it fired */
     int data_efd;   /* supervisor -> writer: rings with new data */
     int resume_efd; /* writer -> supervisor: paused rings with room */
     char logdir[4096];

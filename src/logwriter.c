@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,38 @@ struct wslot {
 static struct logring_hdr *H;
 static struct wslot *ws;
 static char *out;
+
+/* Fault injection for the tests: BAY0_TEST_LOGWRITER_DIE=POINT:N makes the
+ * writer SIGKILL itself at the first POINT reached in or after its Nth
+ * write (counted in the shared header, across writer restarts: it fires
+ * once). Points, in the order of
+ * the commit protocol (logring.h): rotated (a rotation done, no intent
+ * yet), intent (intent saved, nothing written), half (half the bytes in
+ * current), written (all in current, tail not moved), committed (tail
+ * moved, intent not cleared). */
+enum die_point { DIE_NONE, DIE_ROTATED, DIE_INTENT, DIE_HALF, DIE_WRITTEN, DIE_COMMITTED };
+static enum die_point die_point;
+static uint32_t die_at, die_this;
+
+static void test_die_init(void)
+{
+    static const char *const names[] = {"", "rotated", "intent", "half", "written", "committed"};
+    const char *v = getenv("BAY0_TEST_LOGWRITER_DIE");
+    const char *colon = v ? strchr(v, ':') : NULL;
+    uint64_t n;
+    if (!colon || !parse_u64(colon + 1, UINT32_MAX, &n))
+        return;
+    for (int i = DIE_ROTATED; i <= DIE_COMMITTED; i++)
+        if (strlen(names[i]) == (size_t)(colon - v) && strncmp(v, names[i], (size_t)(colon - v)) == 0)
+            die_point = (enum die_point)i;
+    die_at = (uint32_t)n;
+}
+
+static void test_die(enum die_point at)
+{
+    if (die_point == at && die_this >= die_at && !atomic_exchange(&H->test_fired, 1))
+        raise(SIGKILL);
+}
 
 static void wslot_close(struct wslot *w)
 {
@@ -124,6 +157,7 @@ static ssize_t format_fitting(struct log_dir *d, const char *in, size_t n, enum 
         return (ssize_t)len;
     if (log_dir_rotate(d) < 0)
         return -1;
+    test_die(DIE_ROTATED);
     *st = saved;
     len = log_format(in, n, kind, st, out, log_dir_room(d), used);
     if (*used == 0) { /* cannot happen: a fresh file holds a line (logfile.h) */
@@ -141,6 +175,8 @@ static size_t write_piece(struct wslot *w, struct logring *r, uint64_t tail, siz
         write_failed(w, r, errno);
         return 0;
     }
+    if (die_point)
+        die_this = atomic_fetch_add(&H->test_writes, 1) + 1;
     struct log_line_state st = {r->midline, r->line_bytes};
     size_t used = 0;
     char *data = logring_data(H, (uint32_t)(r - logring_at(H, 0)));
@@ -158,14 +194,21 @@ static size_t write_piece(struct wslot *w, struct logring *r, uint64_t tail, siz
     atomic_thread_fence(memory_order_release);
     r->intent_valid = 1;
     atomic_thread_fence(memory_order_release);
+    test_die(DIE_INTENT);
+    if (die_point == DIE_HALF && die_this >= die_at && !atomic_load(&H->test_fired)) {
+        (void)!write(w->dir.cur_fd, out, (size_t)len / 2);
+        test_die(DIE_HALF);
+    }
     if (log_dir_append(&w->dir, out, (size_t)len) < 0) {
         write_failed(w, r, errno);
         return 0;
     }
+    test_die(DIE_WRITTEN);
     r->midline = st.midline;
     r->line_bytes = st.line_bytes;
     atomic_store_explicit(&r->tail, tail + used, memory_order_release);
     atomic_thread_fence(memory_order_release);
+    test_die(DIE_COMMITTED);
     r->intent_valid = 0;
     return used;
 }
@@ -234,6 +277,7 @@ _Noreturn void logwriter_main(struct logring_hdr *h)
     out = malloc(log_format_bound(LOG_RING_BYTES));
     if (!ws || !out)
         _exit(111);
+    test_die_init();
     process_all(); /* a restarted writer picks up where the last one was */
     for (;;) {
         struct pollfd p = {.fd = h->data_efd, .events = POLLIN};

@@ -526,3 +526,68 @@ def test_bay0_logger_ends_a_last_line_without_newline(tmp_path):
     data = open(d / "current", "rb").read()
     assert data.endswith(b"prompt>  [bay0: ended without newline]\n"), data
     assert raw_lines(str(d)) == ["first", "prompt>  [bay0: ended without newline]"]
+
+
+@pytest.mark.parametrize("point", ["rotated", "intent", "half", "written", "committed"])
+def test_log_writer_killed_at_each_step_of_a_write_keeps_whole_lines(sup, tmp_path, point):
+    """The log writer SIGKILLed at each step of its commit protocol (logring.h)
+    while it writes the pieces of cut long lines, through rotations
+    (BAY0_TEST_LOGWRITER_DIE makes it kill itself at that step of its 5th
+    write, once): the restarted writer finishes or undoes that write, and
+    the log holds every line once, whole, with nothing glued or repeated."""
+    count, size, max_bytes = 24, 20000, 16384
+    sup.env["BAY0_TEST_LOGWRITER_DIE"] = f"{point}:5"
+    gen_service(sup, tmp_path, "gen", count, size, "END",
+                files={"log-max-bytes": f"{max_bytes}\n", "log-keep": "1000\n"})
+    sup.start()
+    d = os.path.join(sup.logdir, "gen")
+    wait_for(lambda: "END" in logical_lines(d), timeout=30, what="gen's last line")
+    died = re.findall(r"event=log-writer-died pid=\d+ signal=(\w+)", open(sup.stderr_path).read())
+    assert died == ["SIGKILL"], died  # the hook fired, once
+    assert_no_loss(d, count, size, max_bytes, ["END"])
+
+
+def test_service_sigkilled_mid_long_line_while_writer_stopped(sup, tmp_path):
+    """What the soak allows on `long`: the writer stopped (its pipe and ring
+    fill, the service blocks mid-line), a restart runs past timeout-kill and
+    SIGKILLs it: the line it was writing ends there, marked, and the lines
+    after it (the next instance's) stand whole on their own."""
+    gen = tmp_path / "slow.py"
+    gen.write_text("import os, sys, time\n"
+                   "i = int(sys.argv[1])\n"
+                   "while True:\n"
+                   "    line = (b'L%05d ' % i) + b'x' * 19993 + b'\\n'\n"
+                   "    while line:\n"
+                   "        line = line[os.write(1, line):]\n"
+                   "    i += 1\n"
+                   "    time.sleep(0.01)\n")
+    sup.service("slow", run=f"exec {sys.executable} -c 'import signal; signal.signal(signal.SIGTERM, "
+                f"signal.SIG_IGN); exec(open(\"{gen}\").read())' ${{BAY0_N:-0}}",
+                files={"timeout-kill": "300\n"})
+    sup.start()
+    sup.wait_state("slow", ("up", "ready"))
+    d = os.path.join(sup.logdir, "slow")
+    wait_for(lambda: len(logical_lines(d)) >= 2, what="slow's first lines")
+    writer = wait_for(lambda: [p for p in descendants(sup.proc.pid) if comm(p) == "bay0-logwriter"],
+                      what="the writer")[0]
+    os.kill(writer, signal.SIGSTOP)
+    try:
+        old = sup.svc("slow")["pid"]
+        # blocked in a write: 20,000-byte lines never end where the pipe fills
+        wait_for(lambda: open(f"/proc/{old}/wchan").read().endswith("pipe_write"), what="slow blocked")
+        sup.cli("restart", "slow")  # TERM ignored; SIGKILL 300 ms later, mid-line
+        wait_for(lambda: sup.svc("slow")["pid"] not in (old, None), what="a new instance")
+    finally:
+        os.kill(writer, signal.SIGCONT)
+    wait_for(lambda: any(t.endswith(" [bay0: ended without newline]") for t in logical_lines(d)),
+             timeout=20, what="the killed instance's line ended")
+    n = len(logical_lines(d))
+    wait_for(lambda: len(logical_lines(d)) >= n + 2, timeout=20, what="the new instance's lines")
+    lines = logical_lines(d)
+    ended = [t for t in lines if "[bay0: ended" in t]
+    assert len(ended) == 1, [t[:20] + "..." + t[-40:] for t in ended]
+    cut = ended[0][:-len(" [bay0: ended without newline]")]
+    assert re.fullmatch(r"L\d{5} x*", cut) and len(cut) < 19999, cut[-40:]
+    after = lines[lines.index(ended[0]) + 1:]
+    assert after and all(re.fullmatch(r"L\d{5} x{19993}", t) for t in after), \
+        [t[:20] + "..." + t[-40:] for t in after if not re.fullmatch(r"L\d{5} x{19993}", t)]
