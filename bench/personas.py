@@ -25,11 +25,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 IMAGE = "localhost/bay0-shell:latest"
+sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
+from cleanup import remove_cgroup_tree, unmount_under  # noqa: E402
 
 
 def run(cmd, env=None, check=True):
@@ -189,19 +190,9 @@ class Bench:
         out = self.p("ps", "-a", "--format", "json").stdout
         for c in json.loads(out or "[]"):
             self.p("rm", "-f", "-t", "0", c["Names"][0], check=False)
-        with open("/proc/mounts") as f:
-            mounts = [l.split()[1] for l in f if self.d in l]
-        for m in sorted(mounts, key=len, reverse=True):
-            subprocess.run(["umount", "-l", m])
+        unmount_under(self.d)
         shutil.rmtree(self.d, ignore_errors=True)
-        root = self.env["BAY0_PERSONA_CGROUP_ROOT"]
-        for top in os.listdir("/sys/fs/cgroup"):
-            path = f"/sys/fs/cgroup/{top}{root}"
-            for dirpath, _, _ in sorted(os.walk(path), key=lambda x: -len(x[0])):
-                try:
-                    os.rmdir(dirpath)
-                except OSError:
-                    pass
+        remove_cgroup_tree(self.env["BAY0_PERSONA_CGROUP_ROOT"])
 
 
 def main():
@@ -218,7 +209,7 @@ def main():
         status, plist, inflight = b.in_flight()
     finally:
         b.close()
-    print(f"| row | bay0 | bare podman | ratio |\n|---|---|---|---|")
+    print("| row | bay0 | bare podman | ratio |\n|---|---|---|---|")
     for op, (x, y) in ov.items():
         print(f"| persona {op} (median of {a.reps}, client to answer) | {x:.0f} ms | "
               f"{y:.0f} ms | {x / y:.2f}x |")

@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import socket
-import stat
 import shutil
 import subprocess
 import tempfile
@@ -13,6 +12,8 @@ import time
 import uuid
 
 import pytest
+
+from cleanup import remove_cgroup_tree, unmount_under
 
 BAY0 = os.environ.get("BAY0") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "bay0")
@@ -253,18 +254,7 @@ def sup(tmp_path):
             pass
     for d in s.cleanup:
         shutil.rmtree(d, ignore_errors=True)
-    remove_cgroup_root(s.env["BAY0_PERSONA_CGROUP_ROOT"])
-
-
-def remove_cgroup_root(root):
-    """The test's persona cgroup root, in every hierarchy, once empty."""
-    for top in os.listdir("/sys/fs/cgroup"):
-        path = f"/sys/fs/cgroup/{top}{root}"
-        for dirpath, _, _ in sorted(os.walk(path), key=lambda x: -len(x[0])):
-            try:
-                os.rmdir(dirpath)
-            except OSError:
-                pass
+    remove_cgroup_tree(s.env["BAY0_PERSONA_CGROUP_ROOT"])
 
 
 @pytest.fixture
@@ -328,24 +318,3 @@ class PodmanStore:
         """Unmount and remove what podman left under base and the cgroups."""
         unmount_under(self.base)
         remove_cgroup_tree(self.cgroot)
-
-
-def unmount_under(d):
-    """podman's storage bind-mounts ROOT/overlay onto itself: unmount what is
-    under d (deepest first, lazily), or the directory cannot be removed."""
-    with open("/proc/self/mounts") as f:
-        ours = [l.split()[1] for l in f if l.split()[1].startswith(d.rstrip("/") + "/")]
-    for m in sorted(ours, key=len, reverse=True):
-        subprocess.run(["umount", "-l", m], capture_output=True)
-
-
-def remove_cgroup_tree(rel):
-    """Remove /sys/fs/cgroup/*/REL and everything below it (deepest first),
-    in every hierarchy; a directory still in use stays."""
-    for top in os.listdir("/sys/fs/cgroup"):
-        path = f"/sys/fs/cgroup/{top}{rel}"
-        for dirpath, _, _ in sorted(os.walk(path), key=lambda x: -len(x[0])):
-            try:
-                os.rmdir(dirpath)
-            except OSError:
-                pass
