@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static int64_t start_us;
 static int64_t init_us;
@@ -16,6 +17,8 @@ void analyze_mark_start(void)
     if (!start_us)
         start_us = time_boot_us();
 }
+
+int64_t analyze_start_us(void) { return start_us; }
 
 void analyze_mark_init_done(void)
 {
@@ -39,4 +42,22 @@ void analyze_row(const struct svc *s, const char *deps, char *row, size_t size)
              deps, (long long)f[0], (long long)f[1], (long long)f[2], (long long)f[3],
              (long long)f[4], (long long)l[0], (long long)l[1], (long long)l[2],
              (long long)l[3], (long long)l[4]);
+}
+
+void analyze_stamp(int64_t first[STAMP_COUNT], int64_t latest[STAMP_COUNT], enum svc_stamp k,
+                   int64_t t)
+{
+    BAY0_ASSERT((unsigned)k < STAMP_COUNT);
+    if (t <= 0)
+        t = 1; /* 0 means "not yet" */
+    if (k == STAMP_WANTED || (k == STAMP_SPAWNED && latest[STAMP_SPAWNED])) {
+        int64_t wanted = k == STAMP_WANTED || !latest[STAMP_EXITED] ? t : latest[STAMP_EXITED];
+        memset(latest, 0, STAMP_COUNT * sizeof latest[0]);
+        latest[STAMP_WANTED] = wanted;
+        if (!first[STAMP_WANTED])
+            first[STAMP_WANTED] = wanted;
+    }
+    latest[k] = t;
+    if (!first[k])
+        first[k] = t;
 }

@@ -1,149 +1,235 @@
 /* cli_analyze.c — `bay0 analyze [blame | critical-chain [NAME] | plot]`:
- * where the boot's time went, from the supervisor's "times" rows
- * (control.h): per service the first time it was wanted, spawned, up,
- * ready and exited, on CLOCK_BOOTTIME (the kernel's start is 0), and when
- * bay0 started and init completed on the same scale. Loggers are left
- * out. A client: reads, computes, prints; never changes anything.
+ * where the boot's time went, from two "times" replies: the supervisor's
+ * (control.h: per service when it was wanted, spawned, up, ready and
+ * exited, first and latest start, and when bay0 started and init
+ * completed) and the persona manager's (persona_mgr.c: the same per
+ * persona and tenant), all on CLOCK_BOOTTIME (the kernel's start is 0).
+ * Loggers are left out. And `bay0 events`. A client: reads, computes,
+ * prints; never changes anything. The plot is cli_plot.c.
  */
+#include "cli_analyze.h"
+
 #include "cli.h"
 #include "json.h"
-#include "svc.h"
+#include "persona_mgr.h"
 #include "util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#define PERSONAS_TIMEOUT_S 5 /* the persona manager answers at once, or is stuck */
 
 static const char analyze_usage[] =
     "usage: bay0 analyze [--json] [--rundir DIR] [blame | critical-chain [NAME] | plot]\n"
     "  Where boot time went, on one clock that starts with the kernel\n"
-    "  (CLOCK_BOOTTIME; each service's first start since bay0 started):\n"
+    "  (CLOCK_BOOTTIME; services' and personas' first start since bay0 and\n"
+    "  the persona manager started):\n"
     "  analyze          kernel to bay0, bay0 to init complete, and to every\n"
-    "                   wanted service ready.\n"
-    "  blame            services by start-to-ready time (spawn to readiness),\n"
+    "                   wanted service ready and every wanted persona running.\n"
+    "  blame            services and personas by start-to-ready time (spawn\n"
+    "                   to readiness; a persona: its start job to running),\n"
     "                   longest first.\n"
     "  critical-chain [NAME]\n"
-    "                   from NAME (default: the last service to become ready)\n"
+    "                   from NAME (default: the last unit to become ready)\n"
     "                   down the dependencies that delayed it: each became\n"
     "                   ready after the one above was wanted. \"@\" is when a\n"
-    "                   service became ready, \"+\" its start-to-ready time.\n"
+    "                   unit became ready, \"+\" its start-to-ready time.\n"
     "  plot             an SVG timeline on stdout: bay0 analyze plot > boot.svg\n"
+    "                   (the first start's bars, and each unit's latest start)\n"
     "  --json           blame, critical-chain and the totals as JSON.\n"
     "  Exit 1: NAME unknown or never ready; 3: no supervisor.\n";
 
-struct unit {
-    char *name;
-    char *deps; /* "a,b" or "-" */
-    const char *state;
-    int64_t t[STAMP_COUNT]; /* the first start's stamps (µs), 0 = not yet */
-};
-
-struct times {
-    int64_t start_us, init_us, now_us;
-    struct unit *units;
-    size_t n;
-};
-
 static int by_name(const void *a, const void *b)
 {
-    return strcmp(((const struct unit *)a)->name, ((const struct unit *)b)->name);
+    return strcmp(((const struct analyze_unit *)a)->name,
+                  ((const struct analyze_unit *)b)->name);
 }
 
-/* Parses the "times" reply in place; 0 or a CLI exit code. */
-static int parse_times(char *reply, struct times *tm)
+static bool parse_summary(const char *line, bool personas, struct analyze_times *tm)
 {
+    long long s = 0, i = 0, n = 0;
+    if (personas) {
+        if (sscanf(line, "OK start_us=%lld reconciled_us=%lld now_us=%lld", &s, &i, &n) != 3)
+            return false;
+        tm->personas_known = true;
+        tm->reconciled_us = i;
+        return true;
+    }
+    if (sscanf(line, "OK start_us=%lld init_us=%lld now_us=%lld", &s, &i, &n) != 3)
+        return false;
+    tm->start_us = s, tm->init_us = i, tm->now_us = n;
+    return true;
+}
+
+/* One "T" row (line without "T\t"): appended to tm->units, which has room. */
+static void parse_row(char *line, bool personas, struct analyze_times *tm)
+{
+    char *f[4 + 2 * STAMP_COUNT];
+    char *save = NULL, *tok = strtok_r(line, "\t", &save);
+    size_t k = 0;
+    for (; tok && k < ARRAY_LEN(f); tok = strtok_r(NULL, "\t", &save))
+        f[k++] = tok;
+    if (k != ARRAY_LEN(f) || strcmp(f[1], "logger") == 0)
+        return;
+    struct analyze_unit *u = &tm->units[tm->n++];
+    *u = (struct analyze_unit){.name = f[0], .type = f[1], .state = f[2], .deps = f[3],
+                               .persona = personas};
+    for (int j = 0; j < STAMP_COUNT; j++) {
+        u->t[j] = strtoll(f[4 + j], NULL, 10);
+        u->l[j] = strtoll(f[4 + STAMP_COUNT + j], NULL, 10);
+    }
+}
+
+int analyze_times_parse(char *reply, bool personas, struct analyze_times *tm)
+{
+    const char *who = personas ? "the persona manager" : "the supervisor";
     size_t rows = 0;
     for (const char *p = reply; (p = strstr(p, "T\t")) != NULL; p += 2)
         rows++;
-    tm->units = cli_xcalloc(rows + 1, sizeof *tm->units);
-    bool final_seen = false;
+    struct analyze_unit *grown = realloc(tm->units, (tm->n + rows + 1) * sizeof *grown);
+    if (!grown) {
+        fprintf(stderr, "bay0 analyze: out of memory for %zu rows\n", tm->n + rows);
+        return CLI_EXIT_TRYAGAIN;
+    }
+    tm->units = grown;
+    size_t limit = tm->n + rows;
     for (char *line = strtok(reply, "\n"); line; line = strtok(NULL, "\n")) {
         if (strncmp(line, "OK", 2) == 0) {
-            long long s = 0, i = 0, n = 0;
-            if (sscanf(line, "OK start_us=%lld init_us=%lld now_us=%lld", &s, &i, &n) != 3) {
-                fprintf(stderr, "bay0 analyze: the supervisor does not know the times request "
-                                "(an older bay0?)\n");
-                return CLI_EXIT_NO;
-            }
-            tm->start_us = s, tm->init_us = i, tm->now_us = n;
-            final_seen = true;
-            continue;
+            if (parse_summary(line, personas, tm))
+                return 0;
+            fprintf(stderr, "bay0 analyze: %s does not know the times request (an older bay0?)\n",
+                    who);
+            return CLI_EXIT_NO;
         }
         if (strncmp(line, "ERR ", 4) == 0)
             return cli_finish_reply(line, true);
-        if (strncmp(line, "T\t", 2) != 0)
-            continue;
-        char *f[4 + 2 * STAMP_COUNT];
-        char *save = NULL, *tok = strtok_r(line + 2, "\t", &save);
-        size_t k = 0;
-        for (; tok && k < ARRAY_LEN(f); tok = strtok_r(NULL, "\t", &save))
-            f[k++] = tok;
-        if (k != ARRAY_LEN(f) || tm->n >= rows || strcmp(f[1], "logger") == 0)
-            continue;
-        struct unit *u = &tm->units[tm->n++];
-        u->name = f[0];
-        u->state = f[2];
-        u->deps = f[3];
-        for (int j = 0; j < STAMP_COUNT; j++)
-            u->t[j] = strtoll(f[4 + j], NULL, 10);
+        if (strncmp(line, "T\t", 2) == 0 && tm->n < limit)
+            parse_row(line + 2, personas, tm);
     }
-    if (!final_seen) {
-        fprintf(stderr, "bay0 analyze: the supervisor closed the connection without an answer\n");
-        return CLI_EXIT_TRYAGAIN;
-    }
-    qsort(tm->units, tm->n, sizeof *tm->units, by_name);
-    return 0;
+    fprintf(stderr, "bay0 analyze: %s closed the connection without an answer\n", who);
+    return CLI_EXIT_TRYAGAIN;
 }
 
-static struct unit *unit_find(const struct times *tm, const char *name)
+void analyze_times_sort(struct analyze_times *tm)
 {
-    struct unit key = {.name = (char *)name};
-    return bsearch(&key, tm->units, tm->n, sizeof *tm->units, by_name);
+    if (tm->n)
+        qsort(tm->units, tm->n, sizeof *tm->units, by_name);
+}
+
+void analyze_times_free(struct analyze_times *tm)
+{
+    free(tm->units);
+    tm->units = NULL;
+    tm->n = 0;
+}
+
+static const struct analyze_unit *unit_find(const struct analyze_times *tm, const char *name)
+{
+    struct analyze_unit key = {.name = (char *)name};
+    return tm->n ? bsearch(&key, tm->units, tm->n, sizeof *tm->units, by_name) : NULL;
 }
 
 static double sec(int64_t us) { return (double)us / 1e6; }
 static double msec(int64_t us) { return (double)us / 1e3; }
 
-static int64_t start_to_ready(const struct unit *u) { return u->t[STAMP_READY] - u->t[STAMP_SPAWNED]; }
+static int64_t start_to_ready(const struct analyze_unit *u)
+{
+    return u->t[STAMP_READY] - u->t[STAMP_SPAWNED];
+}
 
 /* ---- totals --------------------------------------------------------------- */
 
-static int print_totals(const struct times *tm, bool json)
+struct tally {
+    size_t wanted, not_ready, adopted;
+    int64_t last_ready;
+};
+
+/* Over the services (personas false) or the personas: how many were
+ * wanted, how many are not ready, the last first-ready. */
+static struct tally tally(const struct analyze_times *tm, bool personas)
 {
-    int64_t last_ready = 0;
-    size_t wanted = 0, not_ready = 0;
+    struct tally y = {0};
     for (size_t i = 0; i < tm->n; i++) {
-        const struct unit *u = &tm->units[i];
-        if (!u->t[STAMP_WANTED])
+        const struct analyze_unit *u = &tm->units[i];
+        if (u->persona != personas)
             continue;
-        wanted++;
+        if (!u->t[STAMP_WANTED]) {
+            /* running since before this persona manager: adopted */
+            y.adopted += personas && strcmp(u->state, "running") == 0;
+            continue;
+        }
+        y.wanted++;
         if (!u->t[STAMP_READY])
-            not_ready++;
-        else if (u->t[STAMP_READY] > last_ready)
-            last_ready = u->t[STAMP_READY];
+            y.not_ready++;
+        else if (u->t[STAMP_READY] > y.last_ready)
+            y.last_ready = u->t[STAMP_READY];
     }
-    if (last_ready < tm->init_us)
-        last_ready = tm->init_us;
+    return y;
+}
+
+static void print_not_ready(const struct analyze_times *tm, bool personas, size_t count)
+{
+    if (!count)
+        return;
+    printf("%s (%zu):", personas ? "personas not running yet" : "not ready yet", count);
+    for (size_t i = 0; i < tm->n; i++) {
+        const struct analyze_unit *u = &tm->units[i];
+        if (u->persona == personas && u->t[STAMP_WANTED] && !u->t[STAMP_READY])
+            printf(" %s (%s)", u->name, u->state);
+    }
+    putchar('\n');
+}
+
+static void print_totals_json(const struct analyze_times *tm, const struct tally *sv,
+                              const struct tally *ps)
+{
+    printf("{\"kernel_to_bay0_ms\":%.3f,\"bay0_to_init_complete_ms\":%.3f,"
+           "\"init_complete_to_services_ready_ms\":%.3f,\"boot_to_services_ready_ms\":%.3f,"
+           "\"services_wanted\":%zu,\"services_not_ready\":%zu,\"persona_manager\":%s",
+           msec(tm->start_us), msec(tm->init_us - tm->start_us),
+           msec(sv->last_ready - tm->init_us), msec(sv->last_ready), sv->wanted, sv->not_ready,
+           tm->personas_known ? "true" : "false");
+    if (tm->personas_known && ps->wanted)
+        printf(",\"init_complete_to_personas_running_ms\":%.3f,"
+               "\"boot_to_personas_running_ms\":%.3f",
+               msec(ps->last_ready - tm->init_us), msec(ps->last_ready));
+    if (tm->personas_known)
+        printf(",\"personas_wanted\":%zu,\"personas_not_running\":%zu,\"personas_adopted\":%zu",
+               ps->wanted, ps->not_ready, ps->adopted);
+    printf("}\n");
+}
+
+static int print_totals(const struct analyze_times *tm, bool json)
+{
+    struct tally sv = tally(tm, false), ps = tally(tm, true);
+    if (sv.last_ready < tm->init_us)
+        sv.last_ready = tm->init_us;
+    if (ps.last_ready < tm->init_us)
+        ps.last_ready = tm->init_us;
     if (json) {
-        printf("{\"kernel_to_bay0_ms\":%.3f,\"bay0_to_init_complete_ms\":%.3f,"
-               "\"init_complete_to_services_ready_ms\":%.3f,\"boot_to_services_ready_ms\":%.3f,"
-               "\"services_wanted\":%zu,\"services_not_ready\":%zu}\n",
-               msec(tm->start_us), msec(tm->init_us - tm->start_us),
-               msec(last_ready - tm->init_us), msec(last_ready), wanted, not_ready);
+        print_totals_json(tm, &sv, &ps);
         return 0;
     }
-    printf("kernel to bay0 start            %8.3fs\n", sec(tm->start_us));
-    printf("bay0 start to init complete     %8.3fs\n", sec(tm->init_us - tm->start_us));
-    printf("init complete to services ready %8.3fs  (%zu wanted)\n",
-           sec(last_ready - tm->init_us), wanted);
-    printf("boot to services ready          %8.3fs\n", sec(last_ready));
-    if (not_ready) {
-        printf("not ready yet (%zu):", not_ready);
-        for (size_t i = 0; i < tm->n; i++)
-            if (tm->units[i].t[STAMP_WANTED] && !tm->units[i].t[STAMP_READY])
-                printf(" %s (%s)", tm->units[i].name, tm->units[i].state);
-        putchar('\n');
-    }
+    printf("kernel to bay0 start              %8.3fs\n", sec(tm->start_us));
+    printf("bay0 start to init complete       %8.3fs\n", sec(tm->init_us - tm->start_us));
+    printf("init complete to services ready   %8.3fs  (%zu wanted)\n",
+           sec(sv.last_ready - tm->init_us), sv.wanted);
+    if (tm->personas_known && ps.wanted)
+        printf("init complete to personas running %8.3fs  (%zu wanted)\n",
+               sec(ps.last_ready - tm->init_us), ps.wanted);
+    printf("boot to services ready            %8.3fs\n", sec(sv.last_ready));
+    if (tm->personas_known && ps.wanted)
+        printf("boot to personas running          %8.3fs\n", sec(ps.last_ready));
+    else if (tm->personas_known)
+        printf("personas: none wanted since the persona manager started\n");
+    if (ps.adopted)
+        printf("personas adopted (running before the persona manager started): %zu\n",
+               ps.adopted);
+    print_not_ready(tm, false, sv.not_ready);
+    print_not_ready(tm, true, ps.not_ready);
     return 0;
 }
 
@@ -151,16 +237,16 @@ static int print_totals(const struct times *tm, bool json)
 
 static int by_start_to_ready(const void *a, const void *b)
 {
-    const struct unit *const *x = a, *const *y = b;
+    const struct analyze_unit *const *x = a, *const *y = b;
     int64_t dx = start_to_ready(*x), dy = start_to_ready(*y);
     if (dx != dy)
         return dx < dy ? 1 : -1;
     return strcmp((*x)->name, (*y)->name);
 }
 
-static int print_blame(const struct times *tm, bool json)
+static int print_blame(const struct analyze_times *tm, bool json)
 {
-    const struct unit **list = cli_xcalloc(tm->n + 1, sizeof *list);
+    const struct analyze_unit **list = cli_xcalloc(tm->n + 1, sizeof *list);
     size_t n = 0;
     for (size_t i = 0; i < tm->n; i++)
         if (tm->units[i].t[STAMP_SPAWNED] && tm->units[i].t[STAMP_READY])
@@ -175,6 +261,8 @@ static int print_blame(const struct times *tm, bool json)
         }
         printf("%s{\"unit\":", i ? ",\n " : "");
         cli_json_str(list[i]->name);
+        printf(",\"type\":");
+        cli_json_str(list[i]->type);
         printf(",\"start_to_ready_ms\":%.3f,\"spawned_ms\":%.3f,\"ready_ms\":%.3f}",
                msec(start_to_ready(list[i])), msec(list[i]->t[STAMP_SPAWNED]),
                msec(list[i]->t[STAMP_READY]));
@@ -188,26 +276,27 @@ static int print_blame(const struct times *tm, bool json)
 /* ---- critical chain ------------------------------------------------------- */
 
 /* a became ready after b (on a tie: was spawned after b, so it waited longer) */
-static bool later(const struct unit *a, const struct unit *b)
+static bool later(const struct analyze_unit *a, const struct analyze_unit *b)
 {
     if (a->t[STAMP_READY] != b->t[STAMP_READY])
         return a->t[STAMP_READY] > b->t[STAMP_READY];
     return a->t[STAMP_SPAWNED] > b->t[STAMP_SPAWNED];
 }
 
-/* The dependency of u that delayed it: the last of its dependencies to
- * become ready, if that was after u was wanted (u waited for it). */
-static struct unit *delayed_by(const struct times *tm, const struct unit *u)
+/* The last of u's dependencies to become ready, if that was after u was
+ * wanted and before it was spawned (u waited for it). */
+const struct analyze_unit *analyze_delayed_by(const struct analyze_times *tm,
+                                              const struct analyze_unit *u)
 {
     if (strcmp(u->deps, "-") == 0)
         return NULL;
     char buf[4096];
     str_copy(buf, sizeof buf, u->deps);
-    struct unit *last = NULL;
+    const struct analyze_unit *last = NULL;
     char *save = NULL;
     for (char *d = strtok_r(buf, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
-        struct unit *dep = unit_find(tm, d);
-        if (dep && dep->t[STAMP_READY] && (!last || later(dep, last)))
+        const struct analyze_unit *dep = unit_find(tm, d);
+        if (dep && dep != u && dep->t[STAMP_READY] && (!last || later(dep, last)))
             last = dep;
     }
     if (!last || last->t[STAMP_READY] < u->t[STAMP_WANTED] ||
@@ -216,34 +305,42 @@ static struct unit *delayed_by(const struct times *tm, const struct unit *u)
     return last;
 }
 
-static int print_chain(const struct times *tm, const char *name, bool json)
+/* NAME, or the last unit to become ready; NULL with the message printed. */
+static const struct analyze_unit *chain_head(const struct analyze_times *tm, const char *name)
 {
-    struct unit *u = NULL;
+    const struct analyze_unit *u = NULL;
     if (name) {
         u = unit_find(tm, name);
-        if (!u) {
-            fprintf(stderr, "bay0 analyze: no such service: %s (bay0 status lists them)\n", name);
-            return CLI_EXIT_NO;
-        }
+        if (!u)
+            fprintf(stderr, "bay0 analyze: no such service or persona: %s "
+                            "(bay0 status and bay0 persona list name them)\n", name);
     } else {
         for (size_t i = 0; i < tm->n; i++)
             if (tm->units[i].t[STAMP_READY] && (!u || later(&tm->units[i], u)))
                 u = &tm->units[i];
-        if (!u) {
-            fprintf(stderr, "bay0 analyze: no service has become ready yet\n");
-            return CLI_EXIT_NO;
-        }
+        if (!u)
+            fprintf(stderr, "bay0 analyze: nothing has become ready yet\n");
     }
-    if (!u->t[STAMP_READY] || !u->t[STAMP_SPAWNED]) {
+    if (u && (!u->t[STAMP_READY] || !u->t[STAMP_SPAWNED])) {
         fprintf(stderr, "bay0 analyze: %s has not become ready (state %s): no chain to show\n",
                 u->name, u->state);
-        return CLI_EXIT_NO;
+        return NULL;
     }
+    return u;
+}
+
+static int print_chain(const struct analyze_times *tm, const char *name, bool json)
+{
+    const struct analyze_unit *u = chain_head(tm, name);
+    if (!u)
+        return CLI_EXIT_NO;
     if (json)
         putchar('[');
     else
-        printf("\"@\": when the service became ready; \"+\": its start-to-ready time.\n\n");
-    for (size_t depth = 0; u && depth <= tm->n; depth++) {
+        printf("\"@\": when the unit became ready; \"+\": its start-to-ready time.\n\n");
+    /* a dependency was ready before its dependent was spawned: the chain
+     * goes back in time, so at most n links */
+    for (size_t depth = 0; u && depth < tm->n; depth++) {
         if (json) {
             printf("%s{\"unit\":", depth ? ",\n " : "");
             cli_json_str(u->name);
@@ -255,14 +352,41 @@ static int print_chain(const struct times *tm, const char *name, bool json)
                    depth ? "\u2514\u2500" : "", u->name, sec(u->t[STAMP_READY]),
                    sec(start_to_ready(u)));
         }
-        u = delayed_by(tm, u);
+        u = analyze_delayed_by(tm, u);
     }
     if (json)
         printf("]\n");
     return 0;
 }
 
-static int cli_plot(const struct times *tm); /* below */
+int analyze_print(const struct analyze_times *tm, const char *what, const char *name, bool json)
+{
+    if (what[0] == '\0')
+        return print_totals(tm, json);
+    if (strcmp(what, "blame") == 0)
+        return print_blame(tm, json);
+    if (strcmp(what, "critical-chain") == 0)
+        return print_chain(tm, name, json);
+    return analyze_plot(tm);
+}
+
+/* The persona manager's rows, when there is one (RUNDIR/persona exists):
+ * a manager that does not answer leaves personas out, said on stderr. */
+static void add_personas(const struct cli_opts *o, struct analyze_times *tm, char **reply)
+{
+    char path[512];
+    struct stat st;
+    if (!str_fmt(path, sizeof path, "%s/%s", cli_rundir(o->rundir), PERSONA_SOCKET_NAME) ||
+        (stat(path, &st) < 0 && errno == ENOENT))
+        return;
+    struct cli_opts q = *o;
+    q.timeout_s = PERSONAS_TIMEOUT_S;
+    q.quiet_timeout = true;
+    if (cli_transact_at(&q, PERSONA_SOCKET_NAME, "times\n", reply) != 0 ||
+        analyze_times_parse(*reply, true, tm) != 0)
+        fprintf(stderr, "bay0 analyze: no answer from the persona manager%s: personas "
+                        "left out\n", cli_timed_out ? " in 5 s" : "");
+}
 
 int cli_analyze(int argc, char **argv)
 {
@@ -280,234 +404,21 @@ int cli_analyze(int argc, char **argv)
                 analyze_usage);
         return CLI_EXIT_USAGE;
     }
-    char *reply = NULL;
+    char *reply = NULL, *preply = NULL;
     int rc = cli_transact(&o, "times\n", &reply);
     if (rc)
         return rc;
-    struct times tm = {0};
-    rc = parse_times(reply, &tm);
+    struct analyze_times tm = {0};
+    rc = analyze_times_parse(reply, false, &tm);
     if (rc == 0) {
-        if (operands == 0)
-            rc = print_totals(&tm, o.json);
-        else if (strcmp(what, "blame") == 0)
-            rc = print_blame(&tm, o.json);
-        else if (strcmp(what, "critical-chain") == 0)
-            rc = print_chain(&tm, operands == 2 ? argv[first + 1] : NULL, o.json);
-        else
-            rc = cli_plot(&tm);
+        add_personas(&o, &tm, &preply);
+        analyze_times_sort(&tm);
+        rc = analyze_print(&tm, what, operands == 2 ? argv[first + 1] : NULL, o.json);
     }
-    free(tm.units);
+    analyze_times_free(&tm);
     free(reply);
+    free(preply);
     return rc;
-}
-
-/* ---- plot ----------------------------------------------------------------- */
-
-#define PLOT_BAR_PX 1000   /* the time axis */
-#define PLOT_HEAD_PX 64    /* title, legend */
-#define PLOT_AXIS_PX 28
-#define PLOT_KERNEL_PX 90  /* the kernel's segment when not to scale */
-
-static void xml_text(const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", stdout); break;
-        case '<': fputs("&lt;", stdout); break;
-        case '>': fputs("&gt;", stdout); break;
-        case '"': fputs("&quot;", stdout); break;
-        default: putchar(*s);
-        }
-    }
-}
-
-static int by_spawn(const void *a, const void *b)
-{
-    const struct unit *const *x = a, *const *y = b;
-    int64_t sx = (*x)->t[STAMP_SPAWNED] ? (*x)->t[STAMP_SPAWNED] : (*x)->t[STAMP_WANTED];
-    int64_t sy = (*y)->t[STAMP_SPAWNED] ? (*y)->t[STAMP_SPAWNED] : (*y)->t[STAMP_WANTED];
-    if (sx != sy)
-        return sx < sy ? -1 : 1;
-    return strcmp((*x)->name, (*y)->name);
-}
-
-/* A tick step of 1, 2 or 5 times a power of ten (µs) giving 5-12 ticks. */
-static int64_t tick_step(int64_t span_us)
-{
-    static const int mult[] = {1, 2, 5};
-    for (int64_t step = 1000;; step *= 10)
-        for (size_t i = 0; i < ARRAY_LEN(mult); i++)
-            if (span_us / (step * mult[i]) <= 12)
-                return step * mult[i];
-}
-
-struct plot {
-    int64_t origin, end; /* µs on the axis */
-    int x0;              /* px of origin */
-    int row_px, font_px;
-};
-
-static double plot_x(const struct plot *p, int64_t t)
-{
-    if (t < p->origin)
-        t = p->origin;
-    return p->x0 + (double)(t - p->origin) * PLOT_BAR_PX / (double)(p->end - p->origin);
-}
-
-static void plot_bar(const struct plot *p, int y, int64_t from, int64_t to, const char *cls)
-{
-    if (!from || !to || to < from)
-        return;
-    double x = plot_x(p, from), w = plot_x(p, to) - x;
-    printf("<rect class=\"%s\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>\n", cls, x,
-           y + 2, w < 1 ? 1 : w, p->row_px - 4);
-}
-
-static int cli_plot(const struct times *tm)
-{
-    const struct unit **list = cli_xcalloc(tm->n + 1, sizeof *list);
-    size_t n = 0;
-    int64_t end = tm->init_us;
-    size_t name_chars = 8;
-    for (size_t i = 0; i < tm->n; i++) {
-        const struct unit *u = &tm->units[i];
-        if (!u->t[STAMP_WANTED])
-            continue;
-        list[n++] = u;
-        for (int k = 0; k < STAMP_COUNT; k++)
-            if (u->t[k] > end)
-                end = u->t[k];
-        if (strlen(u->name) > name_chars)
-            name_chars = strlen(u->name);
-    }
-    qsort(list, n, sizeof *list, by_spawn);
-    struct plot p = {.row_px = n > 60 ? 14 : 20, .font_px = n > 60 ? 10 : 12};
-    const char *edge_style = n > 60 ? "stroke-width:1;opacity:.55" : "stroke-width:1.5";
-    int name_px = (int)(name_chars > 40 ? 40 : name_chars) * p.font_px * 6 / 10 + 16;
-    /* The kernel's segment to scale when it is not longer than what
-     * follows; else a fixed block, and the axis starts at bay0's start. */
-    bool kernel_to_scale = tm->start_us <= end - tm->start_us;
-    p.origin = kernel_to_scale ? 0 : tm->start_us;
-    p.end = end > p.origin ? end : p.origin + 1000;
-    p.end += (p.end - p.origin) / 50 + 1; /* room after the last mark */
-    p.x0 = name_px + (kernel_to_scale ? 0 : PLOT_KERNEL_PX);
-    int width = p.x0 + PLOT_BAR_PX + 110;
-    int rows_y = PLOT_HEAD_PX + p.row_px + 6; /* the kernel's row first */
-    int height = rows_y + (int)n * p.row_px + PLOT_AXIS_PX + 20;
-    int axis_y = rows_y + (int)n * p.row_px;
-
-    printf("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-           "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-           "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"%d\">\n",
-           width, height, width, height, p.font_px);
-    printf("<style>\n"
-           ".wait{fill:#d9d9d9}.spawn{fill:#7d7d7d}.start{fill:#f2a33a}.run{fill:#7cc47c}"
-           ".kernel{fill:#9fb8d8}.edge{stroke:#2050b0;fill:none;%s}"
-           ".grid{stroke:#e6e6e6}.mark{stroke:#c03030;stroke-dasharray:4 3}"
-           ".odd{fill:#f3f3f3}.exit{fill:#c03030}text{fill:#222}.dim{fill:#555}"
-           ".lbl{fill:#333;paint-order:stroke;stroke:#fff;stroke-width:3px}\n"
-           "</style>\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-           edge_style);
-    int64_t last_ready = 0;
-    for (size_t i = 0; i < n; i++)
-        if (list[i]->t[STAMP_READY] > last_ready)
-            last_ready = list[i]->t[STAMP_READY];
-    printf("<text x=\"10\" y=\"20\" font-size=\"15\" font-weight=\"bold\">bay0 boot: "
-           "%zu services, last ready %.3fs after the kernel started</text>\n",
-           n, sec(last_ready));
-    /* legend */
-    static const char *const legend[][2] = {{"wait", "waiting for dependencies"},
-                                            {"spawn", "spawning"},
-                                            {"start", "starting (to ready)"},
-                                            {"run", "ready"},
-                                            {"kernel", "kernel"}};
-    for (size_t i = 0; i < ARRAY_LEN(legend); i++) {
-        int lx = 10 + (int)i * 170;
-        printf("<rect class=\"%s\" x=\"%d\" y=\"32\" width=\"14\" height=\"10\"/>"
-               "<text x=\"%d\" y=\"41\">%s</text>\n",
-               legend[i][0], lx, lx + 18, legend[i][1]);
-    }
-    int ex = 10 + (int)ARRAY_LEN(legend) * 170;
-    printf("<line class=\"edge\" x1=\"%d\" y1=\"37\" x2=\"%d\" y2=\"37\"/>"
-           "<text x=\"%d\" y=\"41\">dependency that delayed a start</text>\n",
-           ex, ex + 14, ex + 18);
-    for (size_t i = 1; i < n; i += 2) /* row stripes under everything */
-        printf("<rect class=\"odd\" x=\"0\" y=\"%d\" width=\"%d\" height=\"%d\"/>\n",
-               rows_y + (int)i * p.row_px, width, p.row_px);
-    /* grid and axis */
-    int64_t step = tick_step(p.end - p.origin);
-    for (int64_t t = (p.origin / step) * step; t <= p.end; t += step) {
-        if (t < p.origin)
-            continue;
-        double x = plot_x(&p, t);
-        printf("<line class=\"grid\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>"
-               "<text class=\"dim\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%gs</text>"
-               "<text class=\"dim\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%gs</text>\n",
-               x, PLOT_HEAD_PX, x, axis_y, x, PLOT_HEAD_PX - 4, sec(t), x, axis_y + 16, sec(t));
-    }
-    printf("<line stroke=\"#444\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>\n", p.x0, axis_y,
-           p.x0 + PLOT_BAR_PX, axis_y);
-    /* the kernel's row */
-    int ky = PLOT_HEAD_PX + 2;
-    printf("<text x=\"%d\" y=\"%d\" text-anchor=\"end\">kernel</text>\n", name_px - 6,
-           ky + p.row_px - 6);
-    if (kernel_to_scale)
-        plot_bar(&p, ky, 1, tm->start_us, "kernel");
-    else
-        printf("<rect class=\"kernel\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/>"
-               "<text x=\"%d\" y=\"%d\">%.3fs (not to scale)</text>\n",
-               name_px, ky + 2, PLOT_KERNEL_PX - 8, p.row_px - 4, p.x0 + 4, ky + p.row_px - 6,
-               sec(tm->start_us));
-    /* bay0 start and init complete */
-    double xs = plot_x(&p, tm->start_us), xi = plot_x(&p, tm->init_us);
-    printf("<line class=\"mark\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>"
-           "<line class=\"mark\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n"
-           "<text class=\"dim\" x=\"%.1f\" y=\"%d\" text-anchor=\"end\">bay0 start</text>"
-           "<text class=\"dim\" x=\"%.1f\" y=\"%d\">init complete</text>\n",
-           xs, PLOT_HEAD_PX, xs, axis_y + 4, xi, PLOT_HEAD_PX, xi, axis_y + 4, xs - 2,
-           axis_y + PLOT_AXIS_PX + 2, xi + 2, axis_y + PLOT_AXIS_PX + 2);
-    /* one row per service */
-    for (size_t i = 0; i < n; i++) {
-        const struct unit *u = list[i];
-        int y = rows_y + (int)i * p.row_px;
-        printf("<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", name_px - 6, y + p.row_px - 5);
-        xml_text(u->name);
-        printf("</text>\n");
-        const int64_t *t = u->t;
-        int64_t stop = t[STAMP_EXITED] > t[STAMP_READY] ? t[STAMP_EXITED] : p.end;
-        plot_bar(&p, y, t[STAMP_WANTED], t[STAMP_SPAWNED] ? t[STAMP_SPAWNED] : p.end, "wait");
-        plot_bar(&p, y, t[STAMP_SPAWNED], t[STAMP_UP], "spawn");
-        plot_bar(&p, y, t[STAMP_UP], t[STAMP_READY] ? t[STAMP_READY] : p.end, "start");
-        plot_bar(&p, y, t[STAMP_READY], stop, "run");
-        if (t[STAMP_EXITED] && t[STAMP_EXITED] > t[STAMP_READY])
-            printf("<rect class=\"exit\" x=\"%.1f\" y=\"%d\" width=\"2\" height=\"%d\"/>\n",
-                   plot_x(&p, t[STAMP_EXITED]), y + 1, p.row_px - 2);
-        double label_x = plot_x(&p, t[STAMP_READY] ? t[STAMP_READY] : p.end) + 4;
-        if (t[STAMP_READY] && t[STAMP_SPAWNED])
-            printf("<text class=\"lbl\" x=\"%.1f\" y=\"%d\">+%.3fs</text>\n", label_x,
-                   y + p.row_px - 5, sec(start_to_ready(u)));
-        else
-            printf("<text class=\"lbl\" x=\"%.1f\" y=\"%d\">%s</text>\n", label_x,
-                   y + p.row_px - 5, u->state);
-    }
-    /* the dependencies that delayed a start: from the dependency's ready
-     * to the dependent's spawn */
-    for (size_t i = 0; i < n; i++) {
-        const struct unit *dep = delayed_by(tm, list[i]);
-        size_t j = 0;
-        while (dep && j < n && list[j] != dep)
-            j++;
-        if (!dep || j == n)
-            continue;
-        double x1 = plot_x(&p, dep->t[STAMP_READY]), x2 = plot_x(&p, list[i]->t[STAMP_SPAWNED]);
-        int y1 = rows_y + (int)j * p.row_px + p.row_px / 2;
-        int y2 = rows_y + (int)i * p.row_px + p.row_px / 2;
-        printf("<path class=\"edge\" d=\"M%.1f %d L%.1f %d L%.1f %d\"/>\n", x1, y1, x1, y2, x2,
-               y2);
-    }
-    printf("</svg>\n");
-    free(list);
-    return 0;
 }
 
 /* ---- events --------------------------------------------------------------- */

@@ -30,6 +30,7 @@
  */
 #include "persona_mgr.h"
 
+#include "analyze.h"
 #include "cli.h"
 #include "exec.h"
 #include "focus.h"
@@ -112,6 +113,10 @@ struct slot {
     int64_t start_wall_ns; /* events older than the last start are stale */
     pid_t log_podman, log_logger;
     char spec[STATE_PERSONA_SPEC_BYTES_MAX]; /* JOB_CREATE only */
+    /* `bay0 analyze` (analyze.h): CLOCK_BOOTTIME µs, first and latest start */
+    int64_t stamp_first[STAMP_COUNT], stamp_last[STAMP_COUNT];
+    int64_t boot_wanted_us;  /* wanted since the manager's start (intent at boot) */
+    enum persona_state seen; /* the state the stamps last saw */
 };
 
 static struct {
@@ -138,6 +143,7 @@ static struct {
     char watch_line[WATCH_LINE_BYTES_MAX];
     int64_t watch_restart_ms;
     int64_t watch_since_ns;
+    int64_t reconciled_us; /* the boot reconcile's end (CLOCK_BOOTTIME) */
     struct slot slots[PERSONAS_MAX];
     struct job jobs[JOBS_MAX];
     struct conn conns[CONNS_MAX];
@@ -432,10 +438,37 @@ static void op_note(struct persona *p, void *ctx) { (void)ctx; job_launch(slot_o
 
 static void check_waiters(int si, bool removed);
 
+/* The timeline `bay0 analyze` shows: wanted (asked, or the manager's start
+ * for an intent found at boot; after a death: the death), spawned (the
+ * start job), up and ready (running: podman started it), exited (left
+ * running or stopping, or a start that failed). */
+static void stamp_change(struct slot *s)
+{
+    enum persona_state old = s->seen, st = s->p.state;
+    s->seen = st;
+    int64_t now = time_boot_us();
+    bool was_up = old == PS_RUNNING || old == PS_STOPPING;
+    bool is_up = st == PS_RUNNING || st == PS_STOPPING;
+    if ((was_up && !is_up) ||
+        (old == PS_STARTING && (st == PS_STOPPED || st == PS_BACKOFF || st == PS_FAILED)))
+        analyze_stamp(s->stamp_first, s->stamp_last, STAMP_EXITED, now);
+    if (st == PS_STARTING) {
+        if (old != PS_BACKOFF)
+            analyze_stamp(s->stamp_first, s->stamp_last, STAMP_WANTED,
+                          s->boot_wanted_us ? s->boot_wanted_us : now);
+        s->boot_wanted_us = 0;
+        analyze_stamp(s->stamp_first, s->stamp_last, STAMP_SPAWNED, now);
+    } else if (st == PS_RUNNING) {
+        analyze_stamp(s->stamp_first, s->stamp_last, STAMP_UP, now);
+        analyze_stamp(s->stamp_first, s->stamp_last, STAMP_READY, now);
+    }
+}
+
 static void op_changed(struct persona *p, void *ctx)
 {
     (void)ctx;
     int si = slot_of(p);
+    stamp_change(&m.slots[si]);
     if (p->state == PS_RUNNING)
         log_follow(&m.slots[si]);
     check_waiters(si, false);
@@ -475,6 +508,7 @@ static int slot_new(const struct persona_name *id, const char *image,
         s->job = -1;
         s->queued_kind = -1;
         persona_init(&s->p, id, image, st, want_up, time_mono_ms());
+        s->seen = st; /* adopted running: no stamps (started before us) */
         return i;
     }
     return -1;
@@ -752,8 +786,10 @@ static void reconcile_finished(bool timed_out)
             m.slots[i].used = false;
     m.mode = MODE_READY;
     m.dirty_reason[0] = '\0';
-    if (boot)
+    if (boot) {
+        m.reconciled_us = time_boot_us();
         watcher_start();
+    }
     int64_t now = time_mono_ms();
     for (int i = 0; i < PERSONAS_MAX; i++) {
         struct slot *s = &m.slots[i];
@@ -761,8 +797,10 @@ static void reconcile_finished(bool timed_out)
             continue;
         if (s->p.state == PS_RUNNING)
             log_follow(s);
-        else if (s->p.want_up) /* intent running: start it */
+        else if (s->p.want_up) { /* intent running: start it */
+            s->boot_wanted_us = boot ? analyze_start_us() : 0;
             persona_on_event(&s->p, PE_WANT_UP, NULL, now, ops());
+        }
     }
     handle_parked();
 }
@@ -875,6 +913,28 @@ static void list_rows(struct conn *c)
                  (long long)(now_wall - (now_mono - p->since_ms)),
                  p->deaths, p->last_error);
     }
+}
+
+/* `bay0 analyze`: one row a persona, the shape of the control socket's
+ * "times" rows (analyze.h); the dependency is the manager's service. */
+static void times_rows(struct conn *c)
+{
+    const char *service = getenv("BAY0_SERVICE");
+    for (int i = 0; i < PERSONAS_MAX; i++) {
+        const struct slot *s = &m.slots[i];
+        if (!s->used)
+            continue;
+        const int64_t *f = s->stamp_first, *l = s->stamp_last;
+        conn_add(c, "T\t%s\t%s\t%s\t%s\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld\t%lld\n",
+                 s->p.semantic, s->p.id.kind == PERSONA_SYSTEM ? "tenant" : "persona",
+                 persona_state_name(s->p.state), service && *service ? service : "-",
+                 (long long)f[0], (long long)f[1], (long long)f[2], (long long)f[3],
+                 (long long)f[4], (long long)l[0], (long long)l[1], (long long)l[2],
+                 (long long)l[3], (long long)l[4]);
+    }
+    conn_reply(c, 0, "start_us=%lld reconciled_us=%lld now_us=%lld",
+               (long long)analyze_start_us(), (long long)m.reconciled_us,
+               (long long)time_boot_us());
 }
 
 /* ---- waiting for an outcome ------------------------------------------------------ */
@@ -1083,7 +1143,12 @@ static void dispatch(struct conn *c)
     c->in[strcspn(c->in, "\n")] = '\0';
     int argc = split_tabs(c->in, argv, (int)ARRAY_LEN(argv));
     const char *verb = argv[0];
-    bool read_only = strcmp(verb, "list") == 0 || strcmp(verb, "ping") == 0;
+    bool read_only = strcmp(verb, "list") == 0 || strcmp(verb, "ping") == 0 ||
+                     strcmp(verb, "times") == 0;
+    if (strcmp(verb, "times") == 0) { /* never parked: analyze shows the wait */
+        times_rows(c);
+        return;
+    }
     if (strcmp(verb, "ping") == 0) {
         conn_reply(c, 0, "persona-manager pid %d mode %s", (int)getpid(),
                    m.mode == MODE_READY ? "ready"

@@ -53,6 +53,7 @@
  */
 #include "service.h"
 
+#include "analyze.h"
 #include "cgroup.h"
 #include "depgraph.h"
 #include "loop.h"
@@ -147,20 +148,7 @@ static void set_aux_pid(struct svc *s, pid_t pid)
  * opens a new latest start, wanted when the old run exited. */
 static void stamp(struct svc *s, enum svc_stamp k, int64_t now_ms)
 {
-    int64_t t = ops->boot_us ? ops->boot_us() : now_ms * 1000;
-    if (t <= 0)
-        t = 1; /* 0 means "not yet" */
-    if (k == STAMP_WANTED || (k == STAMP_SPAWNED && s->stamp_last[STAMP_SPAWNED])) {
-        int64_t wanted = k == STAMP_WANTED || !s->stamp_last[STAMP_EXITED]
-                             ? t : s->stamp_last[STAMP_EXITED];
-        memset(s->stamp_last, 0, sizeof s->stamp_last);
-        s->stamp_last[STAMP_WANTED] = wanted;
-        if (!s->stamp_first[STAMP_WANTED])
-            s->stamp_first[STAMP_WANTED] = wanted;
-    }
-    s->stamp_last[k] = t;
-    if (!s->stamp_first[k])
-        s->stamp_first[k] = t;
+    analyze_stamp(s->stamp_first, s->stamp_last, k, ops->boot_us ? ops->boot_us() : now_ms * 1000);
 }
 
 /* ---- spawning -------------------------------------------------------- */

@@ -29,6 +29,12 @@ def gated(tmp, name):
 
 def times(sup, *names):
     raw = sup.request(("times " + " ".join(names)).strip().encode() + b"\n").decode()
+    return rows_of(raw)
+
+
+def rows_of(raw):
+    """The "T" rows of a times reply (the supervisor's or the persona
+    manager's), by name."""
     lines = raw.splitlines()
     assert lines[-1].startswith("OK start_us="), raw
     rows = {}
@@ -351,3 +357,107 @@ def test_events_drop_a_reader_that_does_not_read(sup, tmp_path):
     slow.close()
     assert data.count(b"\n") > 100  # it got what it had room for, then the end
     assert sup.cli("status").returncode == 0
+
+
+# ---- personas on the timeline (real podman, the persona manager as the
+# service `personas`; fixtures from test_persona.py) ----
+
+import shutil  # noqa: E402
+
+import pytest  # noqa: E402
+
+from test_persona import IMAGE, Personas, store  # noqa: E402,F401 (store: the fixture)
+
+
+@pytest.fixture
+def ps(tmp_path, store):  # noqa: F811
+    if shutil.which("podman") is None or os.geteuid() != 0:
+        pytest.skip("needs podman and root")
+    p = Personas(tmp_path, store)
+    yield p
+    p.stop()
+    store.remove_all()
+
+
+def persona_times(ps):
+    """The persona manager's `times` rows (same shape as the supervisor's)
+    and its summary line."""
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(os.path.join(ps.rundir, "persona"))
+    s.sendall(b"times\n")
+    raw = b""
+    while chunk := s.recv(65536):
+        raw += chunk
+    s.close()
+    rows = rows_of(raw.decode())
+    summary = dict(kv.split("=") for kv in raw.decode().splitlines()[-1][3:].split())
+    return rows, {k: int(v) for k, v in summary.items()}
+
+
+def test_personas_on_the_timeline(ps):
+    ps.up()
+    ps.persona("create", "p://work", "--image", IMAGE)
+    before = boot_us()
+    ps.persona("start", "p://work")  # returns once it is running
+    after = boot_us()
+    rows, _ = persona_times(ps)
+    w = rows["p://work"]
+    f = w["first"]
+    assert (w["type"], w["state"], w["deps"]) == ("persona", "running", "personas"), w
+    assert before <= f["wanted"] <= f["spawned"] <= f["up"] <= f["ready"] <= after, f
+    assert f["exited"] == 0 and w["latest"] == f, w
+
+    total = analyze(ps, "--json")
+    assert total["persona_manager"] is True, total
+    assert (total["personas_wanted"], total["personas_not_running"]) == (1, 0), total
+    assert us(total["boot_to_personas_running_ms"]) == f["ready"], total
+    text = analyze(ps).stdout
+    assert "boot to personas running" in text and "init complete to personas running" in text
+    blame = {b["unit"]: b for b in analyze(ps, "blame", "--json")}
+    assert blame["p://work"]["type"] == "persona"
+    assert us(blame["p://work"]["start_to_ready_ms"]) == f["ready"] - f["spawned"]
+    _, texts, _ = plot(ps)
+    assert "p://work" in texts and "latest start" not in texts
+
+    # a restart keeps the first record and opens the latest start
+    ps.persona("restart", "p://work")
+    again = persona_times(ps)[0]["p://work"]
+    assert {k: again["first"][k] for k in STAMPS[:4]} == {k: f[k] for k in STAMPS[:4]}, again
+    assert again["first"]["exited"] > f["ready"], again
+    lt = again["latest"]
+    assert f["ready"] < lt["wanted"] <= lt["spawned"] <= lt["up"] <= lt["ready"] <= boot_us()
+    assert lt["exited"] == 0, again
+    root, texts, _ = plot(ps)
+    assert "latest start" in texts, texts
+    assert any(t.startswith(f"@{lt['spawned'] / 1e6:.3f}s +") for t in texts), texts
+
+
+def test_personas_wanted_at_the_managers_start(ps):
+    """A persona whose intent is running is wanted from the manager's
+    start, spawned after its reconcile, and the chain names the manager."""
+    ps.up()
+    ps.persona("create", "p://boot", "--image", IMAGE)
+    ps.persona("start", "p://boot")
+    ps.stop()  # bay0 and the manager; the container stays
+    ps.store.podman("rm", "-f", "-t", "0", "p__boot")  # gone while no manager ran
+    ps.start()  # a new boot: the manager reconciles, then starts p://boot
+    ps.cli("start", "personas")  # returns once the manager is ready
+    ps.persona("start", "p://boot")  # waits for the boot start in flight
+    rows, summary = persona_times(ps)
+    f = rows["p://boot"]["first"]
+    mgr = times(ps, "personas")["personas"]["first"]
+    # spawned: before the spawn (up is stamped when the spawn returned,
+    # which a loaded machine may delay past the child's own start)
+    assert mgr["spawned"] <= summary["start_us"] == f["wanted"] <= mgr["ready"], (mgr, summary, f)
+    assert f["wanted"] <= summary["reconciled_us"] <= f["spawned"] <= f["ready"], (summary, f)
+    chain = analyze(ps, "critical-chain", "p://boot", "--json")
+    assert [c["unit"] for c in chain][:2] == ["p://boot", "personas"], chain
+    assert us(chain[0]["waited_ms"]) == f["spawned"] - f["wanted"]
+    # a manager restarted under a running persona adopts it: not "wanted"
+    ps.cli("restart", "personas")
+    ps.cli("start", "personas")  # returns once the new manager is ready
+    ps.persona("list")  # answered after its reconcile
+    total = analyze(ps, "--json")
+    assert (total["personas_wanted"], total["personas_adopted"]) == (0, 1), total
