@@ -26,6 +26,7 @@
 
 #define CLI_REPLY_BYTES_MAX (64u * 1024 * 1024)
 #define PERSIST_TIMEOUT_MS 2000
+#define CLI_PING_TIMEOUT_MS 5000
 
 
 const char *cli_rundir(const char *option)
@@ -82,6 +83,52 @@ static int connect_control(const char *rundir, const char *sock_name)
         return err == EACCES || err == EPERM ? -CLI_EXIT_DENIED : -CLI_EXIT_TRYAGAIN;
     }
     return fd;
+}
+
+/* The supervisor's ping, quietly: no supervisor is an answer here
+ * ("bay0 VERSION pid PID persist=X scandir DIR logdir DIR"). */
+void cli_ping(const char *rundir, struct cli_ping *p)
+{
+    memset(p, 0, sizeof *p);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (!str_fmt(addr.sun_path, sizeof addr.sun_path, "%s/control", rundir))
+        return;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    char reply[2 * 4096 + 256];
+    size_t len = 0;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+        fd_write_all(fd, "ping\n", 5) == 0) {
+        int64_t deadline = time_mono_ms() + CLI_PING_TIMEOUT_MS;
+        for (;;) {
+            struct pollfd pf = {.fd = fd, .events = POLLIN};
+            int64_t left = deadline - time_mono_ms();
+            if (left <= 0 || poll(&pf, 1, (int)left) <= 0 || len + 1 >= sizeof reply)
+                break;
+            ssize_t n = read(fd, reply + len, sizeof reply - 1 - len);
+            if (n <= 0)
+                break;
+            len += (size_t)n;
+        }
+    }
+    close(fd);
+    reply[len] = '\0';
+    if (strncmp(reply, "OK bay0 ", 8) != 0)
+        return;
+    p->online = true;
+    reply[strcspn(reply, "\n")] = '\0';
+    const char *pid = strstr(reply, " pid ");
+    p->pid = pid ? atol(pid + 5) : 0;
+    const char *per = strstr(reply, " persist=");
+    if (per)
+        snprintf(p->persist, sizeof p->persist, "%.*s", (int)strcspn(per + 9, " "), per + 9);
+    const char *sd = strstr(reply, " scandir ");
+    const char *ld = strstr(reply, " logdir ");
+    if (sd && ld && ld > sd)
+        snprintf(p->scandir, sizeof p->scandir, "%.*s", (int)(ld - sd - 9), sd + 9);
+    if (ld)
+        str_copy(p->logdir, sizeof p->logdir, ld + 8);
 }
 
 int cli_connect(const struct cli_opts *o)

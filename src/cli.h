@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_NO 1
@@ -68,8 +69,42 @@ int cli_connect(const struct cli_opts *o);
 /* Prints I/E lines of a reply; returns the final line's code (OK = 0). */
 int cli_finish_reply(char *reply, bool quiet_ok);
 int cli_log(int argc, char **argv);
+
+/* `bay0 log` merged by time (cli_logall.c): every source of logdir (and
+ * loggers' directories named in scandir's log/run files), or only one. */
+struct cli_log_req {
+    const char *logdir;
+    const char *scandir; /* NULL: no loggers' directories */
+    const char *only;    /* NULL: every service */
+    uint64_t lines;      /* the last LINES of the merge */
+    bool lines_all;      /* ... or all of them */
+    int64_t since_us;    /* 0: from the start; else wall-clock µs */
+    bool follow;
+    bool json;
+};
+int cli_log_merged(const struct cli_log_req *r);
+/* A whole file of dir_fd (malloc'ed, NUL-terminated), or NULL. */
+char *cli_log_slurp(int dir_fd, const char *name, size_t *len);
+/* A line's stamp (ISO 8601 or TAI64N) and the space after: bytes used, or
+ * 0 when the line has none; *t_us is UTC µs. Pure (fuzzed). */
+size_t cli_log_stamp_parse(const char *s, size_t len, int64_t *t_us);
+/* --since's value relative to now_us; false when it is not one. */
+bool cli_log_since_parse(const char *s, int64_t now_us, int64_t *out_us);
+/* The directory a log/run script gives its logger, if it is written out. */
+bool cli_log_logger_dir(const char *run, char *out, size_t size);
 /* calloc that exits 3 with a message when memory runs out (clients only). */
 void *cli_xcalloc(size_t n, size_t size);
+
+/* The supervisor's ping reply, asked quietly (online false: nobody
+ * answered at RUNDIR/control; fields empty when not said). */
+struct cli_ping {
+    bool online;
+    long pid;
+    char persist[16]; /* on | off | dirty */
+    char scandir[4096];
+    char logdir[4096];
+};
+void cli_ping(const char *rundir, struct cli_ping *p);
 
 /* The rundir clients use: --rundir, else $BAY0_RUNDIR, else /run/bay0. */
 const char *cli_rundir(const char *option);

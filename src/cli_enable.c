@@ -21,16 +21,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#define ENABLE_PING_TIMEOUT_MS 5000
 #define ENABLE_PERSIST_TIMEOUT_MS 2000
 #define ENABLE_SCANDIR_DEFAULT "/etc/bay0/sv"
 
@@ -57,56 +53,22 @@ static const char enable_usage[] =
     "  Exit 0 done, 1 no such service or not written, 2 usage, 3 dirty boot or\n"
     "  timeout, 4 permission denied.\n";
 
-/* The supervisor's ping reply, without the messages cli_transact prints
- * when nobody listens: offline is a normal case here. 1 answered, 0 none. */
-static int ping_quiet(const char *rundir, char *out, size_t size)
-{
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (!str_fmt(addr.sun_path, sizeof addr.sun_path, "%s/control", rundir))
-        return 0;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return 0;
-    size_t len = 0;
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
-        fd_write_all(fd, "ping\n", 5) == 0) {
-        int64_t deadline = time_mono_ms() + ENABLE_PING_TIMEOUT_MS;
-        for (;;) {
-            struct pollfd p = {.fd = fd, .events = POLLIN};
-            int64_t left = deadline - time_mono_ms();
-            if (left <= 0 || poll(&p, 1, (int)left) <= 0 || len + 1 >= size)
-                break;
-            ssize_t n = read(fd, out + len, size - 1 - len);
-            if (n <= 0)
-                break;
-            len += (size_t)n;
-        }
-    }
-    close(fd);
-    out[len] = '\0';
-    return strncmp(out, "OK bay0 ", 8) == 0;
-}
-
 /* Where the intent lives: from the supervisor's ping, else from the
  * options and the environment. */
 static void find_home(const struct cli_opts *o, const char *scandir_opt, struct where *w)
 {
-    char reply[8192];
-    w->online = ping_quiet(cli_rundir(o->rundir), reply, sizeof reply) == 1;
-    str_copy(w->scandir, sizeof w->scandir, scandir_opt ? scandir_opt : ENABLE_SCANDIR_DEFAULT);
-    if (!w->online) {
+    struct cli_ping p;
+    cli_ping(cli_rundir(o->rundir), &p);
+    w->online = p.online;
+    w->pid = p.pid;
+    str_copy(w->scandir, sizeof w->scandir,
+             scandir_opt ? scandir_opt : p.online && p.scandir[0] ? p.scandir : ENABLE_SCANDIR_DEFAULT);
+    if (!w->online)
         w->home = getenv("BAY0_PERSIST_DIR") ? HOME_DATABASE : HOME_DOWN_FILE;
-        return;
-    }
-    const char *pid = strstr(reply, " pid ");
-    w->pid = pid ? atol(pid + 5) : 0;
-    w->home = strstr(reply, " persist=on") ? HOME_DATABASE
-              : strstr(reply, " persist=dirty") ? HOME_NONE_DIRTY
-                                                : HOME_DOWN_FILE;
-    const char *sd = strstr(reply, " scandir ");
-    const char *end = sd ? strstr(sd, " logdir ") : NULL;
-    if (sd && end && !scandir_opt)
-        snprintf(w->scandir, sizeof w->scandir, "%.*s", (int)(end - sd - 9), sd + 9);
+    else
+        w->home = strcmp(p.persist, "on") == 0      ? HOME_DATABASE
+                  : strcmp(p.persist, "dirty") == 0 ? HOME_NONE_DIRTY
+                                                    : HOME_DOWN_FILE;
 }
 
 static bool service_dir_exists(const struct where *w, const char *name)

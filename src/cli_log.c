@@ -1,7 +1,10 @@
-/* cli_log.c — `bay0 log NAME [-n N] [-f]`: the last lines of a service's
- * built-in log, across rotated archives, and following it (inotify) across
- * rotations. `bay0 log bay0` is the supervisor's own log. A client: it may
- * allocate and block; it only reads files.
+/* cli_log.c — `bay0 log [NAME]`: options, where the logs are (the running
+ * supervisor's LOGDIR, else RUNDIR/log's files), and for one NAME the last
+ * lines of its built-in log (or its log/run logger's directory), across
+ * rotated archives, following it (inotify) across rotations. Without a
+ * NAME, or with --since/--json, cli_logall.c merges by time. `bay0 log
+ * bay0` is the supervisor's own log. A client: it may allocate and block;
+ * it only reads files.
  */
 #include "cli.h"
 
@@ -23,33 +26,23 @@
 #define LOG_LINES_DEFAULT 20
 #define LOG_LINES_MAX 1000000
 #define LOG_FILES_MAX (LOG_KEEP_MAX + 1)
+#define LOG_SCANDIR_DEFAULT "/etc/bay0/sv"
 
 static const char log_usage[] =
-    "usage: bay0 log [-n LINES] [-f] [--rundir DIR] [--logdir DIR] NAME\n"
-    "  Print the last LINES (default 20) lines of NAME's built-in log\n"
-    "  (LOGDIR/NAME/current and its @TAI64N.s archives); -f keeps printing\n"
-    "  new lines, across rotations. NAME `bay0` is the supervisor's own log.\n"
-    "  Without --logdir, the running supervisor is asked where its logs are.\n";
-
-/* The supervisor's logdir, from its `ping` reply. */
-static int ask_logdir(const struct cli_opts *o, char *out, size_t size)
-{
-    char *reply = NULL;
-    int rc = cli_transact(o, "ping\n", &reply);
-    if (rc != 0)
-        return rc;
-    char *at = strstr(reply, " logdir ");
-    char *nl = at ? strchr(at, '\n') : NULL;
-    if (!at || !nl) {
-        fprintf(stderr, "bay0 log: the supervisor did not say where its logs are\n");
-        free(reply);
-        return CLI_EXIT_TRYAGAIN;
-    }
-    *nl = '\0';
-    str_copy(out, size, at + 8);
-    free(reply);
-    return 0;
-}
+    "usage: bay0 log [-n LINES] [-f] [--since TIME] [--json] [--rundir DIR]\n"
+    "                [--logdir DIR] [--scandir DIR] [NAME]\n"
+    "  Without NAME: every service's log merged by time (like journalctl), one\n"
+    "  line each: TIME NAME: TEXT; the built-in logs (LOGDIR/*, `bay0` is the\n"
+    "  supervisor's own) and the directories log/run loggers write to, when\n"
+    "  log/run names one (s6-log, svlogd, multilog, bay0 logger).\n"
+    "  With NAME: the last LINES (default 20) lines of NAME's log as written\n"
+    "  (LOGDIR/NAME/current and its @TAI64N.s archives, or its logger's).\n"
+    "  -f keeps printing new lines, across rotations (and new services).\n"
+    "  --since TIME: lines from TIME on (all of them unless -n): 2026-11-29,\n"
+    "  '2026-11-29 06:00:00' (UTC), @EPOCH, -30s, -5m, -2h, -1d, today, yesterday.\n"
+    "  --json: one object a line: time, time_us, service, line.\n"
+    "  The running supervisor is asked where its logs are; without one, the\n"
+    "  files in RUNDIR/log are read (or --logdir DIR).\n";
 
 struct file_list {
     char names[LOG_FILES_MAX][32];
@@ -68,7 +61,7 @@ static bool list_entry(const char *name, unsigned char d_type, void *ctx)
 static int cmp_names(const void *a, const void *b) { return strcmp(a, b); }
 
 /* Reads a whole file (archives are at most log-max-bytes). */
-static char *slurp(int dir_fd, const char *name, size_t *len)
+char *cli_log_slurp(int dir_fd, const char *name, size_t *len)
 {
     int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -103,7 +96,7 @@ static void print_tail(int dir_fd, uint32_t want)
     uint32_t have = 0;
     int32_t first = (int32_t)l->count;
     for (int32_t i = (int32_t)l->count - 1; i >= 0 && have < want; i--) {
-        bufs[i] = slurp(dir_fd, l->names[i], &lens[i]);
+        bufs[i] = cli_log_slurp(dir_fd, l->names[i], &lens[i]);
         if (!bufs[i])
             continue;
         first = i;
@@ -182,78 +175,156 @@ static int follow(int dir_fd, const char *dir)
     }
 }
 
-int cli_log(int argc, char **argv)
+/* Where the logs are: --logdir, else the running supervisor's, else (no
+ * supervisor) RUNDIR/log, which both `supervise` and PID 1 use by
+ * default. Also the scan directory, for loggers' directories. */
+static int find_dirs(const char *rundir_opt, const char *logdir_opt, const char *scandir_opt,
+                     char *logdir, size_t size, char *scandir, size_t scandir_size,
+                     bool *online)
+{
+    struct cli_ping p;
+    cli_ping(cli_rundir(rundir_opt), &p);
+    *online = p.online;
+    str_copy(scandir, scandir_size,
+             scandir_opt ? scandir_opt : p.scandir[0] ? p.scandir : LOG_SCANDIR_DEFAULT);
+    if (logdir_opt)
+        return str_copy(logdir, size, logdir_opt) ? 0 : CLI_EXIT_USAGE;
+    if (p.online && p.logdir[0])
+        return str_copy(logdir, size, p.logdir) ? 0 : CLI_EXIT_USAGE;
+    struct stat st;
+    if (!str_fmt(logdir, size, "%s/log", cli_rundir(rundir_opt)) || stat(logdir, &st) != 0 ||
+        !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "bay0 log: no supervisor answered at %s/control and there is no %s: "
+                        "give --logdir DIR (or --rundir / BAY0_RUNDIR)\n",
+                cli_rundir(rundir_opt), logdir);
+        return CLI_EXIT_TRYAGAIN;
+    }
+    if (!p.online)
+        fprintf(stderr, "bay0 log: no supervisor answered at %s/control: reading the files "
+                        "in %s\n", cli_rundir(rundir_opt), logdir);
+    return 0;
+}
+
+/* A service with a log/run whose directory is written out in it. */
+static int logger_dir_open(const char *scandir, const char *name, char *dir, size_t size)
+{
+    char path[4096 + 96], run[4096], ldir[4096];
+    if (!str_fmt(path, sizeof path, "%s/%s/log/run", scandir, name) ||
+        file_read_small(AT_FDCWD, path, run, sizeof run) < 0 ||
+        !cli_log_logger_dir(run, ldir, sizeof ldir))
+        return -1;
+    if (!(ldir[0] == '/' ? str_copy(dir, size, ldir)
+                         : str_fmt(dir, size, "%s/%s/log/%s", scandir, name, ldir)))
+        return -1;
+    return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+struct log_args {
+    const char *rundir, *logdir, *scandir, *since;
+    uint64_t lines;
+    bool lines_set, follow, json, help;
+    int first; /* index of NAME, or argc */
+};
+
+static int parse_log_args(int argc, char **argv, struct log_args *a)
 {
     static const struct option longs[] = {
         {"rundir", required_argument, NULL, 'r'}, {"logdir", required_argument, NULL, 'l'},
         {"lines", required_argument, NULL, 'n'}, {"follow", no_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+        {"since", required_argument, NULL, 'S'}, {"json", no_argument, NULL, 'j'},
+        {"scandir", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    struct cli_opts o = {.timeout_s = CLI_TIMEOUT_S_DEFAULT};
-    const char *logdir_opt = NULL;
-    uint64_t lines = LOG_LINES_DEFAULT;
-    bool follow_on = false;
+    a->lines = LOG_LINES_DEFAULT;
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "r:l:n:fh", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "r:l:n:fjs:h", longs, NULL)) != -1) {
         if (ch == 'r')
-            o.rundir = optarg;
+            a->rundir = optarg;
         else if (ch == 'l')
-            logdir_opt = optarg;
+            a->logdir = optarg;
+        else if (ch == 's')
+            a->scandir = optarg;
+        else if (ch == 'S')
+            a->since = optarg;
         else if (ch == 'f')
-            follow_on = true;
-        else if (ch == 'n' && parse_u64(optarg, LOG_LINES_MAX, &lines))
-            continue;
+            a->follow = true;
+        else if (ch == 'j')
+            a->json = true;
+        else if (ch == 'n' && parse_u64(optarg, LOG_LINES_MAX, &a->lines))
+            a->lines_set = true;
         else if (ch == 'h') {
             printf("%s", log_usage);
+            a->help = true;
             return 0;
         } else {
             fprintf(stderr, "bay0 log: bad option or value '%s'\n%s", argv[optind - 1], log_usage);
-            return CLI_EXIT_USAGE;
+            return -CLI_EXIT_USAGE;
         }
     }
-    if (optind == argc) {
-        fprintf(stderr, "bay0 log: which service? name one (bay0 status lists them)\n%s",
-                log_usage);
-        return CLI_EXIT_USAGE;
-    }
-    if (optind + 1 != argc) {
-        fprintf(stderr, "bay0 log: one service at a time: '%s' after '%s' is one too many\n%s",
+    a->first = optind;
+    if (optind + 1 < argc) {
+        fprintf(stderr, "bay0 log: one service at a time: '%s' after '%s' is one too many "
+                        "(without a NAME, every service's log)\n%s",
                 argv[optind + 1], argv[optind], log_usage);
-        return CLI_EXIT_USAGE;
+        return -CLI_EXIT_USAGE;
     }
-    const char *bad = name_check(argv[optind], 64);
+    const char *bad = optind < argc ? name_check(argv[optind], 64) : NULL;
     if (bad) {
         fprintf(stderr, "bay0 log: '%s' is not a service name: %s\n%s", argv[optind], bad,
                 log_usage);
+        return -CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+int cli_log(int argc, char **argv)
+{
+    struct log_args a = {0};
+    int rc = parse_log_args(argc, argv, &a);
+    if (rc != 0 || a.help)
+        return -rc;
+    const char *name = a.first < argc ? argv[a.first] : NULL;
+    struct cli_log_req req = {.only = name, .lines = a.lines, .follow = a.follow,
+                              .json = a.json};
+    if (a.since && !cli_log_since_parse(a.since, time_wall_ms() * 1000, &req.since_us)) {
+        fprintf(stderr, "bay0 log: --since takes a time: 2026-11-29, '2026-11-29 06:00:00' "
+                        "(UTC), @EPOCH, -30s, -5m, -2h, -1d, today or yesterday; not '%s'\n",
+                a.since);
         return CLI_EXIT_USAGE;
     }
-    char logdir[4096];
-    if (logdir_opt)
-        str_copy(logdir, sizeof logdir, logdir_opt);
-    else if ((ch = ask_logdir(&o, logdir, sizeof logdir)) != 0)
-        return ch;
+    req.lines_all = a.since && !a.lines_set;
+    struct cli_opts o = {.rundir = a.rundir, .timeout_s = CLI_TIMEOUT_S_DEFAULT};
+    char logdir[4096], scandir[4096];
+    bool online = false;
+    if ((rc = find_dirs(a.rundir, a.logdir, a.scandir, logdir, sizeof logdir, scandir,
+                        sizeof scandir, &online)) != 0)
+        return rc;
+    req.logdir = logdir;
+    req.scandir = scandir;
+    if (!name || a.since || a.json)
+        return cli_log_merged(&req);
     char dir[4096 + 80];
-    snprintf(dir, sizeof dir, "%s/%s", logdir, argv[optind]);
+    snprintf(dir, sizeof dir, "%s/%s", logdir, name);
     int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0 && errno == ENOENT && !logdir_opt && strcmp(argv[optind], "bay0") != 0) {
+    if (dir_fd < 0 && errno == ENOENT)
+        dir_fd = logger_dir_open(scandir, name, dir, sizeof dir);
+    if (dir_fd < 0 && online && !a.logdir && strcmp(name, "bay0") != 0) {
         /* Is it a service at all? The supervisor knows (and suggests). */
-        char req[128], *reply = NULL;
-        snprintf(req, sizeof req, "status %s\n", argv[optind]);
-        if (cli_transact(&o, req, &reply) == 0 && strstr(reply, "ERR 1 no such service")) {
-            int rc = cli_finish_reply(reply, true);
+        char q[128], *reply = NULL;
+        snprintf(q, sizeof q, "status %s\n", name);
+        if (cli_transact(&o, q, &reply) == 0 && strstr(reply, "ERR 1 no such service")) {
+            rc = cli_finish_reply(reply, true);
             free(reply);
             return rc;
         }
         free(reply);
-        fprintf(stderr, "bay0 log: %s has written nothing yet (no %s)\n", argv[optind], dir);
-        return CLI_EXIT_NO;
     }
     if (dir_fd < 0) {
-        fprintf(stderr, "bay0 log: no log for %s at %s: %s\n", argv[optind], dir, strerror(errno));
+        fprintf(stderr, "bay0 log: %s has written nothing yet (no %s/%s)\n", name, logdir, name);
         return CLI_EXIT_NO;
     }
-    print_tail(dir_fd, (uint32_t)lines);
-    return follow_on ? follow(dir_fd, dir) : 0;
+    print_tail(dir_fd, (uint32_t)a.lines);
+    return a.follow ? follow(dir_fd, dir) : 0;
 }
