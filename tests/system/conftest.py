@@ -34,10 +34,15 @@ def wait_for(cond, timeout=10.0, interval=0.02, what="condition"):
 
 
 def write_file(path, text, mode=0o644):
+    """Written beside and renamed over path, as an operator should: opening
+    a run file for writing while a spawned child is still inside execve() of
+    it fails with "Text file busy" (and the exec fails the other way round)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
         f.write(text)
-    os.chmod(path, mode)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
 
 
 class Supervisor:
