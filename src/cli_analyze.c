@@ -21,6 +21,19 @@
 #include <sys/stat.h>
 
 #define PERSONAS_TIMEOUT_S 5 /* the persona manager answers at once, or is stuck */
+/* A time beyond a century of uptime is not one: such a row is dropped
+ * (and no difference of two times can overflow). */
+#define ANALYZE_US_MAX (100LL * 366 * 24 * 3600 * 1000000)
+
+/* A time field: 0..ANALYZE_US_MAX, digits only. */
+static bool parse_us(const char *s, int64_t *out)
+{
+    uint64_t v = 0;
+    if (!parse_u64(s, (uint64_t)ANALYZE_US_MAX, &v))
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
 
 static const char analyze_usage[] =
     "usage: bay0 analyze [--json] [--rundir DIR] [blame | critical-chain [NAME] | plot]\n"
@@ -50,17 +63,18 @@ static int by_name(const void *a, const void *b)
 
 static bool parse_summary(const char *line, bool personas, struct analyze_times *tm)
 {
-    long long s = 0, i = 0, n = 0;
-    if (personas) {
-        if (sscanf(line, "OK start_us=%lld reconciled_us=%lld now_us=%lld", &s, &i, &n) != 3)
-            return false;
-        tm->personas_known = true;
-        tm->reconciled_us = i;
-        return true;
-    }
-    if (sscanf(line, "OK start_us=%lld init_us=%lld now_us=%lld", &s, &i, &n) != 3)
+    char s[24], i[24], n[24];
+    int64_t start = 0, mid = 0, now = 0;
+    int got = personas ? sscanf(line, "OK start_us=%23s reconciled_us=%23s now_us=%23s", s, i, n)
+                       : sscanf(line, "OK start_us=%23s init_us=%23s now_us=%23s", s, i, n);
+    if (got != 3 || !parse_us(s, &start) || !parse_us(i, &mid) || !parse_us(n, &now))
         return false;
-    tm->start_us = s, tm->init_us = i, tm->now_us = n;
+    if (personas) {
+        tm->personas_known = true;
+        tm->reconciled_us = mid;
+    } else {
+        tm->start_us = start, tm->init_us = mid, tm->now_us = now;
+    }
     return true;
 }
 
@@ -74,13 +88,13 @@ static void parse_row(char *line, bool personas, struct analyze_times *tm)
         f[k++] = tok;
     if (k != ARRAY_LEN(f) || strcmp(f[1], "logger") == 0)
         return;
-    struct analyze_unit *u = &tm->units[tm->n++];
+    struct analyze_unit *u = &tm->units[tm->n];
     *u = (struct analyze_unit){.name = f[0], .type = f[1], .state = f[2], .deps = f[3],
                                .persona = personas};
-    for (int j = 0; j < STAMP_COUNT; j++) {
-        u->t[j] = strtoll(f[4 + j], NULL, 10);
-        u->l[j] = strtoll(f[4 + STAMP_COUNT + j], NULL, 10);
-    }
+    for (int j = 0; j < STAMP_COUNT; j++)
+        if (!parse_us(f[4 + j], &u->t[j]) || !parse_us(f[4 + STAMP_COUNT + j], &u->l[j]))
+            return; /* not a row of ours */
+    tm->n++;
 }
 
 int analyze_times_parse(char *reply, bool personas, struct analyze_times *tm)

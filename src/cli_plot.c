@@ -160,8 +160,10 @@ static void plot_head(const struct plot *p)
             last_ready = p->list[i]->t[STAMP_READY];
     }
     printf("<text x=\"10\" y=\"20\" font-size=\"15\" font-weight=\"bold\">bay0 boot: "
-           "%zu services, %zu personas, last ready %.3fs after the kernel started</text>\n",
-           p->n - personas, personas, sec(last_ready));
+           "%zu services", p->n - personas);
+    if (personas)
+        printf(", %zu personas", personas);
+    printf(", last ready %.3fs after the kernel started</text>\n", sec(last_ready));
 }
 
 static void plot_legend(const struct plot *p)
@@ -179,9 +181,10 @@ static void plot_legend(const struct plot *p)
     printf("<line class=\"edge\" x1=\"%d\" y1=\"37\" x2=\"%d\" y2=\"37\"/>"
            "<text x=\"%d\" y=\"41\">dependency that delayed a start</text>\n",
            lx, lx + 14, lx + 18);
+    lx += 240; /* past "dependency that delayed a start" */
     if (p->any_latest)
-        printf("<rect class=\"late\" x=\"%d\" y=\"50\" width=\"14\" height=\"8\"/>"
-               "<text x=\"%d\" y=\"58\">latest start (spawn to ready)</text>\n",
+        printf("<rect class=\"late\" x=\"%d\" y=\"34\" width=\"14\" height=\"7\"/>"
+               "<text x=\"%d\" y=\"41\">latest start (spawn to ready)</text>\n",
                lx, lx + 18);
 }
 

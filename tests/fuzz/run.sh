@@ -38,7 +38,7 @@ for t in "$@"; do
     # The CLI is a one-shot process: its output is noise and its leaks are
     # reported in docs/FUZZING.md, not counted as failures.
     extra=""; asan="${ASAN_OPTIONS:-}"
-    if [ "$t" = cli ]; then
+    if [ "$t" = cli ] || [ "$t" = analyze ]; then
         extra="-close_fd_mask=3 -detect_leaks=0"; asan="detect_leaks=0"
     fi
     # -timeout: one input taking over 10 s is a hang; -rss_limit_mb: bounded.

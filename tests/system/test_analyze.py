@@ -110,6 +110,13 @@ def test_restart_keeps_the_first_record(sup, tmp_path):
     assert lt["spawned"] > first["first"]["ready"], again
     assert lt["wanted"] <= lt["spawned"] <= lt["up"] <= lt["ready"], again
     assert lt["exited"] == 0, again
+    # the plot shows the latest start beside the first: outlined where it
+    # falls on the axis, and in the latest-start column in any case
+    root, texts, raw = plot(sup)
+    assert "latest start" in texts, texts
+    label = f"@{lt['spawned'] / 1e6:.3f}s +{(lt['ready'] - lt['spawned']) / 1e6:.3f}s"
+    assert label in texts, (label, texts)
+    assert sum(t.startswith("@") for t in texts) == 1, texts  # only db started again
 
 
 def test_totals_blame_and_critical_chain(sup, tmp_path):
