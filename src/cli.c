@@ -143,6 +143,46 @@ int cli_transact(const struct cli_opts *o, const char *request, char **out)
     return cli_transact_at(o, "control", request, out);
 }
 
+/* ---- the progress line of a long wait (a terminal only) ------------------ */
+
+/* `start`/`restart` wait for readiness up to --timeout (60 s by default):
+ * on a terminal, after PROGRESS_AFTER_MS with no answer, one line on
+ * stderr, rewritten every PROGRESS_TICK_MS, says how long it has waited
+ * and for what (the first service not ready: its state, since when, its
+ * INFO); it is erased when the answer comes. Not on a pipe or a file:
+ * scripts see nothing new. */
+#define PROGRESS_AFTER_MS 2000
+#define PROGRESS_TICK_MS 1000
+
+struct cli_progress {
+    const struct cli_opts *o;
+    const char *verb;
+    char request[CONTROL_REQUEST_BYTES_MAX + 1]; /* status NAME... */
+    bool shown;
+};
+
+static struct cli_progress *progress_now; /* armed by change() for one transact */
+
+static int64_t progress_wait_ms(int64_t left_ms)
+{
+    return left_ms < 0 || left_ms > PROGRESS_TICK_MS ? PROGRESS_TICK_MS : left_ms;
+}
+
+static void progress_line(struct cli_progress *pg, int64_t waited_ms);
+
+static void progress_tick(struct cli_progress *pg, int64_t waited_ms)
+{
+    if (waited_ms >= PROGRESS_AFTER_MS)
+        progress_line(pg, waited_ms);
+}
+
+static void progress_end(struct cli_progress *pg)
+{
+    if (pg->shown)
+        fprintf(stderr, "\r\033[K");
+    pg->shown = false;
+}
+
 bool cli_timed_out;
 
 int cli_transact_at(const struct cli_opts *o, const char *sock_name,
@@ -162,10 +202,20 @@ int cli_transact_at(const struct cli_opts *o, const char *sock_name,
     size_t cap = 65536, len = 0;
     char *buf = xrealloc(NULL, cap);
     int64_t deadline = time_mono_ms() + (int64_t)o->timeout_s * 1000;
+    struct cli_progress *pg = progress_now;
+    progress_now = NULL; /* a status asked from the progress line has none */
+    int64_t started_ms = time_mono_ms();
     for (;;) {
         int64_t left = deadline - time_mono_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (pg && (o->timeout_s == 0 || left > 0) &&
+            poll(&p, 1, (int)progress_wait_ms(o->timeout_s > 0 ? left : -1)) == 0) {
+            progress_tick(pg, time_mono_ms() - started_ms);
+            continue;
+        }
         if (o->timeout_s > 0 && (left <= 0 || poll(&p, 1, (int)left) == 0)) {
+            if (pg)
+                progress_end(pg);
             cli_timed_out = true;
             if (!o->quiet_timeout)
                 fprintf(stderr, "bay0: timed out after %d s waiting for the supervisor\n",
@@ -188,6 +238,8 @@ int cli_transact_at(const struct cli_opts *o, const char *sock_name,
         len += (size_t)n;
     }
     close(fd);
+    if (pg)
+        progress_end(pg);
     if (send_err && len == 0) {
         fprintf(stderr, "bay0: sending the request failed: %s\n", strerror(send_err));
         free(buf);
@@ -544,6 +596,42 @@ int cli_status(int argc, char **argv)
 }
 
 
+/* The first service of the request that is not ready, as status says. */
+static void progress_line(struct cli_progress *pg, int64_t waited_ms)
+{
+    struct cli_opts q = *pg->o;
+    q.timeout_s = 5;
+    char *reply = NULL;
+    if (cli_transact(&q, pg->request, &reply) != 0)
+        return;
+    char **rows, *final;
+    size_t n = collect_rows(reply, &rows, &final);
+    size_t waiting = 0;
+    char what[700] = "";
+    for (size_t i = 0; i < n; i++) {
+        char **f = rows + i * F_COUNT, since[40];
+        bool done = strcmp(pg->verb, "stop") == 0
+                        ? strcmp(f[F_STATE], "down") == 0 || strcmp(f[F_STATE], "failed") == 0
+                        : strcmp(f[F_READY], "1") == 0 || row_is_up(f);
+        if (done)
+            continue;
+        if (waiting++ == 0) {
+            iso_time(atoll(f[F_SINCE]), since, sizeof since);
+            snprintf(what, sizeof what, "%s %s since %s%s%s", f[F_NAME], f[F_STATE], since + 11,
+                     strcmp(f[F_REASON], "-") == 0 ? "" : ": ",
+                     strcmp(f[F_REASON], "-") == 0 ? "" : f[F_REASON]);
+        }
+    }
+    if (waiting > 0) {
+        fprintf(stderr, "\r\033[Kbay0 %s: waiting %lld s (of %d): %.160s%s", pg->verb,
+                (long long)(waited_ms / 1000), pg->o->timeout_s, what,
+                waiting > 1 ? " (and more)" : "");
+        pg->shown = true;
+    }
+    free(rows);
+    free(reply);
+}
+
 /* ---- deps ----------------------------------------------------------------- */
 
 static const char deps_usage[] =
@@ -754,7 +842,13 @@ static int change(int argc, char **argv, const char *verb, const char *what)
     }
     char *reply = NULL;
     o.quiet_timeout = strcmp(verb, "stop") != 0;
+    static struct cli_progress pg;
+    pg = (struct cli_progress){.o = &o, .verb = verb};
+    if (!o.nowait && isatty(STDERR_FILENO) &&
+        build_request(pg.request, sizeof pg.request, "status", NULL, argc, argv, first))
+        progress_now = &pg;
     int rc = cli_transact(&o, req, &reply);
+    progress_now = NULL;
     if (rc == CLI_EXIT_TRYAGAIN && cli_timed_out && o.quiet_timeout)
         return say_not_ready(&o, verb, argc, argv, first);
     if (rc == CLI_EXIT_TRYAGAIN && cli_timed_out)

@@ -29,8 +29,9 @@ def test_unknown_names_say_no_such_service_and_suggest(sup):
 def test_missing_interpreter_is_named(sup):
     sup.service("bad", run="#!/bin/bsh\nexec sleep 1000\n", script=False)
     sup.start()
-    wait_for(lambda: "bsh" in (sup.svc("bad") or {}).get("reason", ""), what="reason")
-    reason = sup.svc("bad")["reason"]
+    # the reason read once (between deaths it may be another or none)
+    reason = wait_for(lambda: (r := (sup.svc("bad") or {}).get("reason") or "") and
+                      "bsh" in r and r, what="reason")
     assert "#! interpreter /bin/bsh does not exist" in reason, reason
 
 
@@ -100,3 +101,43 @@ def test_restart_limit_none_and_counts_above_32_are_accepted(sup):
         wait_for(lambda: (sup.svc("forever") or {}).get("pid") not in (None, pid)
                  and sup.svc("forever")["state"] == "up", timeout=20, what="restart")
     assert sup.svc("forever")["state"] == "up"
+
+
+def _run_on_pty(sup, *args):
+    """bay0 with stderr on a terminal (a pty): what a person sees."""
+    import pty
+    import select
+    import subprocess
+    from conftest import BAY0
+    master, slave = pty.openpty()
+    p = subprocess.Popen([BAY0, *args], stdout=subprocess.DEVNULL, stderr=slave, env=sup.env)
+    os.close(slave)
+    out = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        assert ready, f"no end of bay0 {args} on the pty: {out!r}"
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return p.wait(30), out.decode(errors="replace")
+
+
+def test_long_start_shows_progress_on_a_terminal_only(sup):
+    sup.service("x", files={"notification-fd": "3\n"})  # never ready
+    sup.start()
+    sup.wait_state("x", "starting")
+    rc, seen = _run_on_pty(sup, "start", "--timeout", "4", "x")
+    assert rc == 3, (rc, seen)
+    import re
+    assert re.search(r"bay0 start: waiting [23] s \(of 4\): x starting since", seen), seen
+    assert "waiting for readiness on notification-fd 3" in seen, seen
+    assert "\r\x1b[K" in seen, seen  # rewritten in place, erased at the end
+    # not a terminal: the same command prints no progress line
+    r = sup.cli("start", "--timeout", "3", "x", check=False)
+    assert r.returncode == 3 and "bay0 start: waiting" not in r.stderr and "\r" not in r.stderr, r.stderr
+    assert "x is not ready" in r.stderr, r.stderr
