@@ -230,6 +230,71 @@ static int ask(const char *path, const char *req)
     return 0;
 }
 
+/* After SIGTERM: stop listening once, drop idle clients, and say when to
+ * exit (0 drained, 1 deadline passed); -1: keep serving. */
+static int drain_step(int *lfd, const char *path, int64_t *drain_until, long drain_ms)
+{
+    if (stop_asked && *drain_until == 0) {
+        close(*lfd); /* no new connections from here on */
+        *lfd = -1;
+        (void)unlink(path);
+        *drain_until = now_ms() + drain_ms;
+        printf("ai-server: draining (up to %ld ms)\n", drain_ms);
+        fflush(stdout);
+    }
+    if (*drain_until == 0)
+        return -1;
+    for (int i = 0; i < AI_CLIENTS_MAX; i++)
+        if (clients[i].fd >= 0 && clients[i].due_ms == 0)
+            drop(&clients[i]);
+    if (!in_flight()) {
+        printf("ai-server: drained, exiting\n");
+        return 0;
+    }
+    if (now_ms() >= *drain_until) {
+        printf("ai-server: drain deadline passed with requests in flight\n");
+        return 1;
+    }
+    return -1;
+}
+
+/* One poll over the listener and the clients, then their events. */
+static bool serve_once(int lfd, int64_t drain_until)
+{
+    struct pollfd p[AI_CLIENTS_MAX + 1];
+    int idx[AI_CLIENTS_MAX + 1], np = 0;
+    if (lfd >= 0) {
+        p[np] = (struct pollfd){.fd = lfd, .events = POLLIN};
+        idx[np++] = -1;
+    }
+    for (int i = 0; i < AI_CLIENTS_MAX; i++) {
+        if (clients[i].fd < 0)
+            continue;
+        p[np] = (struct pollfd){.fd = clients[i].fd,
+                                .events = clients[i].due_ms ? 0 : POLLIN};
+        idx[np++] = i;
+    }
+    int wait_ms = serve_due();
+    if (drain_until != 0) {
+        int left = (int)(drain_until - now_ms());
+        if (wait_ms < 0 || left < wait_ms)
+            wait_ms = left < 0 ? 0 : left;
+    }
+    int n = poll(p, (nfds_t)np, wait_ms);
+    if (n < 0 && errno != EINTR)
+        return false;
+    for (int k = 0; n > 0 && k < np; k++) {
+        if (p[k].revents == 0)
+            continue;
+        if (idx[k] < 0)
+            accept_one(lfd);
+        else if (clients[idx[k]].fd >= 0)
+            on_readable(&clients[idx[k]]);
+    }
+    (void)serve_due();
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--ask") == 0)
@@ -254,57 +319,10 @@ int main(int argc, char **argv)
     fflush(stdout);
     int64_t drain_until = 0;
     for (;;) {
-        if (stop_asked && drain_until == 0) {
-            close(lfd); /* no new connections from here on */
-            lfd = -1;
-            (void)unlink(argv[1]);
-            drain_until = now_ms() + drain_ms;
-            printf("ai-server: draining (up to %ld ms)\n", drain_ms);
-            fflush(stdout);
-        }
-        if (drain_until != 0) {
-            for (int i = 0; i < AI_CLIENTS_MAX; i++)
-                if (clients[i].fd >= 0 && clients[i].due_ms == 0)
-                    drop(&clients[i]);
-            if (!in_flight()) {
-                printf("ai-server: drained, exiting\n");
-                return 0;
-            }
-            if (now_ms() >= drain_until) {
-                printf("ai-server: drain deadline passed with requests in flight\n");
-                return 1;
-            }
-        }
-        struct pollfd p[AI_CLIENTS_MAX + 1];
-        int idx[AI_CLIENTS_MAX + 1], np = 0;
-        if (lfd >= 0) {
-            p[np] = (struct pollfd){.fd = lfd, .events = POLLIN};
-            idx[np++] = -1;
-        }
-        for (int i = 0; i < AI_CLIENTS_MAX; i++) {
-            if (clients[i].fd < 0)
-                continue;
-            p[np] = (struct pollfd){.fd = clients[i].fd,
-                                    .events = clients[i].due_ms ? 0 : POLLIN};
-            idx[np++] = i;
-        }
-        int wait_ms = serve_due();
-        if (drain_until != 0) {
-            int left = (int)(drain_until - now_ms());
-            if (wait_ms < 0 || left < wait_ms)
-                wait_ms = left < 0 ? 0 : left;
-        }
-        int n = poll(p, (nfds_t)np, wait_ms);
-        if (n < 0 && errno != EINTR)
+        int rc = drain_step(&lfd, argv[1], &drain_until, drain_ms);
+        if (rc >= 0)
+            return rc;
+        if (!serve_once(lfd, drain_until))
             return 1;
-        for (int k = 0; n > 0 && k < np; k++) {
-            if (p[k].revents == 0)
-                continue;
-            if (idx[k] < 0)
-                accept_one(lfd);
-            else if (clients[idx[k]].fd >= 0)
-                on_readable(&clients[idx[k]]);
-        }
-        (void)serve_due();
     }
 }

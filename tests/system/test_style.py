@@ -1,0 +1,46 @@
+"""STYLE.md rule 7, kept true: no function in bay0's C (src/, the tenants'
+servers, the test helpers) is longer than 70 lines, counted from the line
+that names it to its closing brace. Pure reading of files: no bay0 process.
+
+A function is a brace alone at column 0 after a line that names it (bay0's
+layout, which the code follows); a table at file scope opens its brace on
+its own line, so it is not counted."""
+import glob
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LINES_MAX = 70
+
+
+def functions(path):
+    """(name line, length in lines, first line's text) of each function."""
+    lines = open(path, encoding="utf-8").read().split("\n")
+    start = None
+    for i, line in enumerate(lines):
+        if line.startswith("{") and start is None:
+            j = i - 1
+            while j > 0 and not re.match(r"[A-Za-z_]", lines[j]):
+                j -= 1
+            start = j
+        elif line.startswith("}") and start is not None:
+            yield start + 1, i - start + 1, lines[start]
+            start = None
+
+
+def c_files():
+    pats = ("src/*.c", "src/*/*.c", "tenants/*/*.c", "tests/helpers/*.c")
+    return sorted(p for pat in pats for p in glob.glob(os.path.join(ROOT, pat)))
+
+
+def test_the_counter_sees_functions():
+    # it must find the functions it is meant to bound, or it proves nothing
+    found = {text for f in c_files() for _, _, text in functions(f)}
+    assert any(t.startswith("int main(") for t in found)
+    assert sum(1 for f in c_files() for _ in functions(f)) > 500
+
+
+def test_no_function_over_70_lines():
+    long = [f"{os.path.relpath(f, ROOT)}:{line}: {n} lines: {text.strip()}"
+            for f in c_files() for line, n, text in functions(f) if n > LINES_MAX]
+    assert not long, "split these (STYLE.md 7):\n" + "\n".join(long)
