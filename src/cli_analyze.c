@@ -442,7 +442,9 @@ static const char events_usage[] =
     "  Print state changes as they happen until interrupted: \"TIME NAME FROM -> TO\n"
     "  pid=PID [REASON]\" (TIME: seconds since the kernel started), or with --json\n"
     "  the supervisor's objects {\"time_us\", \"unit\", \"from\", \"to\", \"pid\",\n"
-    "  \"reason\"}, one a line. A reader that falls behind is dropped (exit 3).\n";
+    "  \"reason\"}, one a line, after a first {\"subscribed_us\":N}: from then on no\n"
+    "  change is missed (read the state you wait on, then wait for its change).\n"
+    "  A reader that falls behind is dropped (exit 3).\n";
 
 /* The value of "key":"..." or "key":N in one of bay0's event lines. */
 static bool event_field(const char *line, const char *key, char *buf, size_t size)

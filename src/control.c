@@ -656,6 +656,10 @@ static void do_events(struct conn *c)
 {
     c->phase = PH_EVENTS;
     events_conns++;
+    /* From here on no change is missed: a client may now read the state
+     * it waits on and then wait for the change (no polling). */
+    out_add(c, "{\"subscribed_us\":%lld}\n", (long long)time_boot_us());
+    conn_flush(c);
 }
 
 /* JSON string body of text (quotes and backslashes escaped, control

@@ -5,11 +5,58 @@ is CLOCK_BOOTTIME, which the test reads too, so the stamps are checked
 against moments the test saw, never against tight bounds."""
 import json
 import os
+import subprocess
 import time
 
-from conftest import wait_for
+from conftest import BAY0
 
 STAMPS = ("wanted", "spawned", "up", "ready", "exited")
+
+
+class Events:
+    """`bay0 events --json`, subscribed (its first line says so) before the
+    caller looks at any state: a change it then waits for cannot be missed,
+    and nothing is polled. Lines are read from the pipe without Python's
+    buffering (select must see what is not read yet)."""
+
+    def __init__(self, sup):
+        self.sup, self.buf = sup, b""
+        self.proc = subprocess.Popen([BAY0, "events", "--json"], stdout=subprocess.PIPE,
+                                     env=sup.env)
+        first = self.next()
+        assert "subscribed_us" in first, first
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+    def next(self, timeout=30.0):
+        import select
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            r, _, _ = select.select([self.proc.stdout], [], [], max(left, 0))
+            assert r, f"no event within {timeout} s"
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            assert chunk, "the events stream ended"
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def wait(self, name, state, also=lambda row: True, timeout=30.0):
+        """Until NAME is in state (and also(row) holds for its status row
+        or event): now, or by a change."""
+        row = self.sup.svc(name)
+        if row and row["state"] == state and also(row):
+            return row
+        deadline = time.monotonic() + timeout
+        while True:
+            e = self.next(max(deadline - time.monotonic(), 0.01))
+            if e.get("unit") == name and e["to"] == state and also(e):
+                return e
 
 
 def boot_us():
@@ -66,13 +113,14 @@ def boot(sup, tmp):
                 files={"notification-fd": "3\n", "dependencies": "cache\ndb\n"})
     sup.service("web", files={"dependencies": "app\n"})
     sup.start()
-    sup.wait_state("cache", "ready")
-    assert sup.svc("app")["state"] == "waiting"
-    (tmp / "slow.go").write_text("")
-    sup.wait_state("slow", "ready")
-    db_gate = boot_us()
-    (tmp / "db.go").write_text("")
-    sup.wait_state("web", "up")
+    with Events(sup) as ev:
+        ev.wait("cache", "ready")
+        assert sup.svc("app")["state"] == "waiting"
+        (tmp / "slow.go").write_text("")
+        ev.wait("slow", "ready")
+        db_gate = boot_us()
+        (tmp / "db.go").write_text("")
+        ev.wait("web", "up")
     return db_gate
 
 
@@ -99,9 +147,9 @@ def test_restart_keeps_the_first_record(sup, tmp_path):
     boot(sup, tmp_path)
     first = times(sup, "db")["db"]
     pid = sup.svc("db")["pid"]
-    sup.cli("restart", "db")
-    wait_for(lambda: (s := sup.svc("db"))["state"] == "ready" and s["pid"] != pid,
-             what="db ready again")
+    with Events(sup) as ev:
+        sup.cli("restart", "db")
+        ev.wait("db", "ready", also=lambda row: row["pid"] != pid)
     again = times(sup, "db")["db"]
     assert again["first"]["spawned"] == first["first"]["spawned"]
     assert again["first"]["ready"] == first["first"]["ready"]
@@ -196,8 +244,8 @@ def many_up(sup, prefix, count):
     for n in names:
         sup.service(n)
     sup.start()
-    wait_for(lambda: sum(s["state"] == "up" for s in sup.status().values()) == count,
-             timeout=60, what=f"{count} services up")
+    sup.cli("start", *names, timeout=120)  # returns once every one is up
+    assert all(s["state"] == "up" for s in sup.status().values())
     return names
 
 
@@ -252,7 +300,6 @@ def png_rows(path):
 
 def test_plot_renders_in_chromium(sup, tmp_path):
     import shutil
-    import subprocess
     chromium = shutil.which("chromium")
     if not chromium:
         import pytest
@@ -283,52 +330,14 @@ def test_plot_renders_in_chromium(sup, tmp_path):
             assert any(max(p) < 100 for p in band), ("no text drawn for", "".join(t.itertext()))
 
 
-class Events:
-    """`bay0 events --json` lines, read from the pipe without Python's
-    buffering (select must see what is not read yet)."""
-
-    def __init__(self, proc):
-        self.proc, self.buf = proc, b""
-
-    def next(self, timeout=20.0):
-        import select
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            r, _, _ = select.select([self.proc.stdout], [], [], max(left, 0))
-            assert r, f"no event within {timeout} s"
-            chunk = os.read(self.proc.stdout.fileno(), 65536)
-            assert chunk, "the events stream ended"
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-
 def test_events_stream_a_restart(sup, tmp_path):
-    import subprocess
-    from conftest import BAY0
     sup.service("db", run=gated(tmp_path, "db"), files={"notification-fd": "3\n"})
-    sup.service("tick")
     sup.start()
-    sup.wait_state("db", "starting")
-    ev = subprocess.Popen([BAY0, "events", "--json"], stdout=subprocess.PIPE, env=sup.env)
-    events = Events(ev)
-    try:
-        # subscribed once a change reaches it: restart tick until one does
-        for _ in range(50):
-            sup.cli("restart", "tick")
-            try:
-                if events.next(1.0)["unit"] == "tick":
-                    break
-            except AssertionError:
-                continue
-        else:
-            raise AssertionError("no event for tick's restarts")
+    with Events(sup) as events:
+        events.wait("db", "starting")
         (tmp_path / "db.go").write_text("")
-        e = events.next()
-        while e["unit"] != "db":
-            e = events.next()
-        assert (e["from"], e["to"]) == ("starting", "ready"), e
+        e = events.wait("db", "ready")
+        assert e.get("from") == "starting", e  # an event, not the status row
         assert e["pid"] == sup.svc("db")["pid"]
         sup.cli("restart", "db")
         more = []
@@ -339,9 +348,6 @@ def test_events_stream_a_restart(sup, tmp_path):
         assert more[0]["pid"] == e["pid"] and more[-1]["pid"] not in (0, e["pid"]), more
         assert all(m["unit"] == "db" for m in more)
         assert more[0]["time_us"] <= more[1]["time_us"] <= more[2]["time_us"] <= boot_us()
-    finally:
-        ev.terminate()
-        ev.wait(10)
 
 
 def test_events_drop_a_reader_that_does_not_read(sup, tmp_path):
