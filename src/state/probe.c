@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -56,11 +57,35 @@ static bool marker_compare(const char *path, const char *want, size_t len,
     return true;
 }
 
+/* Validates running at once take turns on the one marker (flock on the
+ * data directory itself: no lock file to leave behind; released when the
+ * holder exits or is killed). -1: not locked, go on anyway. */
+static int marker_lock(void)
+{
+    int fd = open(state_data_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0 && flock(fd, LOCK_EX) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static enum state_result probe_marker_locked(char *reason, size_t size);
+
 enum state_result state_probe_marker(char *reason, size_t size)
 {
     reason[0] = '\0';
     if (!persist_root_usable(reason, size))
         return STATE_ERROR;
+    int lock = marker_lock();
+    enum state_result r = probe_marker_locked(reason, size);
+    if (lock >= 0)
+        close(lock);
+    return r;
+}
+
+static enum state_result probe_marker_locked(char *reason, size_t size)
+{
     char path[STATE_PATH_BYTES_MAX];
     if (!state_path(path, sizeof path, MARKER_FILE)) {
         reason_fail(reason, size, "data dir path too long: %s",
@@ -109,8 +134,11 @@ void state_probe_marker_cleanup(void)
     if (!state_path(path, sizeof path, MARKER_FILE) ||
         !str_fmt(tmp, sizeof tmp, "%s.tmp", path))
         return;
+    int lock = marker_lock(); /* never another run's marker mid-probe */
     (void)unlink(tmp);
     (void)unlink(path);
+    if (lock >= 0)
+        close(lock);
 }
 
 struct aside_scan {

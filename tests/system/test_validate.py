@@ -442,3 +442,22 @@ def test_dirty_boot_is_red(tmp_path):
         p.kill()  # unshare --kill-child: its PID 1 and the namespace go too
         p.wait(10)
         out.close()
+
+
+@needs_root
+def test_validates_at_once_do_not_trip_over_one_marker(box):
+    """Several validates at the same moment (an operator and a timer, say)
+    each write, read back and remove the persist marker; none may read
+    another's marker or find it removed under it."""
+    reds = []
+    for _ in range(8):
+        procs = [subprocess.Popen(["unshare", "-n", BAY0, "validate", "--json"],
+                                  env=box.env, stdout=subprocess.PIPE, text=True)
+                 for _ in range(4)]
+        for p in procs:
+            out, _ = p.communicate(timeout=120)
+            persist = [c for c in json.loads(out)["checks"] if c["name"] == "persist"][0]
+            if persist["level"] != "GREEN":
+                reds.append(persist["reason"])
+    assert not reds, reds
+    assert not os.path.exists(box.persist / "spine" / "validate.marker")
