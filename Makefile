@@ -7,7 +7,7 @@
 #   make fuzz       build the libFuzzer targets (clang)
 #   make bench      benchmarks against s6, runit, daemontools, supervisord
 #   make install    install build/bay0-static as PREFIX/bin/bay0, man pages,
-#                   bash completion (DESTDIR, PREFIX=/usr/local)
+#                   bash and zsh completion (DESTDIR, PREFIX=/usr/local)
 #   make dist       build/bay0-VERSION.tar.gz, the packages' source
 #   make mutants    break each listed behaviour, check its tests catch it (slow)
 
@@ -59,6 +59,16 @@ $(MUSL_BUILD)/%.o: %.c
 	@test -n "$(MUSL_PREFIX)" || { echo "run 'make static'" >&2; exit 2; }
 	@mkdir -p $(dir $@)
 	$(MUSL_CC) $(CPPFLAGS) $(MUSL_INC) $(CFLAGS) -MMD -c -o $@ $<
+
+# The man pages inside the binary, for `bay0 help TOPIC` where no man is
+# (the Spine): each page one C string in a generated header.
+MAN_PAGES := docs/bay0.8 docs/bay0-servicedir.5
+$(BUILD)/gen/man_pages.h: $(MAN_PAGES)
+	@mkdir -p $(dir $@)
+	@for f in $(MAN_PAGES); do printf 'static const char man_%s[] =\n' $$(basename $$f | tr .- __); \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $$f; echo ';'; done >$@.tmp && mv $@.tmp $@
+$(BUILD)/src/cli_help.o $(MUSL_BUILD)/src/cli_help.o: $(BUILD)/gen/man_pages.h
+$(BUILD)/src/cli_help.o $(MUSL_BUILD)/src/cli_help.o: CPPFLAGS += -I$(BUILD)/gen
 
 $(BUILD)/%.o: %.c $(wildcard src/*.h src/state/*.h)
 	@mkdir -p $(dir $@)
@@ -121,6 +131,7 @@ PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 VERSION := $(shell sed -n 's/^\#define BAY0_VERSION "\(.*\)"/\1/p' src/util.h)
 install:
 	@test -x $(BUILD)/bay0-static || { echo "install: $(BUILD)/bay0-static missing: run 'make static' first" >&2; exit 2; }
@@ -128,6 +139,7 @@ install:
 	install -Dm0644 docs/bay0.8 $(DESTDIR)$(MANDIR)/man8/bay0.8
 	install -Dm0644 docs/bay0-servicedir.5 $(DESTDIR)$(MANDIR)/man5/bay0-servicedir.5
 	install -Dm0644 scripts/completion/bay0.bash $(DESTDIR)$(BASHCOMPDIR)/bay0
+	install -Dm0644 scripts/completion/_bay0 $(DESTDIR)$(ZSHCOMPDIR)/_bay0
 
 # The files git tracks (as they are in the work tree) but scripts/packaging/,
 # whose checksums describe this tarball: filling them in does not change it.

@@ -34,6 +34,7 @@ int cli_validate(int argc, char **argv); /* cli_validate.c: exit 0/1/2 */
 int cli_analyze(int argc, char **argv); /* cli_analyze.c */
 int cli_events(int argc, char **argv);  /* cli_analyze.c */
 int cli_enable(int argc, char **argv);  /* cli_enable.c */
+int cli_help_topic(const char *topic);  /* cli_help.c: bay0 help TOPIC */
 int cli_disable(int argc, char **argv); /* cli_enable.c */
 
 struct cli_opts {

@@ -58,7 +58,7 @@ static const struct command commands[] = {
     {"genesis", state_cli_genesis, "verify or append the hash-chained genesis log"},
     {"state-debug", state_cli_debug, "internal: state module test hooks"},
     {"version", cmd_version, "print the version"},
-    {"help", cmd_help, "this help"},
+    {"help", cmd_help, "this help; help TOPIC: the man page part (help topics)"},
 };
 
 static int cmd_version(int argc, char **argv)
@@ -71,8 +71,8 @@ static int cmd_version(int argc, char **argv)
 
 static int cmd_help(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    if (argc > 1)
+        return cli_help_topic(argv[1]);
     printf("usage: bay0 COMMAND [ARGS...]\n\n"
            "bay0 is a PID 1 and service supervisor for s6/runit-style "
            "service directories.\n\ncommands:\n");
@@ -80,7 +80,10 @@ static int cmd_help(int argc, char **argv)
         printf("  %-10s %s\n", commands[i].name, commands[i].summary);
     printf("\n`bay0 COMMAND --help` describes one command; the man page "
            "bay0(8) has the rest\n(`make install` installs it; docs/bay0.8 "
-           "in the source, `man -l` reads it).\nClients find the supervisor through --rundir DIR or "
+           "in the source, `man -l` reads it).\n`bay0 help TOPIC` prints "
+           "its part for a command, a section or a service file, from\nthe "
+           "pages inside this binary (where no man is: the Spine); "
+           "`bay0 help topics` lists them.\nClients find the supervisor through --rundir DIR or "
            "BAY0_RUNDIR (default /run/bay0).\n"
            "Exit codes: 0 done, 1 no (not reached, not running, failed), "
            "2 usage, 3 try again (no supervisor, timeout), 4 permission "

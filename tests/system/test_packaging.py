@@ -32,6 +32,7 @@ INSTALLED = {
     "share/man/man8/bay0.8",
     "share/man/man5/bay0-servicedir.5",
     "share/bash-completion/completions/bay0",
+    "share/zsh/site-functions/_bay0",
 }
 # A stand-in for nixpkgs: enough for default.nix to evaluate to its
 # attributes (mkDerivation returns them, requireFile its arguments).

@@ -1,4 +1,4 @@
-# bay0 as a static musl binary (pkgsStatic), with its man pages and bash
+# bay0 as a static musl binary (pkgsStatic), with its man pages and bash and zsh
 # completion. Source: the tarball `make dist` writes; add it to the store
 # first (no public URL yet):
 #   make dist && nix-store --add-fixed sha256 build/bay0-0.1.0.tar.gz
