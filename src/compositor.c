@@ -25,6 +25,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -145,6 +146,24 @@ static bool runtime_dir(const char *rundir, char *dir, size_t size, uid_t uid, g
     return true;
 }
 
+/* Tell validate which socket to check (temp and rename: never half). */
+static void publish_socket_name(const char *rundir, const char *socket_name)
+{
+    char path[COMPOSITOR_PATH_BYTES_MAX], tmp[COMPOSITOR_PATH_BYTES_MAX + 8];
+    if (!str_fmt(path, sizeof path, "%s/" COMPOSITOR_SOCKET_FILE, rundir) ||
+        !str_fmt(tmp, sizeof tmp, "%s.tmp", path))
+        return;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    bool ok = fd >= 0 && dprintf(fd, "%s\n", socket_name) > 0;
+    if (fd >= 0)
+        close(fd);
+    if (!ok || rename(tmp, path) != 0) {
+        log_warn("tenant=%s event=socket-name-not-published path=%s error=\"%s\"",
+                 COMPOSITOR_NAME, path, strerror(errno));
+        (void)unlink(tmp);
+    }
+}
+
 int compositor_run(const char *rundir, int notify_fd, uint32_t ready_ms, const char *socket_name,
                    const char *user, char **cmd)
 {
@@ -201,6 +220,7 @@ int compositor_run(const char *rundir, int notify_fd, uint32_t ready_ms, const c
         }
         return 1;
     }
+    publish_socket_name(rundir, socket_name);
     if (notify_fd >= 0) {
         (void)!write(notify_fd, "\n", 1);
         close(notify_fd);

@@ -64,6 +64,10 @@ int cli_tenant(int argc, char **argv);
 #define COMPOSITOR_SERVICE "compositor"
 #define COMPOSITOR_DIR "tenants/compositor"
 #define COMPOSITOR_SOCKET_DEFAULT "wayland-0"
+/* RUNDIR/COMPOSITOR_SOCKET_FILE: the socket name of the running compositor
+ * (its --socket), written when it is ready, for validate; root's directory,
+ * not the compositor user's. */
+#define COMPOSITOR_SOCKET_FILE "tenants/compositor.socket"
 #define COMPOSITOR_READY_MS_DEFAULT 5000
 int compositor_run(const char *rundir, int notify_fd, uint32_t ready_ms, const char *socket_name,
                    const char *user, char **cmd);

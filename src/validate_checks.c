@@ -17,6 +17,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
@@ -291,6 +292,22 @@ static long service_pid(char *reply, const char *name, char *state, size_t size)
     return -1;
 }
 
+/* The socket name the running compositor published (its --socket); the
+ * default when there is none or it is not a plain name. */
+static void compositor_socket_name(const char *rundir, char *name, size_t size)
+{
+    char path[512], got[108];
+    if (!str_fmt(path, sizeof path, "%s/" COMPOSITOR_SOCKET_FILE, rundir))
+        return;
+    ssize_t n = file_read_small(AT_FDCWD, path, got, sizeof got);
+    if (n < 2 || got[n - 1] != '\n')
+        return;
+    got[n - 1] = '\0';
+    if (strchr(got, '/') == NULL && strcmp(got, ".") != 0 && strcmp(got, "..") != 0 &&
+        strlen(got) == (size_t)n - 1)
+        str_copy(name, size, got);
+}
+
 /* Not in use (no `compositor` service): green. In use: its Wayland socket
  * must answer from the process the service's run started, or a
  * descendant (SO_PEERCRED), never from anyone else. */
@@ -307,8 +324,9 @@ enum validate_level validate_check_compositor(const struct validate_env *env,
                    COMPOSITOR_SERVICE);
     if (strcmp(state, "ready") != 0 || pid <= 0)
         return say(VALIDATE_RED, reason, size, "%s is %s, not ready", COMPOSITOR_NAME, state);
-    char path[512], why[300];
-    str_fmt(path, sizeof path, "%s/" COMPOSITOR_DIR "/" COMPOSITOR_SOCKET_DEFAULT, env->rundir);
+    char path[512], why[300], name[108] = COMPOSITOR_SOCKET_DEFAULT;
+    compositor_socket_name(env->rundir, name, sizeof name);
+    str_fmt(path, sizeof path, "%s/" COMPOSITOR_DIR "/%s", env->rundir, name);
     int fd = umbilical_connect(path, why, sizeof why);
     if (fd < 0)
         return say(VALIDATE_RED, reason, size, "%s", why);

@@ -401,3 +401,22 @@ def compositor_as_nobody(sup, tmp_path):
     assert uids == ["65534"] * 4, uids
     assert os.stat(os.path.dirname(path)).st_uid == 65534
     sup.cli("stop", "compositor")
+
+
+@needs_weston
+def test_validate_checks_the_socket_the_compositor_was_given(sup, tmp_path):
+    """A compositor on --socket wayland-7: validate checks that socket (the
+    run publishes its name), not the default wayland-0."""
+    run = ("#!/bin/sh\nexec bay0 tenant run compositor --notify-fd 3 --socket wayland-7 -- \\\n"
+           "    weston --backend=headless-backend.so --socket=wayland-7\n")
+    path = compositor_service(sup, tmp_path, files={"run": run})
+    sup.start()
+    sup.wait_state("compositor", "ready", timeout=30)
+    path = os.path.join(os.path.dirname(path), "wayland-7")
+    assert os.path.exists(path)
+    v = json.loads(subprocess.run(["unshare", "-n", BAY0, "validate", "--json"], env=sup.env,
+                                  capture_output=True, text=True, timeout=60).stdout)
+    comp = [c for c in v["checks"] if c["name"] == "compositor"][0]
+    assert comp["level"] == "GREEN", comp
+    assert comp["reason"].startswith(path + " answers from pid "), comp
+    sup.cli("stop", "compositor")
