@@ -31,10 +31,14 @@ static inline const char *supervise_exit_name(int action)
 /* epoll data kinds: the kind in the high 32 bits, an index in the low */
 enum { WATCH_SIGNAL = 1, WATCH_TIMER, WATCH_CONTROL, WATCH_CONN, WATCH_NOTIFY,
        WATCH_READY, WATCH_LOG, WATCH_LOG_RESUME, WATCH_SPAWN, WATCH_GOVERNOR,
-       WATCH_KIND_COUNT };
+       WATCH_PIDFD, WATCH_KIND_COUNT };
 
 void sup_watch_fd(int fd, uint32_t kind, int32_t index);
 void sup_unwatch_fd(int fd);
+/* pid was just spawned as s's run (aux: finish/undo): report its exit
+ * through a pidfd when the kernel and the fd budget allow, else the loop
+ * learns of it by SIGCHLD. Closed by the loop when pid is reaped. */
+void sup_watch_pid(const struct svc *s, pid_t pid, bool aux);
 /* service.c, after every state change of s */
 void sup_state_changed(struct svc *s, enum svc_state old);
 void sup_request_shutdown(int action); /* enum supervise_exit */

@@ -883,6 +883,8 @@ static pid_t real_spawn(struct svc *s, const char *prog, const char *const *argv
         close(temp_out);
     if (pid < 0 && reap > 0)
         waitpid(reap, NULL, 0); /* exec failed: the child has exited */
+    if (pid > 0)
+        sup_watch_pid(s, pid, strcmp(prog, "./run") != 0);
     errno = spawn_errno;
     return pid;
 }

@@ -375,3 +375,25 @@ def test_escaped_descendant_dies_with_its_service(sup, tmp_path):
     assert os.getpgid(escaped) != sup.svc("escaper")["pid"]  # really out of the group
     sup.cli("stop", "escaper")
     wait_for(lambda: not pid_alive(escaped), timeout=5, what="escaped descendant killed")
+
+
+
+def test_service_deaths_do_not_sweep_every_child(sup):
+    # A service's death is reported by its pidfd and reaped with
+    # waitpid(pid); the waitpid(-1) sweep, which walks every child, runs at
+    # most once a second then (an orphan's SIGCHLD may have merged into a
+    # service's). Without pidfds each death here would sweep within 10 ms.
+    names = [f"v{i:02d}" for i in range(40)]
+    for n in names:
+        sup.service(n)
+    sup.start("-v")
+    pids = {n: wait_for(lambda n=n: sup.svc(n)["pid"], what=f"{n}'s pid") for n in names}
+    time.sleep(1.1)  # up long enough to restart at once (SVC_HEALTHY_UPTIME_MS), not a wait for an event
+    t0 = time.monotonic()
+    for n in names:  # one death at a time: no two SIGCHLDs merge
+        os.kill(pids[n], signal.SIGKILL)
+        wait_for(lambda n=n: sup.svc(n)["pid"] not in (None, pids[n]), timeout=20,
+                 what=f"{n} restarted")
+    elapsed_s = time.monotonic() - t0
+    sweeps = sup.log_text().count("event=reap-sweep")
+    assert sweeps <= elapsed_s + 3, f"{sweeps} sweeps for {len(names)} deaths in {elapsed_s:.1f} s"
