@@ -26,7 +26,7 @@ static const char focus_usage[] =
     "  that took). Without a name: print the focused persona and every\n"
     "  persona's state (running, paused, stopped). --json: one object.\n"
     "  Exit 0 done, 1 could not start it, 2 usage, 3 no supervisor or\n"
-    "  persona manager, 4 not root.\n";
+    "  persona manager, or the governor refuses new starts, 4 not root.\n";
 
 /* `bay0 persona start NAME` as a child of this client, output passed
  * through; its exit status (3 when it could not be run). */

@@ -174,8 +174,17 @@ void governor_on_event(int32_t index);
 /* The next time the governor wants the timer (monotonic ms), or 0. */
 int64_t governor_deadline_ms(void);
 void governor_on_timer(int64_t now_ms);
-/* Whether the last decision refuses new starts (personas ask first). */
+/* Whether the last decision refuses new starts. */
 bool governor_refuses_start(void);
+/* RUNDIR/GOVERNOR_STATE_FILE holds the last decision in one line
+ * ("refuse_start=yes level=high cpu=normal memory=normal heat=high"),
+ * rewritten (temp and rename, on the run dir's tmpfs) when it changes and
+ * removed when the governor starts; the persona manager reads it before
+ * starting a persona. */
+#define GOVERNOR_STATE_FILE "governor"
+/* Whether RUNDIR's governor file refuses new starts; line gets its text
+ * (without the newline). No file: no. */
+bool governor_file_refuses(const char *rundir, char *line, size_t size);
 /* `bay0 governor`: the inputs, the level, the counters and the last
  * decisions, as text lines or one JSON object. Returns the length. */
 size_t governor_report(char *buf, size_t size, bool json);

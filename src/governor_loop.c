@@ -34,6 +34,7 @@
 #define GOV_DECISION_BYTES_MAX 480
 #define GOV_TRIPS_MAX 16
 #define GOV_PATH_BYTES_MAX 256
+#define GOV_STATE_PATH_BYTES_MAX 512 /* RUNDIR/governor */
 
 enum { PSI_CPU, PSI_MEMORY, PSI_IO, PSI_RESOURCES };
 static const char *const psi_names[PSI_RESOURCES] = {"cpu", "memory", "io"};
@@ -77,6 +78,49 @@ void governor_set_hooks(governor_personas_fn personas, governor_apply_fn apply)
 }
 
 bool governor_refuses_start(void) { return g.have_out && g.out.refuse_start; }
+
+static bool state_path(char *path, size_t size, const char *suffix)
+{
+    return sup.rundir != NULL &&
+           str_fmt(path, size, "%s/" GOVERNOR_STATE_FILE "%s", sup.rundir, suffix);
+}
+
+/* The decision for readers outside the supervisor (governor.h). */
+static void publish(void)
+{
+    char path[GOV_STATE_PATH_BYTES_MAX], tmp[GOV_STATE_PATH_BYTES_MAX], line[160];
+    if (!state_path(path, sizeof path, "") || !state_path(tmp, sizeof tmp, ".tmp"))
+        return;
+    int len = snprintf(line, sizeof line, "refuse_start=%s level=%s cpu=%s memory=%s heat=%s\n",
+                       g.out.refuse_start ? "yes" : "no", gov_level_name(g.out.level),
+                       gov_level_name(g.out.cause_level[GOV_CAUSE_CPU]),
+                       gov_level_name(g.out.cause_level[GOV_CAUSE_MEMORY]),
+                       gov_level_name(g.out.cause_level[GOV_CAUSE_HEAT]));
+    BAY0_ASSERT(len > 0 && (size_t)len < sizeof line);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    bool ok = fd >= 0 && write(fd, line, (size_t)len) == len;
+    if (fd >= 0)
+        close(fd);
+    if (!ok || rename(tmp, path) != 0) {
+        log_warn("event=governor-publish-failed path=%s error=\"%s\"", path, strerror(errno));
+        (void)unlink(tmp);
+    }
+}
+
+bool governor_file_refuses(const char *rundir, char *line, size_t size)
+{
+    char path[GOV_STATE_PATH_BYTES_MAX];
+    line[0] = '\0';
+    if (!str_fmt(path, sizeof path, "%s/" GOVERNOR_STATE_FILE, rundir))
+        return false;
+    ssize_t n = file_read_small(AT_FDCWD, path, line, size);
+    if (n <= 0) {
+        line[0] = '\0';
+        return false;
+    }
+    line[strcspn(line, "\n")] = '\0';
+    return strncmp(line, "refuse_start=yes ", 17) == 0;
+}
 
 int64_t governor_deadline_ms(void) { return g.deadline_ms; }
 
@@ -242,6 +286,7 @@ static void evaluate(const char *trigger, int64_t now_ms)
     g.have_out = true;
     if (!had || outputs_differ(&prev, &g.out, g.in.personas_n)) {
         log_decision(trigger, had ? prev.level : GOV_NORMAL);
+        publish();
         if (g.apply)
             g.apply(&g.in, &g.out);
     }
@@ -318,6 +363,9 @@ void governor_init(void)
     str_copy(g.thermal_dir, sizeof g.thermal_dir, thermal_dir ? thermal_dir : "/sys/class/thermal");
     gov_state_init(&g.st);
     g.started_ms = time_mono_ms();
+    char path[GOV_STATE_PATH_BYTES_MAX];
+    if (state_path(path, sizeof path, ""))
+        (void)unlink(path); /* an earlier supervisor's decision is not ours */
     if (env && strcmp(env, "off") == 0) {
         str_copy(g.off_reason, sizeof g.off_reason, "BAY0_GOVERNOR=off");
         log_info("event=governor-off reason=\"%s\"", g.off_reason);

@@ -34,6 +34,7 @@
 #include "cli.h"
 #include "exec.h"
 #include "focus.h"
+#include "governor.h"
 #include "log.h"
 #include "persona.h"
 #include "persona_job.h"
@@ -1112,6 +1113,14 @@ static void do_change(struct conn *c, const char *verb, const char *name)
         if (p->state == PS_RUNNING) {
             conn_reply(c, 0, "%s running (already)", p->semantic);
             p->want_up = true;
+            return;
+        }
+        char gov[160];
+        if (p->state != PS_STARTING && governor_file_refuses(m.rundir, gov, sizeof gov)) {
+            log_warn("persona=%s event=start-refused by=governor state=\"%s\"", p->semantic, gov);
+            conn_reply(c, 3, "%s not started: the governor refuses new starts under pressure "
+                       "(%s); see bay0 governor, and try again when it falls",
+                       p->semantic, gov);
             return;
         }
         uint32_t snap = p->starts;

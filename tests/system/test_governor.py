@@ -155,9 +155,24 @@ def test_hot_zone_raises_level_and_watches(sup, tmp_path):
     lines = [l for l in sup.log_text().splitlines() if "event=governor-decision" in l]
     assert len(lines) == 1 and "trigger=start level=critical" in lines[0]
     assert "hottest_margin_mc=-14000" in lines[0]
+    # published for the persona manager, which asks it before a start
+    with open(os.path.join(sup.rundir, "governor")) as f:
+        assert f.read() == "refuse_start=yes level=critical cpu=normal memory=normal heat=critical\n"
     write_file(os.path.join(zd, "temp"), "97000\n")
     g2 = wait_for(lambda: (x := governor(sup))["zones"][0]["temp_mc"] == 97000 and x,
                   timeout=10, interval=0.2, what="the timer to read the zone again")
     assert g2["wakeups"]["timer"] >= 1
     assert g2["level"] == "critical"  # cooling must last a dwell before stepping down
     assert "decision" in sup.cli("governor").stdout
+
+
+def test_a_stale_decision_is_removed_at_start(sup, tmp_path):
+    """A decision file left by an earlier supervisor (it refused starts)
+    must not outlive it: a governor that is off now refuses nothing."""
+    os.makedirs(sup.rundir, exist_ok=True)
+    write_file(os.path.join(sup.rundir, "governor"),
+               "refuse_start=yes level=critical cpu=normal memory=normal heat=critical\n")
+    sup.env["BAY0_GOVERNOR"] = "off"
+    sup.start()
+    assert governor(sup)["on"] is False
+    assert not os.path.exists(os.path.join(sup.rundir, "governor"))

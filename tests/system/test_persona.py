@@ -161,6 +161,29 @@ def test_create_start_stop_rm_in_podman(ps):
     assert 'what=podman-start result="exit 0" elapsed_ms=' in log
 
 
+def test_the_governor_refuses_new_starts_under_heat(ps, tmp_path):
+    """A thermal zone past its passive trip: the governor refuses new
+    starts, and `persona start` says so (exit 3: try again) without
+    touching podman; the container stays created."""
+    thermal = tmp_path / "thermal"
+    for name, text in (("temp", "99000"), ("trip_point_0_type", "passive"),
+                       ("trip_point_0_temp", "85000"), ("trip_point_1_type", "critical"),
+                       ("trip_point_1_temp", "100000")):
+        write_file(str(thermal / "thermal_zone0" / name), text + "\n")
+    ps.env.update(BAY0_THERMAL_DIR=str(thermal), BAY0_PSI_DIR=str(tmp_path / "no-pressure"))
+    ps.up()
+    ps.persona("create", "p://hot", "--image", IMAGE)
+    r = ps.persona("start", "p://hot", check=False)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert "p://hot not started: the governor refuses new starts under pressure " \
+           "(refuse_start=yes level=critical" in r.stderr, r.stderr
+    assert "bay0 governor" in r.stderr
+    assert ps.store.containers() == {"p__hot": "created"}
+    assert ps.plist()["p://hot"]["state"] == "stopped"
+    wait_for(lambda: "persona=p://hot event=start-refused by=governor" in ps.mgr_log(),
+             what="the refusal in the manager's log")
+
+
 def test_output_in_persona_logs(ps):
     ps.up()
     ps.persona("create", "p://talk", "--image", IMAGE, "--",
