@@ -290,7 +290,7 @@ static void set_epollout(struct conn *c, bool on)
         return;
     struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0),
                              .data.u64 = ((uint64_t)WATCH_CONN << 32) | (uint32_t)(c - conns)};
-    epoll_ctl(sup.epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+    sup_rewatch_fd(c->fd, &ev);
     c->epollout = on;
 }
 
@@ -366,9 +366,9 @@ static void dep_list(const struct svc *s, bool waiting_only, char *buf, size_t s
     size_t len = 0;
     buf[0] = '\0';
     for (uint32_t i = 0; i < s->dep_count; i++) {
-        int32_t d = sup.dep_edges[s->dep_first + i];
-        const char *name = d == SVC_NONE ? sup.dep_names[s->dep_first + i] : sup.svcs[d].name;
-        if (waiting_only && d != SVC_NONE && svc_is_ready(&sup.svcs[d]))
+        const struct svc *dep;
+        const char *name = svc_dep(s, i, &dep);
+        if (waiting_only && dep && svc_is_ready(dep))
             continue;
         if (len && len + 1 < size)
             buf[len++] = ',';
@@ -427,12 +427,12 @@ static void stream_rows(struct conn *c)
     while (sizeof c->out - c->out_len > CONTROL_ROW_BYTES_MAX) {
         const struct svc *s = NULL;
         if (c->stream_all) {
-            while (c->stream_pos < sup.used_hi && !sup.svcs[c->stream_pos].in_use)
+            while (c->stream_pos < svc_table_end() && !svc_at(c->stream_pos)->in_use)
                 c->stream_pos++;
-            if (c->stream_pos < sup.used_hi)
-                s = &sup.svcs[c->stream_pos];
+            if (c->stream_pos < svc_table_end())
+                s = svc_at(c->stream_pos);
         } else if (c->stream_pos < c->n_targets) {
-            s = &sup.svcs[c->targets[c->stream_pos]];
+            s = svc_at((uint32_t)c->targets[c->stream_pos]);
         }
         if (!s) {
             char summary[128] = "";
@@ -463,9 +463,9 @@ static int split_args(char *line, char **argv)
 static struct svc *target_find(const char *name)
 {
     struct svc *s = svc_find(name);
-    for (uint32_t i = 0; !s && strchr(name, '/') && i < sup.used_hi; i++)
-        if (sup.svcs[i].in_use && sup.svcs[i].is_logger && strcmp(sup.svcs[i].name, name) == 0)
-            s = &sup.svcs[i];
+    for (uint32_t i = 0; !s && strchr(name, '/') && i < svc_table_end(); i++)
+        if (svc_at(i)->in_use && svc_at(i)->is_logger && strcmp(svc_at(i)->name, name) == 0)
+            s = svc_at(i);
     return s;
 }
 
@@ -480,9 +480,9 @@ static bool resolve_targets(struct conn *c, int argc, char **argv)
             char shown[SERVICE_NAME_BYTES_MAX + 1];
             str_copy(shown, sizeof shown, argv[i]);
             const char *near = NULL;
-            for (uint32_t j = 0; !near && j < sup.used_hi; j++)
-                if (sup.svcs[j].in_use && name_near(argv[i], sup.svcs[j].name))
-                    near = sup.svcs[j].name;
+            for (uint32_t j = 0; !near && j < svc_table_end(); j++)
+                if (svc_at(j)->in_use && name_near(argv[i], svc_at(j)->name))
+                    near = svc_at(j)->name;
             if (near)
                 reply_final(c, 1, "no such service: %s; did you mean %s?", shown, near);
             else
@@ -516,7 +516,7 @@ static void logger_back_up(struct svc *s)
 {
     if (s->logger == SVC_NONE)
         return;
-    struct svc *lg = &sup.svcs[s->logger];
+    struct svc *lg = svc_at((uint32_t)s->logger);
     if (!lg->removed && lg->state == ST_FAILED)
         service_on_event(lg, EV_WANT_UP, 0);
 }
@@ -557,7 +557,7 @@ static void do_change(struct conn *c, enum verb verb, int argc, char **argv)
     if (!resolve_targets(c, argc, argv))
         return;
     for (uint32_t i = 0; i < c->n_targets; i++) {
-        struct svc *s = &sup.svcs[c->targets[i]];
+        struct svc *s = svc_at((uint32_t)c->targets[i]);
         log_info("svc=%s event=request verb=%s uid=%u", s->name,
                  verb == V_START ? "start" : verb == V_STOP ? "stop" : "restart", c->uid);
         change_one(c, s, verb);
@@ -579,7 +579,7 @@ static void do_signal(struct conn *c, int argc, char **argv)
     if (!resolve_targets(c, argc - 1, argv + 1))
         return;
     for (uint32_t i = 0; i < c->n_targets; i++) {
-        struct svc *s = &sup.svcs[c->targets[i]];
+        struct svc *s = svc_at((uint32_t)c->targets[i]);
         if (s->pid > 0) {
             kill_leader_group(s->pid, sig);
             log_info("svc=%s event=signal signal=%s uid=%u", s->name, signal_name(sig), c->uid);
@@ -595,7 +595,7 @@ static void do_reload(struct conn *c)
     struct scan_summary sum = sup_reload();
     if (sum.error) {
         reply_final(c, 1, "reload: cannot read the scan directory %s: %s; nothing changed, "
-                    "the services keep running as they were", sup.scandir, strerror(sum.error));
+                    "the services keep running as they were", sup_scandir(), strerror(sum.error));
         return;
     }
     out_add(c, "I services=%u added=%u removed=%u restarted=%u invalid=%u\n",
@@ -612,7 +612,7 @@ static void do_shutdown(struct conn *c, const char *verb)
         action = SUPERVISE_EXIT_REBOOT;
     else if (strcmp(verb, "halt") == 0)
         action = SUPERVISE_EXIT_HALT;
-    if (action != SUPERVISE_EXIT_STOP && !sup.pid1) {
+    if (action != SUPERVISE_EXIT_STOP && !sup_is_pid1()) {
         reply_final(c, 1, "%s: this supervisor is not PID 1; use `bay0 shutdown`", verb);
         return;
     }
@@ -750,8 +750,8 @@ static void handle_request(struct conn *c)
         do_events(c);
     else if (strcmp(verb, "ping") == 0)
         reply_final(c, 0, "bay0 %s pid %d persist=%s scandir %s logdir %s", BAY0_VERSION,
-                    getpid(), sup.persist_intent ? "on" : sup.pid1 ? "dirty" : "off",
-                    sup.scandir, sup.logdir); /* logdir last: to the end of the line */
+                    getpid(), sup_persists() ? "on" : sup_is_pid1() ? "dirty" : "off",
+                    sup_scandir(), sup_logdir()); /* logdir last: to the end of the line */
     else if (strcmp(verb, "start") == 0)
         do_change(c, V_START, argc - 1, argv + 1);
     else if (strcmp(verb, "stop") == 0)
@@ -835,7 +835,7 @@ void control_on_conn(int32_t index, uint32_t events)
  * stop clears want_up at once). */
 static int target_reached(const struct conn *c, uint32_t i)
 {
-    const struct svc *s = &sup.svcs[c->targets[i]];
+    const struct svc *s = svc_at((uint32_t)c->targets[i]);
     if (!s->in_use)
         return c->verb == V_STOP ? 1 : -1;
     if (c->verb == V_STOP) {
@@ -864,7 +864,7 @@ static bool check_waits(struct conn *c)
     int failed = 0, superseded = 0;
     for (uint32_t i = 0; i < c->n_targets; i++) {
         int r = target_reached(c, i);
-        const struct svc *s = &sup.svcs[c->targets[i]];
+        const struct svc *s = svc_at((uint32_t)c->targets[i]);
         if (r == -2) {
             out_add(c, "E %s superseded: started again by another request before it stopped "
                     "(now %s)\n", s->name, svc_state_name(s->state));

@@ -153,16 +153,20 @@ void logger_configure(struct svc *s)
     }
 }
 
+static uint32_t log_fds; /* fds held for log pipes (the scan's budget of RLIMIT_NOFILE) */
+
+uint32_t logger_fds_held(void) { return log_fds; }
+
 /* Every change of a held write end goes through here (the fd budget). */
 static void set_wfd(struct svc *s, int fd)
 {
     if (s->log_wfd >= 0) {
         close(s->log_wfd);
-        sup.log_fds--;
+        log_fds--;
     }
     s->log_wfd = fd;
     if (fd >= 0)
-        sup.log_fds++;
+        log_fds++;
 }
 
 void logger_release_writer(struct svc *s) { set_wfd(s, -1); }
@@ -191,7 +195,7 @@ int logger_open_pipe(struct svc *s)
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) /* the write end is reopened for writers */
         return -1;
     s->log_rfd = fds[0];
-    sup.log_fds++;
+    log_fds++;
     set_wfd(s, fds[1]);
     s->log_watched = false;
     logger_use_external(s, false);
@@ -224,7 +228,7 @@ void logger_close_pipe(struct svc *s)
     if (s->log_rfd >= 0) {
         watch_log(s, false);
         close(s->log_rfd);
-        sup.log_fds--;
+        log_fds--;
     }
     set_wfd(s, -1);
     s->log_rfd = -1;
@@ -406,9 +410,9 @@ void logger_on_resume(void)
         uint64_t word = atomic_exchange(&bits[w], 0);
         for (; word; word &= word - 1) {
             uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(word);
-            if (i >= sup.used_hi)
+            if (i >= svc_table_end())
                 continue;
-            struct svc *s = &sup.svcs[i];
+            struct svc *s = svc_at(i);
             struct logring *r = logring_at(hdr, i);
             if (!s->in_use || s->log_rfd < 0 || s->logger != SVC_NONE)
                 continue;
@@ -446,9 +450,11 @@ void logger_shutdown(void)
 {
     if (!hdr || writer_pid == 0)
         return;
-    for (uint32_t i = 0; i < sup.used_hi; i++) /* what is still in the pipes */
-        if (sup.svcs[i].in_use && sup.svcs[i].log_rfd >= 0 && sup.svcs[i].logger == SVC_NONE)
-            logger_on_readable(&sup.svcs[i]);
+    for (uint32_t i = 0; i < svc_table_end(); i++) { /* what is still in the pipes */
+        struct svc *s = svc_at(i);
+        if (s->in_use && s->log_rfd >= 0 && s->logger == SVC_NONE)
+            logger_on_readable(s);
+    }
     atomic_store(&hdr->quit, 1);
     uint64_t one = 1;
     (void)!write(hdr->data_efd, &one, sizeof one);

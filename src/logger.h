@@ -33,6 +33,8 @@ struct svc;
  * starts the writer. -1 on failure. */
 int logger_init(uint32_t slots, const char *logdir);
 int logger_open_pipe(struct svc *s);
+/* fds the supervisor holds for log pipes (read ends, held write ends) */
+uint32_t logger_fds_held(void);
 void logger_close_pipe(struct svc *s);
 /* true: a log/run program reads the pipe (blocking, not watched);
  * false: the built-in logger does (non-blocking, watched). */

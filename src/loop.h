@@ -10,6 +10,7 @@
 #include "svc.h"
 
 #include <stdint.h>
+#include <sys/epoll.h>
 
 /* Why supervise_run() returned. In every case all services have been
  * stopped (or the shutdown bound ran out, which is logged). */
@@ -35,6 +36,12 @@ enum { WATCH_SIGNAL = 1, WATCH_TIMER, WATCH_CONTROL, WATCH_CONN, WATCH_NOTIFY,
 
 void sup_watch_fd(int fd, uint32_t kind, int32_t index);
 void sup_unwatch_fd(int fd);
+void sup_rewatch_fd(int fd, struct epoll_event *ev); /* EPOLL_CTL_MOD */
+/* What the supervisor was started with, for replies and checks. */
+const char *sup_scandir(void);
+const char *sup_logdir(void);
+bool sup_is_pid1(void);
+bool sup_persists(void); /* --persist intents are read from the state db */
 /* pid was just spawned as s's run (aux: finish/undo): report its exit
  * through a pidfd when the kernel and the fd budget allow, else the loop
  * learns of it by SIGCHLD. Closed by the loop when pid is reaped. */

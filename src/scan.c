@@ -200,12 +200,12 @@ static bool fd_budget_left(struct svc *s)
     if (rl.rlim_cur == RLIM_INFINITY)
         return true;
     uint64_t budget = rl.rlim_cur > SCAN_FDS_RESERVED ? rl.rlim_cur - SCAN_FDS_RESERVED : 0;
-    if (sup.log_fds + 2 <= budget) /* pipe2 holds both ends for a moment */
+    if (logger_fds_held() + 2 <= budget) /* pipe2 holds both ends for a moment */
         return true;
     pad_of(s)->next_ok = false;
     str_fmt(pad_of(s)->cfg_reason, sizeof pad_of(s)->cfg_reason,
             "no file descriptors left: RLIMIT_NOFILE %llu, %u held for logs; "
-            "raise the limit", (unsigned long long)rl.rlim_cur, sup.log_fds);
+            "raise the limit", (unsigned long long)rl.rlim_cur, logger_fds_held());
     return false;
 }
 

@@ -191,6 +191,17 @@ void sup_unwatch_fd(int fd)
     epoll_ctl(sup.epoll_fd, EPOLL_CTL_DEL, fd, NULL);
 }
 
+void sup_rewatch_fd(int fd, struct epoll_event *ev)
+{
+    if (epoll_ctl(sup.epoll_fd, EPOLL_CTL_MOD, fd, ev) < 0)
+        log_error("event=epoll-mod-failed fd=%d error=\"%s\"", fd, strerror(errno));
+}
+
+const char *sup_scandir(void) { return sup.scandir; }
+const char *sup_logdir(void) { return sup.logdir; }
+bool sup_is_pid1(void) { return sup.pid1; }
+bool sup_persists(void) { return sup.persist_intent; }
+
 /* ---- state change fan-out --------------------------------------------- */
 
 void sup_state_changed(struct svc *s, enum svc_state old)
@@ -265,7 +276,7 @@ void sup_watch_pid(const struct svc *s, pid_t pid, bool aux)
         return; /* no loop (unit tests drive the machine themselves) */
     uint32_t i = pidfd_index(s, aux);
     pidfd_close(i); /* defensive: a slot's old process is reaped by now */
-    if (pidfd_missing || sup.log_fds + pidfds_open >= pidfds_max)
+    if (pidfd_missing || logger_fds_held() + pidfds_open >= pidfds_max)
         return; /* its SIGCHLD reaps it, and sweeps soon */
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (fd < 0) {

@@ -65,6 +65,22 @@ void svc_slot_reset(struct svc *s)
     s->log_wfd = -1;
 }
 
+uint32_t svc_table_end(void) { return sup.used_hi; }
+
+struct svc *svc_at(uint32_t slot)
+{
+    BAY0_ASSERT(slot < sup.used_hi);
+    return &sup.svcs[slot];
+}
+
+const char *svc_dep(const struct svc *s, uint32_t i, const struct svc **dep)
+{
+    BAY0_ASSERT(i < s->dep_count && s->dep_first + i < sup.dep_edges_used);
+    int32_t d = sup.dep_edges[s->dep_first + i];
+    *dep = d == SVC_NONE ? NULL : svc_at((uint32_t)d);
+    return *dep ? (*dep)->name : sup.dep_names[s->dep_first + i];
+}
+
 bool svc_is_running(const struct svc *s) { return s->pid != 0 || s->aux_pid != 0; }
 
 bool svc_is_ready(const struct svc *s)

@@ -120,7 +120,6 @@ struct sup {
     bool pid1;
     bool container;      /* PID 1 of a container: signals stop, never reboot */
     bool persist_intent; /* read --persist intents from the state db at start */
-    uint32_t log_fds;       /* fds held for log pipes (budget of RLIMIT_NOFILE) */
 };
 
 extern struct sup sup;
@@ -132,6 +131,13 @@ const char *svc_event_name(enum svc_event ev);
 struct svc *svc_find(const char *name);
 struct svc *svc_by_pid(pid_t pid, bool *is_aux);
 static inline int32_t svc_index(const struct svc *s) { return (int32_t)(s - sup.svcs); }
+/* For the modules beside the machine (control, logger): slots
+ * 0 .. svc_table_end() - 1 may be in use; svc_at() asserts the range. */
+uint32_t svc_table_end(void);
+struct svc *svc_at(uint32_t slot);
+/* The i-th dependency of s (i < s->dep_count): its name, and in *dep its
+ * service, NULL when no service has that name. */
+const char *svc_dep(const struct svc *s, uint32_t i, const struct svc **dep);
 /* A slot taken for a new service: zeroed, in use, no fds, no relatives. */
 void svc_slot_reset(struct svc *s);
 bool svc_is_running(const struct svc *s);

@@ -113,3 +113,13 @@ def test_includes_follow_the_drawn_layers():
 def test_the_checker_sees_a_circle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_control_and_logger_ask_the_table_through_functions():
+    # they read the service table through svc.h's svc_at()/svc_table_end()/
+    # svc_dep() and the loop through loop.h, never `sup.` itself
+    for name in ("control.c", "logger.c"):
+        with open(os.path.join(SRC, name)) as f:
+            text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+        reach = [l.strip() for l in text.splitlines() if re.search(r"\bsup\.", l)]
+        assert not reach, f"{name} reaches into struct sup: {reach}"
