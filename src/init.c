@@ -359,9 +359,10 @@ static void modules_step(void)
     uint32_t timeout_ms = opts.modules_timeout_ms < opts.persist_timeout_ms
                               ? opts.modules_timeout_ms
                               : opts.persist_timeout_ms;
-    int rc = pid1_run_bounded(child_modules, NULL, timeout_ms, "modules");
+    int rc;
+    enum state_result r = state_run_bounded(child_modules, NULL, timeout_ms, "modules", &rc);
     log_info("event=modules result=%s rc=%d ms=%lld",
-             rc == 0 ? "ok" : rc < 0 ? "timeout" : "incomplete", rc,
+             r == STATE_TIMEOUT ? "timeout" : r == STATE_OK && rc == 0 ? "ok" : "incomplete", rc,
              (long long)(time_mono_ms() - t0));
     pid1_reap_nohang();
 }

@@ -1,5 +1,5 @@
 /* pid1.c — PID 1's own duties outside the supervisor's loop: bounded side
- * work in children (pidfd + poll, never an unbounded wait), reaping, the
+ * work in children (state_run_bounded: never an unbounded wait), reaping, the
  * panic policy and the final shutdown sequence.
  *
  * Owns: the order and the time bounds of the last steps before reboot(2).
@@ -9,11 +9,11 @@
 #include "pid1.h"
 
 #include "log.h"
+#include "state/state.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,14 +21,12 @@
 #include <sys/ioctl.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 /* The inode of the initial PID namespace (include/linux/proc_ns.h). */
 #define PID1_INIT_PIDNS_INO 0xEFFFFFFCu
-#define PID1_FALLBACK_POLL_MS 10 /* only without pidfd_open (kernel < 5.3) */
 #define PID1_SHELL_RESPAWN_MS 1000
 #define PID1_PANIC_SHELL_RUNS_MAX 1000
 
@@ -81,69 +79,6 @@ int pid1_reap_nohang(void)
     }
 }
 
-static int status_code(int st)
-{
-    if (WIFEXITED(st))
-        return WEXITSTATUS(st);
-    if (WIFSIGNALED(st))
-        return 256 + WTERMSIG(st);
-    return 255;
-}
-
-/* Wait for pid until deadline_ms (CLOCK_MONOTONIC). Returns the status
- * code or -1 on timeout. */
-static int wait_child_until(pid_t pid, int64_t deadline_ms)
-{
-    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    for (;;) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) {
-            if (pfd >= 0)
-                close(pfd);
-            return status_code(st);
-        }
-        if (r < 0 && errno != EINTR)
-            break;
-        int64_t left_ms = deadline_ms - time_mono_ms();
-        if (left_ms <= 0)
-            break;
-        if (pfd >= 0) {
-            struct pollfd p = {.fd = pfd, .events = POLLIN};
-            (void)poll(&p, 1, (int)left_ms);
-        } else {
-            struct timespec ts = {0, PID1_FALLBACK_POLL_MS * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-    }
-    if (pfd >= 0)
-        close(pfd);
-    return -1;
-}
-
-int pid1_run_bounded(pid1_child_fn fn, void *ctx, uint32_t timeout_ms,
-                     const char *what)
-{
-    int64_t start_ms = time_mono_ms();
-    pid_t pid = fork();
-    if (pid < 0) {
-        log_error("event=bounded what=%s error=fork: %s", what,
-                  strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        child_signals_reset(false);
-        _exit(fn(ctx) & 0xff);
-    }
-    int rc = wait_child_until(pid, start_ms + timeout_ms);
-    if (rc < 0) {
-        kill(pid, SIGKILL);
-        log_warn("event=bounded what=%s result=timeout timeout_ms=%u pid=%d",
-                 what, timeout_ms, (int)pid);
-    }
-    return rc;
-}
-
 /* Reap until there are no children left or the deadline passes; waits for
  * SIGCHLD with sigtimedwait (SIGCHLD is blocked by the caller). Returns
  * true when no child is left. */
@@ -178,9 +113,10 @@ static int child_sync(void *ctx)
 static void bounded_sync(void)
 {
     int64_t t0 = time_mono_ms();
-    int rc = pid1_run_bounded(child_sync, NULL, PID1_SYNC_TIMEOUT_MS, "sync");
+    int rc;
+    enum state_result r = state_run_bounded(child_sync, NULL, PID1_SYNC_TIMEOUT_MS, "sync", &rc);
     log_info("event=shutdown step=sync result=%s ms=%lld",
-             rc == 0 ? "ok" : "timeout", (long long)(time_mono_ms() - t0));
+             r == STATE_OK && rc == 0 ? "ok" : "timeout", (long long)(time_mono_ms() - t0));
 }
 
 static void kill_everything(uint32_t term_grace_ms)
@@ -286,8 +222,9 @@ static void panic_handler(const char *reason)
 {
     dprintf(STDERR_FILENO, "bay0: PANIC: %s (policy=%s)\n", reason,
             pid1_panic_policy_name(panic_policy));
-    int rc = pid1_run_bounded(child_sync, NULL, PID1_SYNC_TIMEOUT_MS, "sync");
-    dprintf(STDERR_FILENO, "bay0: panic: sync %s\n", rc == 0 ? "done" : "timed out");
+    int rc;
+    enum state_result r = state_run_bounded(child_sync, NULL, PID1_SYNC_TIMEOUT_MS, "sync", &rc);
+    dprintf(STDERR_FILENO, "bay0: panic: sync %s\n", r == STATE_OK && rc == 0 ? "done" : "timed out");
     if (panic_policy == PID1_PANIC_SHELL)
         panic_shell();
     reboot(panic_policy == PID1_PANIC_HALT ? RB_HALT_SYSTEM : RB_AUTOBOOT);

@@ -50,15 +50,6 @@ bool pid1_is_container(void);
 /* Reap every exited child without blocking; returns how many. */
 int pid1_reap_nohang(void);
 
-/* Run fn(ctx) in a forked child and wait at most timeout_ms, reaping any
- * other child that exits meanwhile. Returns the child's exit status
- * (0..255), 256 + signal if it was killed, or -1 on timeout (the child gets
- * SIGKILL and is left for a later reap: it may be stuck in D state) or when
- * fork failed. One log line on timeout or failure, naming `what`. */
-typedef int (*pid1_child_fn)(void *ctx);
-int pid1_run_bounded(pid1_child_fn fn, void *ctx, uint32_t timeout_ms,
-                     const char *what);
-
 /* Hooks the final sequence calls between the kill and the reboot(2). */
 struct pid1_final_hooks {
     void (*flush)(void);   /* state: last-good time, seed, db checkpoint */

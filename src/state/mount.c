@@ -9,7 +9,6 @@
 #include "state/mount.h"
 
 #include "log.h"
-#include "pid1.h"
 #include "state/state.h"
 #include "util.h"
 
@@ -274,8 +273,9 @@ int persist_unmount(const char *mountpoint, uint32_t timeout_ms)
         return 0;
     }
     int64_t t0 = time_mono_ms();
-    int rc = pid1_run_bounded(child_unmount, (void *)mp, timeout_ms,
-                              "persist-unmount");
+    int rc;
+    if (state_run_bounded(child_unmount, (void *)mp, timeout_ms, "persist-unmount", &rc) != STATE_OK)
+        rc = -1; /* timed out, or ended without its answer */
     static const char *const names[] = {"unmounted", "remounted-ro", "busy"};
     const char *what = rc >= 0 && rc <= 2 ? names[rc] : "timeout";
     if (rc == 0 || rc == 1)
