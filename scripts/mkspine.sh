@@ -133,7 +133,7 @@ cp "$work/spine.img" "$out.tmp" && mv "$out.tmp" "$out"
 cp "$work/vmlinuz" "$vmlinuz.tmp" && mv "$vmlinuz.tmp" "$vmlinuz"
 cp "$work/image.env" "$(dirname "$out")/$(basename "$out" .img).env"
 touch -d "@$SOURCE_DATE_EPOCH" "$vmlinuz" "$out"
-"$root/scripts/check-firmware.sh" "$work/rootfs" >&2 || true
+"$root/scripts/check-firmware.sh" --summary "$work/rootfs" >&2 || true
 . "$work/image.env"
 say "$out: $flavour, $(wc -c <"$out") bytes ($UNPACKED_BYTES unpacked), sha256 $(sha256sum <"$out" | cut -d' ' -f1), $(( $(date +%s) - t0 )) s"
 say "$vmlinuz: $KERNEL ($KVER)"

@@ -76,6 +76,9 @@ struct init_opts {
     char persist_label[32];
     char scandir_buf[INIT_DIR_BYTES_MAX]; /* bay0.scandir= */
     char rundir_buf[INIT_DIR_BYTES_MAX];  /* bay0.rundir= */
+    char logdir_buf[INIT_DIR_BYTES_MAX];  /* --logdir, kept from argv */
+    enum log_level console_level;         /* bay0.console=, after init complete */
+    bool console_set;
     uint32_t persist_timeout_ms;
     uint32_t modules_timeout_ms;
     uint32_t shutdown_timeout_ms;
@@ -122,6 +125,18 @@ static void parse_timeout(const char *key, const char *val, uint32_t *out)
                  key, val, INIT_TIMEOUT_MS_MAX);
 }
 
+static bool console_level_parse(const char *val, enum log_level *out)
+{
+    static const char *const names[] = {"info", "warn", "error"};
+    static const enum log_level levels[] = {LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR};
+    for (size_t i = 0; i < ARRAY_LEN(names); i++)
+        if (strcmp(val, names[i]) == 0) {
+            *out = levels[i];
+            return true;
+        }
+    return false;
+}
+
 /* One "bay0.KEY=VALUE" word of the command line. */
 static void cmdline_word(char *w)
 {
@@ -147,7 +162,12 @@ static void cmdline_word(char *w)
         parse_timeout(key, val, &opts.modules_timeout_ms);
     else if (strcmp(key, "shutdown_timeout_ms") == 0)
         parse_timeout(key, val, &opts.shutdown_timeout_ms);
-    else if (strcmp(key, "panic") == 0) {
+    else if (strcmp(key, "console") == 0) {
+        if (console_level_parse(val, &opts.console_level))
+            opts.console_set = true;
+        else
+            log_warn("event=cmdline key=bay0.console value=%s error=want info|warn|error", val);
+    } else if (strcmp(key, "panic") == 0) {
         if (!pid1_panic_policy_parse(val, &opts.panic))
             log_warn("event=cmdline key=bay0.panic value=%s error=want "
                      "reboot|halt|shell",
@@ -456,6 +476,41 @@ static uint32_t services_shutdown_ms(void)
     return PID1_SUPERVISOR_SHUTDOWN_MS_MIN;
 }
 
+/* `ps` shows "bay0" for PID 1 (and for the children that do not name
+ * themselves), not "/init": argv's bytes are rewritten, so the options
+ * that point into them are copied first (or the title is left alone). */
+static void name_self(int argc, char **argv)
+{
+    const char **keep[] = {&opts.scandir, &opts.rundir, &opts.logdir};
+    char *bufs[] = {opts.scandir_buf, opts.rundir_buf, opts.logdir_buf};
+    for (size_t i = 0; i < ARRAY_LEN(keep); i++) {
+        if (*keep[i] == bufs[i])
+            continue; /* from the kernel command line: already a copy */
+        if (!str_copy(bufs[i], INIT_DIR_BYTES_MAX, *keep[i]))
+            return;
+        *keep[i] = bufs[i];
+    }
+    opts.cmdline = NULL; /* parsed already; it pointed into argv */
+    proc_title_init(argc, argv);
+    proc_title_set("bay0");
+}
+
+/* After `init complete`, only warnings and errors reach the console of a
+ * machine (it is shared with whoever types there); every line still goes
+ * to LOGDIR/bay0/current. bay0.console=info|warn|error chooses; a
+ * container's PID 1 keeps every line unless told. */
+static void console_quiet(void)
+{
+    if (!opts.console_set && opts.container)
+        return;
+    enum log_level level = opts.console_set ? opts.console_level : LOG_LEVEL_WARN;
+    if (level > LOG_LEVEL_INFO)
+        genesis("console: %s only from here (bay0.console=info shows every line; "
+                "bay0 log bay0 has them all)",
+                level == LOG_LEVEL_WARN ? "warnings and errors" : "errors");
+    log_set_console_level(level);
+}
+
 static void opts_defaults(void)
 {
     memset(&opts, 0, sizeof opts);
@@ -492,6 +547,7 @@ int init_main(int argc, char **argv)
         console_open();
     cmdline_parse();
     (void)args_parse(argc, argv); /* again: an argv option wins */
+    name_self(argc, argv);
     pid1_panic_setup(opts.panic, opts.container);
     log_info("event=init container=%d panic=%s scandir=%s", opts.container,
              pid1_panic_policy_name(opts.panic), opts.scandir);
@@ -502,6 +558,7 @@ int init_main(int argc, char **argv)
     persist_step(persist_budget_start_ms);
     state_step();
     genesis("init complete (uptime %lld ms)", (long long)uptime_ms());
+    console_quiet();
     analyze_mark_init_done();
     struct supervise_config cfg = {
         .scandir = opts.scandir,
@@ -512,6 +569,7 @@ int init_main(int argc, char **argv)
         .container = opts.container,
     };
     enum supervise_exit how = supervise_run(&cfg);
+    log_set_console_level(LOG_LEVEL_DEBUG); /* the final sequence, on the console */
     if (how == SUPERVISE_EXIT_ERROR && !opts.container)
         bay0_panic("the supervisor could not start");
     const struct pid1_final_hooks hooks = {final_flush, final_unmount};

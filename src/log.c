@@ -13,12 +13,14 @@
 static enum log_level log_min = LOG_LEVEL_INFO;
 static char log_prefix[32] = "bay0";
 static log_sink_fn log_sink;
+static enum log_level console_min = LOG_LEVEL_DEBUG; /* every line, by default */
 
 void log_set_sink(log_sink_fn fn) { log_sink = fn; }
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void log_set_level(enum log_level min) { log_min = min; }
+void log_set_console_level(enum log_level min) { console_min = min; }
 void log_set_prefix(const char *prefix)
 {
     str_copy(log_prefix, sizeof log_prefix, prefix);
@@ -50,9 +52,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
         len -= 1;
     }
     line[len++] = '\n';
-    /* The console line drops the timestamp (the console has its own). */
+    /* The console line drops the timestamp (the console has its own).
+     * Below the console's level, a line goes to the sink only; without
+     * a sink, to the console anyway (never nowhere). */
     size_t skip = (size_t)(strchr(line, ' ') - line) + 1;
-    (void)!write(STDERR_FILENO, line + skip, len - skip);
+    if (level >= console_min || !log_sink)
+        (void)!write(STDERR_FILENO, line + skip, len - skip);
     if (log_sink)
         log_sink(line, len);
     errno = saved_errno;

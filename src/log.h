@@ -17,6 +17,10 @@
 enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
 
 void log_set_level(enum log_level min);
+/* Lines below min stop going to stderr (the console) while a sink takes
+ * them; default: every line. PID 1 quiets the console after `init
+ * complete` (bay0.console= on the kernel command line). */
+void log_set_console_level(enum log_level min);
 /* Also hand every line (with its timestamp) to this function; NULL to
  * stop. The supervisor points it at its own log ring. */
 typedef void (*log_sink_fn)(const char *line, size_t len);

@@ -74,7 +74,7 @@ static void start_writer(uint32_t delay_ms)
         child_signals_reset(false);
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_IGN); /* a ctrl-C is for the supervisor */
-        prctl(PR_SET_NAME, "bay0-logwriter");
+        proc_title_set("bay0-logwriter"); /* comm and what ps shows */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         writer_close_inherited();
         if (delay_ms) { /* crash-looping: pause in the child, never in PID 1 */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -468,4 +469,56 @@ bool parse_size(const char *s, uint64_t *out)
         return false;
     *out = v << shift;
     return true;
+}
+
+/* ---- process title ---------------------------------------------------- */
+
+#define PROC_TITLE_ENV_MAX 256           /* environment strings moved */
+#define PROC_TITLE_ENV_BYTES_MAX 16384   /* their bytes */
+
+static char *title_start; /* argv[0]'s bytes, then the environment's */
+static size_t title_bytes;
+static char *title_env[PROC_TITLE_ENV_MAX + 1];
+static char title_env_bytes[PROC_TITLE_ENV_BYTES_MAX];
+
+void proc_title_init(int argc, char **argv)
+{
+    extern char **environ;
+    if (argc < 1 || !argv[0])
+        return;
+    char *end = argv[0] + strlen(argv[0]) + 1;
+    for (int i = 1; i < argc && argv[i] == end; i++)
+        end = argv[i] + strlen(argv[i]) + 1;
+    title_start = argv[0];
+    title_bytes = (size_t)(end - argv[0]);
+    /* The environment's bytes too, once its strings live in static
+     * storage (all or none: a larger environment keeps its place). */
+    size_t n = 0, used = 0;
+    for (; environ && environ[n]; n++) {
+        size_t len = strlen(environ[n]) + 1;
+        if (n >= PROC_TITLE_ENV_MAX || used + len > sizeof title_env_bytes)
+            return;
+        memcpy(title_env_bytes + used, environ[n], len);
+        title_env[n] = title_env_bytes + used;
+        used += len;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (environ[i] == end)
+            end = environ[i] + strlen(environ[i]) + 1;
+    }
+    title_env[n] = NULL;
+    environ = title_env;
+    title_bytes = (size_t)(end - argv[0]);
+}
+
+void proc_title_set(const char *title)
+{
+    prctl(PR_SET_NAME, title); /* comm: at most 15 bytes, cut by the kernel */
+    if (!title_start || title_bytes < 2)
+        return;
+    size_t n = strlen(title);
+    if (n > title_bytes - 1)
+        n = title_bytes - 1;
+    memcpy(title_start, title, n);
+    memset(title_start + n, 0, title_bytes - n);
 }

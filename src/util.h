@@ -128,6 +128,14 @@ void child_signals_reset(bool defaults);
  * same at 10 services as at 10,000, and the parent takes no copy-on-write
  * faults on its tables afterwards. Children must not read this memory.
  * NULL on overflow or when mmap fails. */
+/* What `ps` shows for this process (PID 1 and its children name
+ * themselves instead of showing "/init"): proc_title_init once, early, with
+ * main's argv (it copies the environment strings to static storage so that
+ * their bytes can hold a longer title; argv's strings are overwritten by
+ * proc_title_set, so copy what you still need first); then
+ * proc_title_set(title) writes /proc/PID/cmdline's text and comm. */
+void proc_title_init(int argc, char **argv);
+void proc_title_set(const char *title);
 void *table_alloc(size_t count, size_t size);
 void table_free(void *p, size_t count, size_t size);
 

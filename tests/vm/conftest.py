@@ -70,8 +70,10 @@ class Vm:
         self.seen_at = {}
         self.chunks = []  # (end offset in buf, arrival time since start)
         self.marker = 0
+        # every supervisor line on the serial console (the tests read them;
+        # a machine's default after `init complete` is warnings only)
         cmd = [os.path.join(SCRIPTS, "boot-qemu.sh"), "--kernel", spine["kernel"],
-               "--initrd", spine["initrd"]] + args
+               "--initrd", spine["initrd"], "--append", "bay0.console=info"] + args
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
