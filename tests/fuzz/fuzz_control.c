@@ -16,6 +16,8 @@
  *   - a connection that sent a newline (or CONTROL_REQUEST_BYTES_MAX
  *     bytes) gets a reply whose last line is "OK..." or "ERR N ..." and
  *     then EOF; one that sent neither gets EOF and no reply: never a stall;
+ *   - an "events" request gets JSON lines (its subscription line at
+ *     least, whole objects) and EOF once the client has sent everything;
  *   - no fd is leaked (the count in /proc/self/fd is the same after an
  *     input as before it).
  * The table is restored after each input so runs are reproducible.
@@ -160,6 +162,7 @@ struct client {
     int fd;
     bool eof;
     bool must_reply;
+    bool events; /* an "events" stream: JSON lines until EOF, no final line */
     size_t got;
     char tail[TAIL_BYTES + 1]; /* the last bytes of the reply */
 };
@@ -239,12 +242,60 @@ static bool final_line_ok(const char *tail)
            code >= 1 && code <= 4;
 }
 
+/* The request's first line is exactly the verb "events" (blanks around
+ * it allowed, no control byte): the supervisor streams instead of
+ * replying once. */
+static bool is_events_request(const uint8_t *p, size_t n)
+{
+    const uint8_t *nl = memchr(p, '\n', n);
+    if (!nl)
+        return false;
+    char word[8];
+    size_t k = 0;
+    int words = 0;
+    for (const uint8_t *q = p; q < nl; q++) {
+        bool blank = *q == ' ' || *q == '\t';
+        if (*q < 32 && !blank)
+            return false; /* malformed: ERR 2 */
+        if (blank)
+            continue;
+        if (q == p || q[-1] == ' ' || q[-1] == '\t')
+            words++;
+        if (words > 1 || k + 1 >= sizeof word)
+            return false;
+        word[k++] = (char)*q;
+    }
+    word[k] = '\0';
+    return words == 1 && strcmp(word, "events") == 0;
+}
+
+/* An events stream: at least the subscription line, and the last line a
+ * whole JSON object. */
+static bool events_tail_ok(const struct client *c)
+{
+    size_t n = strlen(c->tail);
+    if (c->got == 0 || n < 3 || c->tail[n - 1] != '\n' || c->tail[n - 2] != '}')
+        return false;
+    const char *line = c->tail + n - 1;
+    while (line > c->tail && line[-1] != '\n')
+        line--;
+    return line[0] == '{' && line[1] == '"';
+}
+
 static void check(const struct client *c, int i)
 {
     if (!c->eof) {
         fprintf(stderr, "client %d: no EOF (must_reply=%d, got %zu bytes): a stall\n",
                 i, c->must_reply, c->got);
         abort();
+    }
+    if (c->events) {
+        if (!events_tail_ok(c)) {
+            fprintf(stderr, "client %d: events stream without its lines; tail:\n%s\n", i,
+                    c->tail);
+            abort();
+        }
+        return;
     }
     if (c->must_reply && !final_line_ok(c->tail)) {
         fprintf(stderr, "client %d: bad or missing final line; tail:\n%s\n", i, c->tail);
@@ -296,6 +347,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t head = len[i] < CONTROL_REQUEST_BYTES_MAX ? len[i] : CONTROL_REQUEST_BYTES_MAX;
         cl[i].must_reply = memchr(chunk[i], '\n', head) != NULL ||
                            len[i] >= CONTROL_REQUEST_BYTES_MAX;
+        cl[i].events = is_events_request(chunk[i], head);
     }
     for (int i = 0; i < ncl; i++) {
         if (len[i] && fd_write_all(cl[i].fd, chunk[i], len[i]) < 0 && errno != EPIPE &&
