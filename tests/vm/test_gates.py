@@ -11,7 +11,9 @@ One persist disk, three boots, in file order:
   boot 2: reconcile repairs; the database and `podman ps -a` agree, no
           ghost, every persona as its intent says; then `persona create`
           and SIGKILL while podman creates the container.
-  boot 3: the same checks again; clean poweroff.
+  boot 3: the same checks again; `bay0 analyze` of the boot (kernel ->
+          PID 1 -> init complete -> services ready -> personas running,
+          in order, to build/vm/analyze.txt); clean poweroff.
 Each test's wall time and the milliseconds podman's commands took in it
 (the console's `exec: ... elapsed_ms=N` lines) go to build/vm/gate-times.txt.
 """
@@ -283,6 +285,34 @@ def test_gate_b_kill_during_persona_start(spine, disk, state):
         b2.vm.arrival_s(INIT_DONE) or -1, b2.vm.arrival_s(MANAGER_READY) or -1))
 
 
+def analyze_totals(b):
+    """`bay0 analyze` of this boot of the full Spine: kernel -> PID 1 ->
+    init complete -> services ready -> personas running, on one clock and
+    in that order; the text to build/vm/analyze.txt, the numbers to
+    gate-times.txt."""
+    t0 = time.monotonic()
+    text = "\n".join(l for cmd in ("bay0 analyze", "bay0 analyze blame",
+                                   "bay0 analyze critical-chain p://keep")
+                     for l in ["$ " + cmd] + b.ok(cmd).splitlines()
+                     if not l.startswith("bay0: level="))
+    line = next(l for l in b.ok("bay0 analyze --json").splitlines()
+                if l.startswith('{"kernel_to_bay0_ms"'))
+    t = json.loads(line)
+    init_ms = t["kernel_to_bay0_ms"] + t["bay0_to_init_complete_ms"]
+    assert 0 < t["kernel_to_bay0_ms"] <= init_ms <= t["boot_to_services_ready_ms"], t
+    assert t["persona_manager"] is True and t["personas_wanted"] >= 1, t
+    assert t["personas_not_running"] == 0, t  # every wanted persona is running
+    assert init_ms <= t["boot_to_personas_running_ms"], t
+    assert "boot to personas running" in text and "\u2514\u2500personas @" in text, text
+    with open(os.path.join(OUT, "analyze.txt"), "w") as f:
+        f.write(text + "\n")
+    record("analyze", b.vm, len(b.vm.text()), t0,
+           "kernel_to_pid1_ms=%.0f init_complete_ms=%.0f services_ready_ms=%.0f "
+           "personas_running_ms=%.0f" % (t["kernel_to_bay0_ms"], init_ms,
+                                         t["boot_to_services_ready_ms"],
+                                         t["boot_to_personas_running_ms"]))
+
+
 def test_gate_b_kill_during_persona_create(spine, disk, state):
     b2 = state.get("b2")
     if b2 is None:
@@ -298,6 +328,7 @@ def test_gate_b_kill_during_persona_create(spine, disk, state):
     if "p://late" in by:
         assert by["p://late"]["desired"] == "stopped", by
     record("gate-b-kill-create", b3.vm, 0, t0)
+    analyze_totals(b3)
     start = len(b3.vm.text())
     b3.vm.send("bay0 poweroff")
     assert b3.vm.wait_exit(POWEROFF_TIMEOUT_S + PODMAN_S) == 0, b3.vm.text()[start:][-3000:]
