@@ -104,7 +104,7 @@ check: all $(UNIT_BINS)
 # every spawn fork-like (BAY0_SPAWN_PLAIN, see src/spawn_shared.c): the
 # release build's other path, the one ASan builds always take. CI runs it.
 PLAIN_TESTS := test_supervise or test_restart_policy or test_creds or test_spawn_paths or \
-               test_deps or test_logging or test_reliability or test_grain
+               test_deps or test_logging or test_reliability or test_grain or test_containment
 check-plain: all
 	out=$$(mktemp); BAY0_SPAWN_PLAIN=1 BAY0=$(abspath $(BUILD)/bay0) HELPERS=$(abspath $(BUILD)/helpers) \
 	  tests/run-system.sh -k "$(PLAIN_TESTS)" >$$out; rc=$$?; sed 's/^system: //' $$out; rm -f $$out; exit $$rc

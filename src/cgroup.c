@@ -10,6 +10,8 @@
  */
 #include "cgroup.h"
 
+#include "contain.h"
+
 #include "log.h"
 #include "svc.h"
 #include "util.h"
@@ -60,6 +62,35 @@ bool cgroup_find_own(char *out, size_t size)
     return false;
 }
 
+/* The controllers the services' limits need (contain.h), enabled for
+ * their cgroups where bay0's parent cgroup offers them. One that is not
+ * offered stays off: a service that asks for its limit is told then, once. */
+static void enable_controllers(void)
+{
+    static const char *const wanted[] = {"cpu", "io", "memory", "pids"};
+    char path[CGROUP_PATH_BYTES_MAX + 32], avail[512];
+    if (!str_fmt(path, sizeof path, "%s/cgroup.controllers", base) ||
+        file_read_small(AT_FDCWD, path, avail, sizeof avail) <= 0 ||
+        !str_fmt(path, sizeof path, "%s/cgroup.subtree_control", base))
+        return;
+    for (size_t i = 0; i < ARRAY_LEN(wanted); i++) {
+        size_t len = strlen(wanted[i]);
+        bool offered = false;
+        for (const char *p = avail; (p = strstr(p, wanted[i])); p += len)
+            offered |= (p == avail || p[-1] == ' ') && strchr(" \n", p[len]);
+        if (!offered)
+            continue;
+        char plus[16];
+        snprintf(plus, sizeof plus, "+%s", wanted[i]);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, plus, strlen(plus)) < 0)
+            log_warn("event=cgroup-controller-refused controller=%s dir=%s error=\"%s\"", wanted[i],
+                     base, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+}
+
 void cgroup_init(void)
 {
     char mnt[CGROUP_PATH_BYTES_MAX], own[CGROUP_PATH_BYTES_MAX], probe[CGROUP_PATH_BYTES_MAX + 16];
@@ -81,6 +112,7 @@ void cgroup_init(void)
         return;
     }
     enabled = true;
+    enable_controllers();
     log_info("event=cgroups dir=%s", base);
 }
 
@@ -91,11 +123,102 @@ static bool svc_dir(const struct svc *s, char *out, size_t size)
     return str_fmt(out, size, "%s/%s", base, s->name);
 }
 
+/* What each knob needs, and what it is when its file is gone. */
+static const struct {
+    const char *controller;
+    const char *dflt;
+} knobs[CONTAIN_KNOBS] = {
+    [CONTAIN_MEMORY_MAX] = {"memory", "max"},
+    [CONTAIN_MEMORY_SWAP_MAX] = {"memory", "max"},
+    [CONTAIN_PIDS_MAX] = {"pids", "max"},
+    [CONTAIN_CPU_MAX] = {"cpu", "max 100000"},
+    [CONTAIN_CPU_WEIGHT] = {"cpu", "100"},
+    [CONTAIN_IO_WEIGHT] = {"io", "default 100"},
+};
+
+static bool write_knob(int cgroup_fd, const char *file, const char *value)
+{
+    int fd = openat(cgroup_fd, file, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = write(fd, value, strlen(value));
+    int err = errno;
+    close(fd);
+    errno = err;
+    return n == (ssize_t)strlen(value);
+}
+
+static void apply_knobs(const char *svc, int cgroup_fd, const struct contain *c)
+{
+    static bool told[CONTAIN_KNOBS]; /* one line per controller (or knob) */
+    static bool told_none;
+    for (int k = 0; k < CONTAIN_KNOBS; k++) {
+        const char *file = contain_file_names[k];
+        if (cgroup_fd < 0) {
+            if (c->cg[k][0] && !told_none) {
+                told_none = true;
+                log_warn("svc=%s event=cgroup-limits-unavailable file=%s "
+                         "reason=\"no usable cgroup2\" effect=\"cgroup limits are not applied "
+                         "to any service (not repeated)\"",
+                         svc, file);
+            }
+            continue;
+        }
+        if (write_knob(cgroup_fd, file, c->cg[k][0] ? c->cg[k] : knobs[k].dflt) || !c->cg[k][0])
+            continue; /* a default that cannot be written: nothing was asked */
+        int err = errno;
+        bool missing = err == ENOENT;
+        int first = k; /* the knobs of one controller share one line */
+        for (int j = 0; j < k; j++)
+            if (missing && strcmp(knobs[j].controller, knobs[k].controller) == 0) {
+                first = j;
+                break;
+            }
+        if (told[first])
+            continue;
+        told[first] = true;
+        if (missing)
+            log_warn("svc=%s event=cgroup-controller-missing controller=%s file=%s "
+                     "effect=\"%s limits are not applied to any service (not repeated); "
+                     "enable the controller in the parent cgroup\"",
+                     svc, knobs[k].controller, file, knobs[k].controller);
+        else
+            log_warn("svc=%s event=cgroup-limit-refused file=%s value=\"%s\" error=\"%s\" "
+                     "effect=\"not applied (not repeated)\"",
+                     svc, file, c->cg[k], strerror(err));
+    }
+}
+
+/* The service's cgroup knobs, read from its directory again at each spawn
+ * of a service whose directory had a containment file (spawn.c reads the
+ * rest, and refuses the start, naming the file, when one is bad). */
+static void apply_limits(const struct svc *s, int cgroup_fd)
+{
+    static bool told_none; /* no cgroup2: one line, then nothing more to do */
+    char rel[2 * SERVICE_NAME_BYTES_MAX + 8], reason[SERVICE_REASON_BYTES_MAX];
+    struct contain c;
+    if (!s->def.may_have_contain || (cgroup_fd < 0 && told_none) ||
+        !(s->is_logger ? str_fmt(rel, sizeof rel, "%s/log", sup.svcs[s->parent].name)
+                       : str_copy(rel, sizeof rel, s->name)))
+        return;
+    int dir = openat(sup.scan_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool ok = dir >= 0 && contain_load(dir, &c, reason, sizeof reason) == 0;
+    if (dir >= 0)
+        close(dir);
+    if (ok)
+        apply_knobs(s->name, cgroup_fd, &c);
+    for (int k = 0; ok && cgroup_fd < 0 && k < CONTAIN_KNOBS; k++)
+        told_none |= c.cg[k][0] != '\0';
+}
+
 int cgroup_prepare(const struct svc *s, char *procs, size_t size)
 {
     char dir[CGROUP_PATH_BYTES_MAX];
-    if (!enabled || !svc_dir(s, dir, sizeof dir) ||
-        !str_fmt(procs, size, "%s/cgroup.procs", dir))
+    if (!enabled) {
+        apply_limits(s, -1);
+        return -1;
+    }
+    if (!svc_dir(s, dir, sizeof dir) || !str_fmt(procs, size, "%s/cgroup.procs", dir))
         return -1;
     int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) { /* first spawn of this service */
@@ -106,6 +229,8 @@ int cgroup_prepare(const struct svc *s, char *procs, size_t size)
         }
         fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     }
+    if (fd >= 0)
+        apply_limits(s, fd);
     return fd;
 }
 

@@ -18,7 +18,12 @@ bool cgroup_find_mount(char *out, size_t size);
 bool cgroup_find_own(char *out, size_t size);
 /* The service's cgroup, made at its first spawn: an O_PATH fd of the
  * directory (for clone3's CLONE_INTO_CGROUP; the caller closes it) and the
- * path of its cgroup.procs (for the vfork fallback); -1 without cgroups. */
+ * path of its cgroup.procs (for the vfork fallback); -1 without cgroups.
+ * Writes the service's cgroup limits (contain.h) into it first: a file's
+ * value, or the kernel's default for a file that is gone (removing one
+ * lifts its limit at the next start). A controller the cgroup lacks is
+ * logged once per supervisor, naming the service and file that asked for
+ * it; the service starts without that limit. Without cgroup2: one line. */
 int cgroup_prepare(const struct svc *s, char *procs, size_t size);
 /* SIGKILL to everything left in the service's cgroup (cgroup.procs). */
 void cgroup_kill(const struct svc *s);

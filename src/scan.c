@@ -148,6 +148,7 @@ static bool logger_read_def(struct svc *s, struct svc *lg)
     struct svc_def def;
     char reason[SERVICE_REASON_BYTES_MAX];
     bool ok = svcdir_load_logger(sup.scan_fd, s->name, &def, reason, sizeof reason) == 0;
+    def.may_have_contain |= lg->def.may_have_contain; /* a removed file's limit is lifted */
     service_apply_config(lg, ok ? &def : NULL, ok ? NULL : reason);
     return ok;
 }
@@ -213,6 +214,7 @@ static void read_def(struct svc *s, const char *dir_name)
 {
     pad_of(s)->next_ok = svcdir_load(sup.scan_fd, dir_name, &pad_of(s)->next_def, pad_of(s)->cfg_reason,
                              sizeof pad_of(s)->cfg_reason) == 0;
+    pad_of(s)->next_def.may_have_contain |= s->def.may_have_contain; /* a removed file's limit is lifted */
     if (pad_of(s)->next_ok && s->log_rfd < 0 && fd_budget_left(s) && logger_open_pipe(s) < 0) {
         pad_of(s)->next_ok = false;
         str_fmt(pad_of(s)->cfg_reason, sizeof pad_of(s)->cfg_reason, "cannot create log pipe: %s",

@@ -871,6 +871,7 @@ static pid_t real_spawn(struct svc *s, const char *prog, const char *const *argv
         .service_name = s->is_logger ? sup.svcs[s->parent].name : s->name,
         .cgroup_fd = cgroup_prepare(s, cgroup, sizeof cgroup),
         .creds_files = s->def.may_have_creds,
+        .contain_files = s->def.may_have_contain,
         .exec_errno = exec_cell(s, strcmp(prog, "./run") != 0),
     };
     req.cgroup_procs = req.cgroup_fd >= 0 ? cgroup : NULL;

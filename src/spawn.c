@@ -4,8 +4,8 @@
  * notification fd in place, chdir, the service's `limits` and `user`
  * (creds.h), exec. Three ways to start it, best first:
  * - spawn_shared.c: the child shares memory and fd table until its exec
- *   (x86_64, not under ASan, not with BAY0_SPAWN_PLAIN); its rules are at
- *   the top of that file.
+ *   (x86_64, not under ASan, not with BAY0_SPAWN_PLAIN, not for a child
+ *   that writes its oom_score_adj); its rules are at the top of that file.
  * - clone3(CLONE_INTO_CGROUP) without shared memory (fork-like), when no
  *   slot is free or elsewhere. With an exec error cell the parent does not
  *   wait for the exec; the child reports a failure in the cell.
@@ -32,6 +32,7 @@
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -42,6 +43,7 @@ extern char **environ;
 static struct spawn_slot sync_slot; /* fork-like and vfork spawns: done when they return */
 static volatile int spawn_child_errno;
 static volatile int spawn_cgroup_errno; /* the child could not join its cgroup */
+#define SPAWN_REASON_BYTES 192
 
 struct env_builder {
     struct spawn_slot *slot;
@@ -203,6 +205,48 @@ static bool creds_fill(const struct spawn_req *req, struct spawn_slot *slot)
     return true;
 }
 
+/* DIR's containment files (contain.h), read again at each spawn of a
+ * service whose directory had one at the last scan; the cgroup knobs are
+ * written here, the rest is the child's. A child of a supervisor at a
+ * negative oom_score_adj (PID 1's -1000) gets 0 unless the service asks:
+ * it must stay killable. False, with one log line naming the file. */
+static int supervisor_oom(void)
+{
+    static int own_oom = INT_MIN;
+    if (own_oom == INT_MIN) {
+        char text[16];
+        uint64_t v;
+        own_oom = file_read_small(AT_FDCWD, "/proc/self/oom_score_adj", text, sizeof text) > 0 &&
+                          text[0] == '-' && parse_u64(text + 1, 1000, &v) ? -(int)v : 0;
+    }
+    return own_oom;
+}
+
+static bool contain_fill(const struct spawn_req *req, struct spawn_slot *slot)
+{
+    const char *svc = req->service_name ? req->service_name : "?";
+    memset(&slot->contain, 0, sizeof slot->contain);
+    if (req->contain_files) {
+        char reason[SPAWN_REASON_BYTES];
+        int fd = open(req->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int r = fd < 0 ? -1 : contain_load(fd, &slot->contain, reason, sizeof reason);
+        if (fd < 0)
+            str_fmt(reason, sizeof reason, "cannot open: %s", strerror(errno));
+        else
+            close(fd);
+        if (r < 0) {
+            log_error("svc=%s event=spawn-refused dir=%s reason=\"%s\"", svc, req->dir, reason);
+            return false;
+        }
+    }
+    slot->oom_text[0] = '\0';
+    if (slot->contain.oom_set)
+        snprintf(slot->oom_text, sizeof slot->oom_text, "%d", (int)slot->contain.oom_score_adj);
+    else if (supervisor_oom() < 0)
+        str_copy(slot->oom_text, sizeof slot->oom_text, "0");
+    return true;
+}
+
 int spawn_slot_fill(struct spawn_slot *slot, const struct spawn_req *req)
 {
     slot->req = *req;
@@ -225,7 +269,7 @@ int spawn_slot_fill(struct spawn_slot *slot, const struct spawn_req *req)
     slot->req.cgroup_procs = NULL; /* only the vfork child joins by path */
     slot->req.service_name = NULL;
     slot->req.notify_socket = NULL;
-    if (!creds_fill(req, slot))
+    if (!creds_fill(req, slot) || !contain_fill(req, slot))
         return EINVAL;
     return env_build(req, slot);
 }
@@ -340,6 +384,54 @@ static long child_set_creds(const struct spawn_slot *slot)
     return child_sys(SYS_setresuid, u->uid, u->uid, u->uid);
 }
 
+/* oom-score-adj (or 0 under a protected supervisor), then the capability
+ * bounding set (dropping needs CAP_SETPCAP: before the user switch), with
+ * the inheritable and ambient sets cut to what is kept. */
+static long child_contain(const struct spawn_slot *slot)
+{
+    long ret = 0;
+    if (slot->oom_text[0]) {
+        size_t len = 0;
+        while (slot->oom_text[len])
+            len++;
+        long fd = child_sys(SYS_openat, AT_FDCWD, (long)"/proc/self/oom_score_adj",
+                            O_WRONLY | O_CLOEXEC);
+        ret = fd < 0 ? fd : child_sys(SYS_write, fd, (long)slot->oom_text, (long)len);
+        if (fd >= 0)
+            child_sys(SYS_close, fd, 0, 0);
+        if (ret < 0)
+            return ret;
+    }
+    const struct contain *c = &slot->contain;
+    if (!c->caps_set)
+        return 0;
+    for (long cap = 0; cap < 64; cap++) {
+        if (c->caps_keep & (1ull << cap))
+            continue;
+        ret = child_sys(SYS_prctl, PR_CAPBSET_DROP, cap, 0);
+        if (ret == -EINVAL) /* past the kernel's last capability */
+            break;
+        if (ret < 0)
+            return ret;
+    }
+    child_sys5(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); /* none before 4.3 */
+    struct {
+        uint32_t version;
+        int pid;
+    } hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+    struct {
+        uint32_t effective, permitted, inheritable;
+    } data[2];
+    if ((ret = child_sys(SYS_capget, (long)&hdr, (long)data, 0)) < 0)
+        return ret;
+    uint32_t keep[2] = {(uint32_t)c->caps_keep, (uint32_t)(c->caps_keep >> 32)};
+    if (!(data[0].inheritable & ~keep[0]) && !(data[1].inheritable & ~keep[1]))
+        return 0;
+    data[0].inheritable &= keep[0];
+    data[1].inheritable &= keep[1];
+    return child_sys(SYS_capset, (long)&hdr, (long)data, 0);
+}
+
 /* The child: the s6 process setup, then exec, or _exit(126/127) after
  * reporting the error. */
 _Noreturn void spawn_child_exec(const struct spawn_slot *slot, const struct child_report *rep)
@@ -360,7 +452,9 @@ _Noreturn void spawn_child_exec(const struct spawn_slot *slot, const struct chil
         goto fail;
     /* chdir before giving up root: the directory need not be the user's */
     if ((ret = child_sys(SYS_chdir, (long)req->dir, 0, 0)) < 0 ||
-        (ret = child_set_creds(slot)) < 0)
+        (ret = child_contain(slot)) < 0 || (ret = child_set_creds(slot)) < 0 ||
+        (slot->contain.no_new_privs &&
+         (ret = child_sys5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) < 0))
         goto fail;
     ret = child_sys(SYS_execve, (long)req->prog, (long)req->argv, (long)slot->envp);
 fail:;
@@ -433,7 +527,12 @@ pid_t spawn_start(const struct spawn_req *req, pid_t *reap_pid)
         learn_ignored_signals();
     if (req->cgroup_fd >= 0) {
         pid_t pid;
-        if (req->exec_errno && (pid = spawn_shared(req)) != -2)
+        /* A child that may write its oom_score_adj gets its own memory: in
+         * one that shares the supervisor's, the kernel applies the value
+         * to every process of that memory, the supervisor included
+         * (__set_oom_adj; the vfork child is exempt). */
+        bool writes_oom = req->contain_files || supervisor_oom() < 0;
+        if (req->exec_errno && !writes_oom && (pid = spawn_shared(req)) != -2)
             return pid;
         pid = spawn_clone3(req, reap_pid);
         if (pid != -2)

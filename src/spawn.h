@@ -29,6 +29,7 @@ struct spawn_req {
     const char *cgroup_procs;  /* the child joins this cgroup, or NULL */
     int cgroup_fd;             /* born into this cgroup (clone3), or -1 */
     bool creds_files;          /* read DIR/user and DIR/limits (the scan saw one) */
+    bool contain_files;        /* read DIR's containment files (contain.h; the scan saw one) */
     volatile int *exec_errno;  /* clone3: the child reports an exec failure
                                   here (shared memory) and the caller does
                                   not wait for the exec; NULL: wait */

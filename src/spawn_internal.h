@@ -5,6 +5,7 @@
 #ifndef BAY0_SPAWN_INTERNAL_H
 #define BAY0_SPAWN_INTERNAL_H
 
+#include "contain.h"
 #include "creds.h"
 #include "spawn.h"
 
@@ -33,6 +34,8 @@ struct spawn_slot {
     const char *argv[SPAWN_ARGC_MAX + 1];
     struct creds_user user;     /* from DIR/user */
     struct creds_limits limits; /* from DIR/limits, every hard limit resolved */
+    struct contain contain;     /* from DIR's containment files (contain.h) */
+    char oom_text[8];           /* written to /proc/self/oom_score_adj, or "" */
     char *envp[SPAWN_ENV_VARS_MAX + 1];
     char env[SPAWN_ENV_BYTES_MAX];
     char stack[SPAWN_STACK_BYTES] __attribute__((aligned(16)));
@@ -82,13 +85,30 @@ static inline long child_sys4(long nr, long a, long b, long c, long d)
     return ret;
 }
 
+static inline long child_sys5(long nr, long a, long b, long c, long d, long e)
+{
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+
 #else
 /* Elsewhere the child never shares memory while the parent runs (fork-like
  * or vfork), so libc is safe; the same -errno convention. */
+static inline long child_sys5(long nr, long a, long b, long c, long d, long e)
+{
+    long ret = syscall(nr, a, b, c, d, e);
+    return ret < 0 ? -errno : ret;
+}
+
 static inline long child_sys4(long nr, long a, long b, long c, long d)
 {
-    long ret = syscall(nr, a, b, c, d);
-    return ret < 0 ? -errno : ret;
+    return child_sys5(nr, a, b, c, d, 0);
 }
 
 static inline long child_sys(long nr, long a, long b, long c)

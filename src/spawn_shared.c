@@ -27,6 +27,10 @@
  *     memory), and never with BAY0_SPAWN_PLAIN set in the supervisor's
  *     environment: then every spawn takes the fork-like path of spawn.c.
  *     CI runs the system tests once that way, so both paths stay tested.
+ *  6. Never for a child that writes its oom_score_adj (a containment
+ *     file, or PID 1's -1000 to undo): the kernel would write it into every
+ *     process sharing the memory, the supervisor included. spawn.c sends
+ *     those fork-like.
  */
 #include "spawn_internal.h"
 

@@ -3,6 +3,7 @@
  * missing optional file means its default. Never allocates. */
 #include "svcdir.h"
 
+#include "contain.h"
 #include "creds.h"
 #include "logfile.h"
 #include "util.h"
@@ -55,7 +56,11 @@ static const char *const known_files[] = {
     "timeout-finish", "down-signal", "type", "restart", "restart-limit", "notify",
     "undo", "log", "log-max-bytes", "log-keep", "log-timestamp", "dependencies",
     "dependencies.d", "user", "limits",
+    /* contain.h's, in its order (contain_file_names) */
+    "memory.max", "memory.swap.max", "pids.max", "cpu.max", "cpu.weight", "io.weight",
+    "no-new-privs", "oom-score-adj", "capabilities",
 };
+_Static_assert(ARRAY_LEN(known_files) <= 32, "present is a 32-bit mask");
 
 static int known_index(const char *file, size_t len)
 {
@@ -93,16 +98,7 @@ static int read_opt(const struct svcdir *d, const char *file, char *buf, size_t 
 {
     if (!may_exist(d, file))
         return 0;
-    ssize_t n = file_read_small(d->fd, file, buf, size);
-    if (n < 0) {
-        if (errno == ENOENT)
-            return 0;
-        reason_fail(reason, reason_size, "%s: cannot read: %s", file,
-             errno == EFBIG ? "file too large" : strerror(errno));
-        return -1;
-    }
-    str_rstrip(buf);
-    return 1;
+    return svcdir_file_read(d->fd, file, buf, size, reason, reason_size);
 }
 
 /* An unsigned number file: absent keeps *out; garbage is an error. */
@@ -264,6 +260,25 @@ static bool check_creds(const struct svcdir *d, char *reason, size_t reason_size
             creds_load_limits(d->fd, "limits", &limits, reason, reason_size) >= 0);
 }
 
+/* Whether the listing may hold a containment file (contain.h). */
+static bool may_have_contain(const struct svcdir *d)
+{
+    for (int i = 0; i < CONTAIN_FILES; i++)
+        if (may_exist(d, contain_file_names[i]))
+            return true;
+    return false;
+}
+
+/* The containment files are applied at each spawn; checked here so that a
+ * bad one is a config error with its reason before anything runs. */
+static bool check_contain(const struct svcdir *d, struct svc_def *def, char *reason,
+                          size_t reason_size)
+{
+    struct contain c;
+    def->may_have_contain = may_have_contain(d);
+    return !def->may_have_contain || contain_load(d->fd, &c, reason, reason_size) == 0;
+}
+
 static bool load_bay0_files(const struct svcdir *d, struct svc_def *def, char *reason,
                             size_t reason_size)
 {
@@ -290,7 +305,7 @@ static bool load_bay0_files(const struct svcdir *d, struct svc_def *def, char *r
         return reason_fail(reason, reason_size,
                     "type: a oneshot is ready when run exits 0; remove "
                     "notification-fd/notify");
-    if (!check_creds(d, reason, reason_size))
+    if (!check_creds(d, reason, reason_size) || !check_contain(d, def, reason, reason_size))
         return false;
     def->has_log_run = file_exists(d, "log/run");
     def->may_have_deps = may_exist(d, "dependencies") || may_exist(d, "dependencies.d");
@@ -362,7 +377,8 @@ int svcdir_load_logger(int scan_fd, const char *name, struct svc_def *def,
         return -1;
     const struct svcdir *d = &dir;
     bool ok = load_s6_files(d, def, reason, reason_size) &&
-              read_restart_limit(d, def, reason, reason_size) && check_creds(d, reason, reason_size);
+              read_restart_limit(d, def, reason, reason_size) && check_creds(d, reason, reason_size) &&
+              check_contain(d, def, reason, reason_size);
     def->may_have_creds = may_exist(d, "user") || may_exist(d, "limits");
     close(dir.fd);
     def->down_file = false; /* a logger runs whenever its service exists */

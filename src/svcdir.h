@@ -7,7 +7,8 @@
  * notify (sd_notify readiness through NOTIFY_SOCKET), undo (a oneshot's
  * stop script), dependencies and dependencies.d/ (read by deps.c), and
  * for the built-in logger log-max-bytes, log-keep, log-timestamp
- * (iso | tai64n | none).
+ * (iso | tai64n | none), user and limits (creds.h), and the containment
+ * files (contain.h).
  *
  * Pure reads relative to a scan directory fd; never allocates, never
  * touches /persist, never starts anything.
@@ -60,6 +61,8 @@ struct svc_def {
     bool has_log_run;
     bool may_have_deps; /* `dependencies` or `dependencies.d` listed (or no listing) */
     bool may_have_creds; /* `user` or `limits` listed (or no listing): read at each spawn */
+    bool may_have_contain; /* a containment file (contain.h) listed, or was at an earlier
+                              scan (its limit is lifted at the next spawn): read at each spawn */
     int16_t notification_fd; /* -1 when none */
     int16_t down_signal;
     uint16_t restart_limit_count;

@@ -14,6 +14,7 @@
  * reason; failure gives a non-empty reason that starts with the name of
  * the file at fault.
  */
+#include "fuzz_tmpdir.h"
 #include "svcdir.h"
 #include "util.h"
 
@@ -40,32 +41,13 @@ static const char *const files[] = {
 };
 _Static_assert(sizeof files / sizeof files[0] <= 16, "one mask bit a file");
 
-static char base[64];
 static int scan_fd = -1;
 static int svc_fd = -1;
-
-static void cleanup(void)
-{
-    if (base[0]) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
-        (void)!system(cmd);
-    }
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    /* run.sh points BAY0_FUZZ_TMPDIR at a directory it removes afterwards
-     * (a crash skips atexit); tmpfs keeps the file writes cheap. */
-    const char *root = getenv("BAY0_FUZZ_TMPDIR");
-    if (!root || !root[0])
-        root = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(base, sizeof base, "%s/bay0-fuzz-svcdir-XXXXXX", root);
-    if (!mkdtemp(base))
-        abort();
-    atexit(cleanup);
-    scan_fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    scan_fd = fuzz_tmpdir("svcdir");
     if (scan_fd < 0 || mkdirat(scan_fd, "s", 0755) < 0)
         abort();
     svc_fd = openat(scan_fd, "s", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
