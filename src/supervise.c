@@ -153,7 +153,8 @@ static bool flush_inhibits(void)
 
 /* Writes the last-known-good time from a child process (the state module
  * bounds its own disk work), so a hung /persist never reaches the loop.
- * The child holds a flush inhibit until it is reaped. */
+ * The child holds a flush inhibit until it is reaped. It keeps only stdio
+ * (test_a_checkpoint_child_holds_no_connection). */
 static void checkpoint_time(void)
 {
     checkpoint_due_ms = time_mono_ms() + checkpoint_interval_ms;
@@ -161,6 +162,9 @@ static void checkpoint_time(void)
     if (pid == 0) {
         child_signals_reset(false);
         log_set_sink(NULL);
+        /* forked, never exec'd: no copy of a control connection (a client
+         * would wait for its end of file) or of a log pipe; stdio stays */
+        (void)syscall(SYS_close_range, 3u, ~0u, 0u);
         _exit(state_checkpoint_time(SUPERVISE_CHECKPOINT_TIMEOUT_MS) == STATE_OK ? 0 : 1);
     }
     if (pid < 0) {

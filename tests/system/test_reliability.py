@@ -16,6 +16,7 @@ import pytest
 
 from conftest import BAY0, comm, descendants, proc_state, wait_for
 from logread import log_files, logical_lines, raw_lines
+from test_state_hang import hung_persist  # noqa: F401  (a fixture)
 
 GEN = r'''
 import os, sys
@@ -597,3 +598,34 @@ def test_service_sigkilled_mid_long_line_while_writer_stopped(sup, tmp_path):
     after = lines[lines.index(ended[0]) + 1:]
     assert after and all(re.fullmatch(r"L\d{5} x{19993}", t) for t in after), \
         [t[:20] + "..." + t[-40:] for t in after if not re.fullmatch(r"L\d{5} x{19993}", t)]
+
+
+def test_a_checkpoint_child_holds_no_connection(sup, hung_persist):  # noqa: F811
+    """The last-good-time checkpoint child is forked, never exec'd, like the
+    log writer was: it must not keep a copy of a control connection (the
+    client's end of file would wait for it) or of a log pipe. On a hung
+    persist disk it lives its whole 1-s deadline: time to look."""
+    sup.env.update(BAY0_PERSIST_DIR=str(hung_persist), BAY0_CHECKPOINT_INTERVAL_MS="300")
+    sup.service("x")
+    sup.start("--verbose")
+    sup.wait_state("x", "up")
+    pid = sup.proc.pid
+    before = len(os.listdir(f"/proc/{pid}/fd"))
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(os.path.join(sup.rundir, "control"))
+    wait_for(lambda: len(os.listdir(f"/proc/{pid}/fd")) == before + 1, what="the connection accepted")
+    since = len(sup.log_text())
+    child = int(wait_for(lambda: re.search(r"event=checkpoint pid=(\d+)", sup.log_text()[since:]),
+                         timeout=20, what="a checkpoint child forked while c is open").group(1))
+    links = []
+    for fd in os.listdir(f"/proc/{child}/fd"):
+        try:
+            if int(fd) > 2:
+                links.append(os.readlink(f"/proc/{child}/fd/{fd}"))
+        except FileNotFoundError:
+            pass
+    # (its own pipes to its worker are pipes; the supervisor's sockets and
+    # the services' log pipes are gone: at most the two pipes it made)
+    assert not [l for l in links if l.startswith("socket:")], links
+    assert len([l for l in links if l.startswith("pipe:")]) <= 4, links
+    c.close()

@@ -166,13 +166,14 @@ def test_chaos_soak(sup, helpers, tmp_path):
     st = sup.status()
     assert all(s["desired"] == "up" for s in st.values()), st
     wait_for(lambda: not zombies(pid), timeout=10, what="no zombies")
-    # the generators stop cleanly (TERM: they save their next number)
-    sup.cli("stop", "--timeout=60", *COUNTERS, "long")
+    # the same services running as at the baseline (each holds a pidfd)
     wait_for(lambda: fds(pid) == base_fds, timeout=20,
              what=f"fd count back to {base_fds} (now {fds(pid)})")
-    rss = rss_kib(pid)
+    end_fds, rss = fds(pid), rss_kib(pid)
+    # the generators stop cleanly (TERM: they save their next number)
+    sup.cli("stop", "--timeout=60", *COUNTERS, "long")
     print(f"soak: {elapsed:.0f} s, {chaos.kills} kills, {chaos.commands} commands, "
-          f"fds {base_fds} -> {fds(pid)}, RSS {base_rss} -> {rss} KiB")
+          f"fds {base_fds} -> {end_fds}, RSS {base_rss} -> {rss} KiB")
     assert rss <= base_rss + 1024, (base_rss, rss)
     assert chaos.kills >= SOAK_S / 2 and chaos.commands >= SOAK_S, (chaos.kills, chaos.commands)
 
