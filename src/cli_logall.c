@@ -570,7 +570,8 @@ int cli_log_merged(const struct cli_log_req *r)
     size_t nbufs = 0;
     for (uint32_t i = 0; i < ss.n; i++)
         read_source(&ls, &ss.v[i], i, r, &bufs, &nbufs);
-    qsort(ls.v, ls.n, sizeof *ls.v, cmp_line);
+    if (ls.n > 1) /* ls.v is NULL when nothing was read: not for qsort */
+        qsort(ls.v, ls.n, sizeof *ls.v, cmp_line);
     size_t from = r->lines_all || ls.n <= r->lines ? 0 : ls.n - r->lines;
     for (size_t i = from; i < ls.n; i++)
         print_line(&ss.v[ls.v[i].src], ls.v[i].t_us, ls.v[i].text, ls.v[i].len, r->json);
