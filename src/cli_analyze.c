@@ -335,6 +335,11 @@ static const struct analyze_unit *chain_head(const struct analyze_times *tm, con
         if (!u)
             fprintf(stderr, "bay0 analyze: nothing has become ready yet\n");
     }
+    if (u && u->persona && !u->t[STAMP_WANTED]) {
+        fprintf(stderr, "bay0 analyze: %s (%s) was not started by this persona manager "
+                        "(adopted, or never started): no chain to show\n", u->name, u->state);
+        return NULL;
+    }
     if (u && (!u->t[STAMP_READY] || !u->t[STAMP_SPAWNED])) {
         fprintf(stderr, "bay0 analyze: %s has not become ready (state %s): no chain to show\n",
                 u->name, u->state);

@@ -475,3 +475,4 @@ def test_personas_wanted_at_the_managers_start(ps):
     ps.persona("list")  # answered after its reconcile
     total = analyze(ps, "--json")
     assert (total["personas_wanted"], total["personas_adopted"]) == (0, 1), total
+    assert "adopted" in analyze(ps, "critical-chain", "p://boot", rc=1).stderr
