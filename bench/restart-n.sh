@@ -5,6 +5,7 @@
 # 10,000 and the orderly shutdown of that instance (bench.py logs it).
 #
 #   bench/restart-n.sh BEFORE_BIN AFTER_BIN [ROUNDS] [KILLS]
+#   bench/restart-n.sh BEFORE_BIN AFTER_BIN report   # the table of the last run
 #
 # Each round runs, for each N, the before and the after build one after the
 # other (`bench.py --only restart --sups bay0 --restart-n N`); the summary
@@ -20,10 +21,10 @@ mkdir -p "$out" "$BIN"
 CFLAGS="-std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -O2"
 gcc $CFLAGS -static -o "$BIN/svc" bench/svc.c
 gcc $CFLAGS -o "$BIN/benchtool" bench/benchtool.c
-rm -f "$out"/*.json
+[ "$rounds" = report ] || rm -f "$out"/*.json
 echo "load before: $(cat /proc/loadavg)"
 r=1
-while [ "$r" -le "$rounds" ]; do
+while [ "$rounds" != report ] && [ "$r" -le "$rounds" ]; do
     for n in 10 10000; do
         for which in before after; do
             eval bin=\$$which
@@ -50,8 +51,11 @@ for p in sorted(glob.glob(os.path.join(d, "*.json"))):
     if "median_ms" in r.get("floor", {}):
         row["floor"].append(r["floor"]["median_ms"])
     st = b.get("status") or {}
-    if st.get("plain") is not None:
-        row["status"].append(st["plain"] * 1000)
+    plain = st.get("plain")
+    if isinstance(plain, dict):
+        plain = plain.get("median_s")
+    if plain is not None:
+        row["status"].append(plain * 1000)
     log = open(p[:-5] + ".log").read()
     row["shutdown"].append("timeout" if "did not finish" in log else "ok")
 med = lambda v: statistics.median(v) if v else float("nan")

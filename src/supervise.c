@@ -50,7 +50,7 @@
 #include <unistd.h>
 
 #define EPOLL_EVENTS_MAX 64
-#define REAP_PER_WAKEUP_MAX 4096
+#define REAP_PER_WAKEUP_MAX 256 /* per sweep; a sweep that reaped this many goes on at once */
 #define REAP_SWEEP_DELAY_MS 10 /* a death whose SIGCHLD coalesced is reaped this late at most */
 #define NOTIFY_DATAGRAM_BYTES_MAX 4096
 #define SHUTDOWN_KILL_GRACE_MS 2000
