@@ -175,3 +175,38 @@ def test_name_with_a_log_run_logger_reads_its_directory(sup):
     assert r.stdout.startswith("@4000"), r.stdout  # as its logger wrote it
     out = sup.cli("log", "-n", "50").stdout
     assert " q: q-says-hello" in out, out
+
+
+def test_follow_across_rotation_and_new_directories_from_the_files(tmp_path):
+    """-f without a supervisor: appended lines, what is left of a rotated
+    current and the new current, and a directory that appears in LOGDIR."""
+    log, sv = tree(tmp_path)
+    f = subprocess.Popen([BAY0, "log", "-f", "-n", "0", "--logdir", log, "--scandir", sv],
+                         stdout=subprocess.PIPE,
+                         env=dict(os.environ, BAY0_RUNDIR="/nonexistent-bay0-rundir"))
+    try:
+        cur = os.path.join(log, "db", "current")
+        # the follower is watching once a line appended now comes through
+        deadline = time.monotonic() + 20
+        seen = ""
+        n = 0
+        while " db: ping" not in seen:
+            assert time.monotonic() < deadline, seen
+            with open(cur, "a") as w:
+                w.write(f"{iso(T0 + 10)} ping {n}\n")
+            n += 1
+            ready, _, _ = select.select([f.stdout], [], [], 0.5)
+            if ready:
+                seen += os.read(f.stdout.fileno(), 65536).decode()
+        with open(cur, "a") as w:
+            w.write(f"{iso(T0 + 11)} last of the old file\n")
+        os.rename(cur, os.path.join(log, "db", tai64n(T0 + 11) + ".s"))
+        with open(cur, "w") as w:
+            w.write(f"{iso(T0 + 12)} first of the new file\n")
+        out = read_until(f, " db: first of the new file")
+        assert " db: last of the old file" in out, out
+        write(os.path.join(log, "newsvc", "current"), f"{iso(T0 + 13)} hello from new\n")
+        read_until(f, " newsvc: hello from new")
+    finally:
+        f.kill()
+        f.wait()
