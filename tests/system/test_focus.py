@@ -292,4 +292,6 @@ def test_focus_with_the_persona_manager(managed):
     assert rows["p://x"]["state"] == "running" and rows["p://y"]["state"] == "paused"
     wait_for(lambda: active_persona(sup.db) == "p://x", timeout=15, interval=0.2,
              what="the active persona in the database")
-    assert "event=focus-intent persona=p://x result=stored" in sup.log_text()
+    # the child logs after its write: the line may follow the database by a moment
+    wait_for(lambda: "event=focus-intent persona=p://x result=stored" in sup.log_text(),
+             what="the focus-intent line")
