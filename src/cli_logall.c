@@ -178,6 +178,14 @@ static const char *base_of(const char *path)
     return slash ? slash + 1 : path;
 }
 
+/* bay0 under the names a build or a package gives it: bay0, bay0-static,
+ * bay0.musl, ... */
+static bool is_bay0(const char *path)
+{
+    const char *b = base_of(path);
+    return strncmp(b, "bay0", 4) == 0 && (b[4] == '\0' || b[4] == '-' || b[4] == '.');
+}
+
 /* The directory a log/run script hands its logger: the last argument of
  * the line that runs s6-log, svlogd, multilog or `bay0 logger` that is
  * not an option (for s6-log and multilog one that starts with / or .,
@@ -201,7 +209,7 @@ bool cli_log_logger_dir(const char *run, char *out, size_t size)
             for (int k = 0; k < 4 && prog < 0; k++) {
                 /* "logger" only as `bay0 logger` (not util-linux logger) */
                 if (strcmp(base_of(tok[i]), loggers[k]) == 0 &&
-                    (k < 3 || (i > 0 && strcmp(base_of(tok[i - 1]), "bay0") == 0))) {
+                    (k < 3 || (i > 0 && is_bay0(tok[i - 1])))) {
                     prog = i;
                     kind = k;
                 }

@@ -111,11 +111,15 @@ def test_logger_directories_from_log_run(tmp_path):
     write(str(sv / "cron" / "log" / "run"), "#!/bin/sh\nexec bay0 logger -t iso main\n")
     write(str(sv / "cron" / "log" / "main" / "current"), f"{iso(T0 + 9)} cron one\n")
     write(str(sv / "vary" / "log" / "run"), "#!/bin/sh\nexec s6-log t \"$LOGDIR\"\n")
-    r = run("log", "-n", "3", "--logdir", log, "--scandir", str(sv))
+    # bay0 as a build or a package names it (CI's musl run is bay0-static)
+    write(str(sv / "at" / "log" / "run"), "#!/bin/sh\nexec /opt/bay0-static logger ./main\n")
+    write(str(sv / "at" / "log" / "main" / "current"), f"{iso(T0 + 10)} at one\n")
+    r = run("log", "-n", "4", "--logdir", log, "--scandir", str(sv))
     assert r.stdout.splitlines() == [
         f"{iso(T0 + 7)} queue: queue two",
         f"{iso(T0 + 8, 123450)} mail: mail one",
         f"{iso(T0 + 9)} cron: cron one",
+        f"{iso(T0 + 10)} at: at one",
     ], r.stdout
 
 
