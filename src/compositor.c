@@ -146,22 +146,16 @@ static bool runtime_dir(const char *rundir, char *dir, size_t size, uid_t uid, g
     return true;
 }
 
-/* Tell validate which socket to check (temp and rename: never half). */
+/* Tell validate which socket to check. */
 static void publish_socket_name(const char *rundir, const char *socket_name)
 {
-    char path[COMPOSITOR_PATH_BYTES_MAX], tmp[COMPOSITOR_PATH_BYTES_MAX + 8];
+    char path[COMPOSITOR_PATH_BYTES_MAX], text[COMPOSITOR_PATH_BYTES_MAX];
     if (!str_fmt(path, sizeof path, "%s/" COMPOSITOR_SOCKET_FILE, rundir) ||
-        !str_fmt(tmp, sizeof tmp, "%s.tmp", path))
+        !str_fmt(text, sizeof text, "%s\n", socket_name))
         return;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    bool ok = fd >= 0 && dprintf(fd, "%s\n", socket_name) > 0;
-    if (fd >= 0)
-        close(fd);
-    if (!ok || rename(tmp, path) != 0) {
+    if (!file_replace(path, text))
         log_warn("tenant=%s event=socket-name-not-published path=%s error=\"%s\"",
                  COMPOSITOR_NAME, path, strerror(errno));
-        (void)unlink(tmp);
-    }
 }
 
 int compositor_run(const char *rundir, int notify_fd, uint32_t ready_ms, const char *socket_name,

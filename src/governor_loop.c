@@ -79,17 +79,17 @@ void governor_set_hooks(governor_personas_fn personas, governor_apply_fn apply)
 
 bool governor_refuses_start(void) { return g.have_out && g.out.refuse_start; }
 
-static bool state_path(char *path, size_t size, const char *suffix)
+static bool state_path(char *path, size_t size)
 {
-    return sup.rundir != NULL &&
-           str_fmt(path, size, "%s/" GOVERNOR_STATE_FILE "%s", sup.rundir, suffix);
+    return sup.rundir != NULL && str_fmt(path, size, "%s/" GOVERNOR_STATE_FILE, sup.rundir);
 }
 
-/* The decision for readers outside the supervisor (governor.h). */
+/* The decision for readers outside the supervisor (governor.h); RUNDIR is
+ * tmpfs, so this small write does not hold the loop up. */
 static void publish(void)
 {
-    char path[GOV_STATE_PATH_BYTES_MAX], tmp[GOV_STATE_PATH_BYTES_MAX], line[160];
-    if (!state_path(path, sizeof path, "") || !state_path(tmp, sizeof tmp, ".tmp"))
+    char path[GOV_STATE_PATH_BYTES_MAX], line[160];
+    if (!state_path(path, sizeof path))
         return;
     int len = snprintf(line, sizeof line, "refuse_start=%s level=%s cpu=%s memory=%s heat=%s\n",
                        g.out.refuse_start ? "yes" : "no", gov_level_name(g.out.level),
@@ -97,14 +97,8 @@ static void publish(void)
                        gov_level_name(g.out.cause_level[GOV_CAUSE_MEMORY]),
                        gov_level_name(g.out.cause_level[GOV_CAUSE_HEAT]));
     BAY0_ASSERT(len > 0 && (size_t)len < sizeof line);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    bool ok = fd >= 0 && write(fd, line, (size_t)len) == len;
-    if (fd >= 0)
-        close(fd);
-    if (!ok || rename(tmp, path) != 0) {
+    if (!file_replace(path, line))
         log_warn("event=governor-publish-failed path=%s error=\"%s\"", path, strerror(errno));
-        (void)unlink(tmp);
-    }
 }
 
 bool governor_file_refuses(const char *rundir, char *line, size_t size)
@@ -364,7 +358,7 @@ void governor_init(void)
     gov_state_init(&g.st);
     g.started_ms = time_mono_ms();
     char path[GOV_STATE_PATH_BYTES_MAX];
-    if (state_path(path, sizeof path, ""))
+    if (state_path(path, sizeof path))
         (void)unlink(path); /* an earlier supervisor's decision is not ours */
     if (env && strcmp(env, "off") == 0) {
         str_copy(g.off_reason, sizeof g.off_reason, "BAY0_GOVERNOR=off");

@@ -228,6 +228,29 @@ const char *signal_name(int sig)
     return buf;
 }
 
+bool file_replace(const char *path, const char *text)
+{
+    char tmp[4096 + 8];
+    if (!str_fmt(tmp, sizeof tmp, "%s.tmp", path)) {
+        errno = ENAMETOOLONG;
+        return false;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    bool ok = fd >= 0 && fd_write_all(fd, text, strlen(text)) == 0;
+    int err = errno;
+    if (fd >= 0 && close(fd) != 0 && ok) {
+        ok = false;
+        err = errno;
+    }
+    if (ok && rename(tmp, path) == 0)
+        return true;
+    if (ok)
+        err = errno;
+    (void)unlink(tmp);
+    errno = err;
+    return false;
+}
+
 ssize_t file_read_small(int dirfd, const char *path, char *buf,
                         size_t buf_size)
 {

@@ -79,6 +79,12 @@ const char *signal_name(int sig);
  * not a regular file (a FIFO never blocks the caller). */
 ssize_t file_read_small(int dirfd, const char *path, char *buf,
                         size_t buf_size);
+/* Replace path's contents with text for readers on the same machine: a
+ * temp file beside it (path.tmp), written, renamed over path, so a reader
+ * sees the old or the new text, never half. No fsync: for the run dir
+ * (tmpfs), not for what must survive a power cut (state_file_write_atomic).
+ * false with errno set; the temp file is gone. */
+bool file_replace(const char *path, const char *text);
 /* Strip trailing whitespace (in place); returns the new length. */
 size_t str_rstrip(char *s);
 
