@@ -5,7 +5,7 @@ set -eu
 pkgs="build-essential libsqlite3-dev libcmocka-dev python3 python3-pytest
       busybox-static util-linux procps psmisc iproute2 s6 clang
       libclang-rt-14-dev man-db groff-base qemu-system-x86 e2fsprogs cpio
-      gzip libjansson-dev musl-tools musl-dev tcl cmake nix-bin zstd weston chromium zsh runit"
+      gzip libjansson-dev musl-tools musl-dev tcl cmake nix-bin zstd weston chromium zsh runit strace"
 [ -n "${BAY0_EXTRA_PKGS:-}" ] && pkgs="$pkgs $BAY0_EXTRA_PKGS"
 missing=""
 for p in $pkgs; do

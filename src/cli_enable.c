@@ -5,8 +5,8 @@
  *     its persist disk, or BAY0_PERSIST_DIR): the service_desired row
  *     (src/state/, like `start|stop --persist`); it overrides `down`;
  *   - otherwise (a plain host): the service directory's `down` file, as
- *     in s6 and runit — made (write, fsync, rename, fsync the directory)
- *     to disable, removed to enable;
+ *     in s6 and runit — made durably (file_replace_durable) to disable,
+ *     removed (and the directory fsynced) to enable;
  *   - a dirty boot (no persist disk): refused, nothing would be kept.
  * It never changes what runs now, unless --now (then start or stop too).
  * Without a running supervisor: the `down` file under --scandir (default
@@ -19,7 +19,6 @@
 #include "util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,33 +112,6 @@ static int errno_exit(int err)
     return err == EACCES || err == EPERM || err == EROFS ? CLI_EXIT_DENIED : CLI_EXIT_NO;
 }
 
-/* Makes DIR/down durably: a temp file, fsync, rename, fsync DIR. */
-static int down_create(const char *dir, const char *path, int *err)
-{
-    char tmp[4096 + 128];
-    if (!str_fmt(tmp, sizeof tmp, "%s/.down.bay0-%ld", dir, (long)getpid())) {
-        *err = ENAMETOOLONG;
-        return -1;
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
-        *err = errno;
-        if (fd >= 0)
-            unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-static void dir_sync(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 static int set_down_file(const char *verb, const struct where *w, const char *name, bool up)
 {
     char dir[4096 + 80], path[4096 + 96];
@@ -155,15 +127,22 @@ static int set_down_file(const char *verb, const struct where *w, const char *na
                up ? "does not exist" : "exists");
         return 0;
     }
-    int err = 0;
-    if (up ? unlink(path) < 0 && (err = errno) != ENOENT : down_create(dir, path, &err) < 0) {
+    /* enable: unlink, fsync DIR; disable: an empty file made durably (a
+     * failed fsync of DIR, as for enable, leaves it made: not an error). */
+    const char *step = "";
+    bool done = up ? unlink(path) == 0 || errno == ENOENT
+                   : file_replace_durable(path, "", 0, 0644, &step) ||
+                         strcmp(step, "fsync of the directory") == 0;
+    int err = errno;
+    if (!done) {
         fprintf(stderr, "bay0 %s: cannot %s %s: %s%s; nothing was changed\n", verb,
                 up ? "remove" : "create", path, strerror(err),
                 errno_exit(err) == CLI_EXIT_DENIED
                     ? " (run as root or as the owner of the service directory)" : "");
         return errno_exit(err);
     }
-    dir_sync(dir);
+    if (up)
+        (void)dir_fsync(dir);
     printf("bay0 %s: %s %s: %s %s\n", verb, name, what, up ? "removed" : "created", path);
     return 0;
 }

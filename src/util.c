@@ -228,27 +228,98 @@ const char *signal_name(int sig)
     return buf;
 }
 
-bool file_replace(const char *path, const char *text)
+/* The directory part of path, for its fsync: "." for a bare name. */
+static bool path_dir(const char *path, char *dir, size_t size)
 {
-    char tmp[4096 + 8];
-    if (!str_fmt(tmp, sizeof tmp, "%s.tmp", path)) {
-        errno = ENAMETOOLONG;
+    if (!str_copy(dir, size, path))
         return false;
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    bool ok = fd >= 0 && fd_write_all(fd, text, strlen(text)) == 0;
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        str_copy(dir, size, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    return true;
+}
+
+int dir_fsync(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
     int err = errno;
-    if (fd >= 0 && close(fd) != 0 && ok) {
+    close(fd);
+    errno = err;
+    return rc;
+}
+
+/* Writes the temp file: create, write, fsync when durable, close; on
+ * failure it is gone, errno set and *at names the step. */
+static bool write_temp(const char *tmp, const void *buf, size_t len, unsigned mode,
+                       bool durable, const char **at)
+{
+    *at = "create";
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+    if (fd < 0)
+        return false;
+    *at = "write";
+    bool ok = fd_write_all(fd, buf, len) == 0;
+    if (ok && durable) {
+        *at = "fsync";
+        ok = fsync(fd) == 0;
+    }
+    int err = errno;
+    if (close(fd) != 0 && ok) {
+        *at = "close";
         ok = false;
         err = errno;
     }
-    if (ok && rename(tmp, path) == 0)
-        return true;
-    if (ok)
-        err = errno;
-    (void)unlink(tmp);
-    errno = err;
-    return false;
+    if (!ok) {
+        (void)unlink(tmp);
+        errno = err;
+    }
+    return ok;
+}
+
+/* The one temp-and-rename: file_replace() and, durable, with the fsyncs. */
+static bool replace_file(const char *path, const void *buf, size_t len, unsigned mode,
+                         bool durable, const char **step)
+{
+    char tmp[4096 + 8], dir[4096];
+    const char *at = "create";
+    bool ok = str_fmt(tmp, sizeof tmp, "%s.tmp", path) && path_dir(path, dir, sizeof dir);
+    if (!ok)
+        errno = ENAMETOOLONG;
+    else
+        ok = write_temp(tmp, buf, len, mode, durable, &at);
+    if (ok) {
+        at = "rename";
+        ok = rename(tmp, path) == 0;
+        int err = errno;
+        if (!ok)
+            (void)unlink(tmp);
+        errno = err;
+    }
+    if (ok && durable) {
+        at = "fsync of the directory";
+        ok = dir_fsync(dir) == 0;
+    }
+    if (!ok && step != NULL)
+        *step = at;
+    return ok;
+}
+
+bool file_replace(const char *path, const char *text)
+{
+    return replace_file(path, text, strlen(text), 0644, false, NULL);
+}
+
+bool file_replace_durable(const char *path, const void *buf, size_t len, unsigned mode,
+                          const char **step)
+{
+    return replace_file(path, buf, len, mode, true, step);
 }
 
 ssize_t file_read_small(int dirfd, const char *path, char *buf,

@@ -82,9 +82,19 @@ ssize_t file_read_small(int dirfd, const char *path, char *buf,
 /* Replace path's contents with text for readers on the same machine: a
  * temp file beside it (path.tmp), written, renamed over path, so a reader
  * sees the old or the new text, never half. No fsync: for the run dir
- * (tmpfs), not for what must survive a power cut (state_file_write_atomic).
+ * (tmpfs), not for what must survive a power cut (file_replace_durable).
  * false with errno set; the temp file is gone. */
 bool file_replace(const char *path, const char *text);
+/* The same for what must survive a power cut: mode for a new file, the temp
+ * file fsynced before the rename and its directory after it. false with
+ * errno set and *step (when not NULL) naming what failed: "create",
+ * "write", "fsync", "close", "rename" (the temp file is gone) or "fsync of
+ * the directory" (path has the new bytes; they may not survive a cut). */
+bool file_replace_durable(const char *path, const void *buf, size_t len, unsigned mode,
+                          const char **step);
+/* fsync of a directory (a rename or a new entry in it made durable):
+ * 0, or -1 with errno. */
+int dir_fsync(const char *dir);
 /* Strip trailing whitespace (in place); returns the new length. */
 size_t str_rstrip(char *s);
 

@@ -81,15 +81,7 @@ const char *state_result_name(enum state_result r)
     return "unknown";
 }
 
-int state_fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
+int state_fsync_dir(const char *dir) { return dir_fsync(dir); }
 
 enum state_result state_data_dir_ensure(const char *dir)
 {

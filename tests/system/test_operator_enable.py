@@ -5,7 +5,11 @@ live there (the Spine, BAY0_PERSIST_DIR) — and the command says where it
 wrote. It survives a restart of the supervisor (a reboot's effect) and a
 reload; what runs now changes only with --now."""
 import os
+import re
+import shutil
 import subprocess
+
+import pytest
 
 from conftest import BAY0, wait_for
 
@@ -121,6 +125,45 @@ def test_unknown_names_and_offline(sup, tmp_path):
                        timeout=30)
     assert r.returncode == 3 and "no supervisor answered" in r.stderr, r
     assert os.path.exists(os.path.join(sup.scandir, "clock", "down")), "changed anyway"
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (scripts/deps.sh)")
+def test_the_down_file_is_made_durably(sup, tmp_path):
+    """disable writes the down file as a power cut must not undo or halve
+    it: a temp file beside it, fsynced, renamed over it, then an fsync of
+    the service directory; enable fsyncs the directory after the unlink.
+    Traced from the real syscalls (file_replace() without the fsyncs fails)."""
+    sup.service("clock")
+    env = {k: v for k, v in sup.env.items() if k != "BAY0_PERSIST_DIR"}
+    nobody, trace = str(tmp_path / "nobody"), str(tmp_path / "trace")
+    d = os.path.join(sup.scandir, "clock")
+
+    def traced(verb):
+        r = subprocess.run(["strace", "-o", trace, "-e", "trace=openat,fsync,rename,unlink",
+                            BAY0, verb, "--rundir", nobody, "--scandir", sup.scandir, "clock"],
+                           capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode == 0, r
+        calls = []
+        fds = {}
+        for line in open(trace):
+            m = re.match(r'openat\(AT_FDCWD, "([^"]+)".* = (\d+)$', line)
+            if m:
+                fds[m.group(2)] = m.group(1)
+            m = re.match(r'fsync\((\d+)\) += 0', line)
+            if m:
+                calls.append(("fsync", fds.get(m.group(1))))
+            m = re.match(r'(rename|unlink)\("([^"]+)".* = 0', line)
+            if m:
+                calls.append((m.group(1), m.group(2)))
+        return calls
+
+    calls = traced("disable")
+    assert os.path.exists(os.path.join(d, "down"))
+    tmp = os.path.join(d, "down.tmp")
+    assert calls == [("fsync", tmp), ("rename", tmp), ("fsync", d)], calls
+    calls = traced("enable")
+    assert not os.path.exists(os.path.join(d, "down"))
+    assert calls == [("unlink", os.path.join(d, "down")), ("fsync", d)], calls
 
 
 def test_help_and_command_list():

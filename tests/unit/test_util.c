@@ -1,5 +1,6 @@
 /* test_util.c — unit tests of src/util.c: bounded number and signal
- * parsing, bounded strings, small file reads (real files in a temp dir),
+ * parsing, bounded strings, small file reads and atomic replaces (real
+ * files in a temp dir),
  * directory iteration past one getdents buffer, and the naming grammar.
  *
  * Tests may allocate (the module under test never does). Never touches
@@ -329,6 +330,63 @@ static void test_file_read_small_errors(void **state)
     assert_int_equal(before, after);
 }
 
+/* ---- file_replace / file_replace_durable -------------------------------- */
+
+static void test_file_replace_durable(void **state)
+{
+    struct tmp *t = *state;
+    char path[128], tmp[140], buf[16];
+    snprintf(path, sizeof path, "%s/f", t->path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    const char *step = "untouched";
+    assert_true(file_replace_durable(path, "one", 3, 0600, &step));
+    assert_string_equal(step, "untouched"); /* only set on failure */
+    assert_true(file_replace_durable(path, "second", 6, 0644, NULL));
+    assert_int_equal(file_read_small(AT_FDCWD, path, buf, sizeof buf), 6);
+    assert_string_equal(buf, "second");
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644); /* the new file's mode */
+    assert_int_equal(access(tmp, F_OK), -1);
+    assert_true(file_replace_durable(path, "", 0, 0600, NULL)); /* empty */
+    assert_int_equal(file_read_small(AT_FDCWD, path, buf, sizeof buf), 0);
+    /* A bare name is relative to the current directory. */
+    char cwd[4096];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(t->path), 0);
+    assert_true(file_replace_durable("bare", "b", 1, 0600, NULL));
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(file_read_small(t->fd, "bare", buf, sizeof buf), 1);
+}
+
+static void test_file_replace_durable_names_the_step(void **state)
+{
+    struct tmp *t = *state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/missing/f", t->path);
+    const char *step = NULL;
+    errno = 0;
+    assert_false(file_replace_durable(path, "x", 1, 0600, &step));
+    assert_int_equal(errno, ENOENT);
+    assert_string_equal(step, "create");
+    /* rename onto a directory: the temp file is gone afterwards. */
+    assert_int_equal(mkdirat(t->fd, "adir", 0755), 0);
+    assert_int_equal(mkdirat(t->fd, "adir/x", 0755), 0);
+    snprintf(path, sizeof path, "%s/adir", t->path);
+    assert_false(file_replace_durable(path, "x", 1, 0600, &step));
+    assert_string_equal(step, "rename");
+    assert_int_equal(faccessat(t->fd, "adir.tmp", F_OK, 0), -1);
+    /* file_replace() is the same dance without the fsyncs. */
+    snprintf(path, sizeof path, "%s/g", t->path);
+    assert_true(file_replace(path, "text"));
+    char buf[16];
+    assert_int_equal(file_read_small(t->fd, "g", buf, sizeof buf), 4);
+    assert_int_equal(dir_fsync(t->path), 0);
+    errno = 0;
+    assert_int_equal(dir_fsync(path), -1); /* a file, not a directory */
+    assert_int_equal(errno, ENOTDIR);
+}
+
 /* ---- dir_each ----------------------------------------------------------- */
 
 #define MANY_ENTRIES 700 /* ~40-byte records: > 3 getdents buffers of 8 KiB */
@@ -505,6 +563,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_read_small_fits, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_file_read_small_too_big, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_file_read_small_errors, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_file_replace_durable, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_file_replace_durable_names_the_step, tmp_setup,
+                                        tmp_teardown),
         cmocka_unit_test_setup_teardown(test_dir_each_many, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_dir_each_early_stop, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_dir_each_empty_and_bad_fd, tmp_setup, tmp_teardown),
