@@ -146,8 +146,8 @@ void logger_configure(struct svc *s)
         r->midline = 0;
         r->line_bytes = 0;
         r->sup_midline = 0;
-        r->sup_mark_due = 0;
-        r->sup_mark_left = 0;
+        r->sup_marks = 0;
+        r->sup_read = 0;
         r->active = 1;
         atomic_fetch_add(&r->generation, 1);
     }
@@ -270,20 +270,33 @@ static void log_eof(struct svc *s)
     watch_log(s, false);
 }
 
+/* Whether an ended instance's mark is due, and after how many more pipe
+ * bytes the oldest one falls. */
+static bool mark_due(const struct logring *r) { return r->sup_marks > 0; }
+
+static uint64_t mark_left(const struct logring *r)
+{
+    BAY0_ASSERT(r->sup_marks > 0 && r->sup_marks <= LOGRING_MARKS_MAX);
+    /* read_cap never lets a read pass the oldest mark */
+    BAY0_ASSERT(r->sup_mark_at[0] >= r->sup_read);
+    return r->sup_mark_at[0] - r->sup_read;
+}
+
+static bool mark_reached(const struct logring *r) { return mark_due(r) && mark_left(r) == 0; }
+
 /* Bytes taken from the pipe (into the ring or dropped): where the last
  * line stands, and how far the end of an instance's output is. */
 static void note_read(struct logring *r, char last, size_t n)
 {
     r->sup_midline = last != '\n';
-    if (r->sup_mark_due)
-        r->sup_mark_left -= (uint32_t)n;
+    r->sup_read += n;
 }
 
 /* The most the next read may take: the end of an instance's output stops
  * it, so that nothing of the next instance is read before the mark. */
 static size_t read_cap(const struct logring *r, size_t room)
 {
-    return r->sup_mark_due && r->sup_mark_left < room ? r->sup_mark_left : room;
+    return mark_due(r) && mark_left(r) < room ? (size_t)mark_left(r) : room;
 }
 
 /* Whether the ring can take more: while a mark is due, its bytes are kept
@@ -293,9 +306,9 @@ static bool ring_has_room(const struct logring *r)
     uint64_t used = atomic_load(&r->head) - atomic_load(&r->tail);
     /* the writer moves tail up to head, never past it: used is in range */
     BAY0_ASSERT(used <= LOG_RING_BYTES);
-    if (!r->sup_mark_due)
+    if (!mark_due(r))
         return used < LOG_RING_BYTES;
-    if (r->sup_mark_left == 0)
+    if (mark_left(r) == 0)
         return used + LOG_END_MARK_BYTES <= LOG_RING_BYTES;
     return used + LOG_END_MARK_BYTES < LOG_RING_BYTES;
 }
@@ -310,13 +323,20 @@ static void ring_put(struct logring *r, uint32_t i, const char *bytes, size_t le
     logring_set_bit(logring_data_bits(hdr), i, hdr->data_efd);
 }
 
+/* The oldest ended instance's output has all been read: forget its mark. */
+static void pop_mark(struct logring *r)
+{
+    BAY0_ASSERT(mark_reached(r));
+    r->sup_marks--;
+    memmove(r->sup_mark_at, r->sup_mark_at + 1, r->sup_marks * sizeof r->sup_mark_at[0]);
+}
+
 /* An instance's output has all been read: end its last line, marked, if
  * it had no newline (it would be glued to the next instance's first).
  * Called with room for the mark (ring_has_room). */
 static void place_mark(struct svc *s, struct logring *r)
 {
-    BAY0_ASSERT(r->sup_mark_due && r->sup_mark_left == 0);
-    r->sup_mark_due = 0;
+    pop_mark(r);
     if (!r->sup_midline)
         return;
     ring_put(r, (uint32_t)svc_index(s), LOG_END_MARK, LOG_END_MARK_BYTES);
@@ -328,8 +348,8 @@ static void place_mark(struct svc *s, struct logring *r)
  * what is lost: the writer's "were lost" line ends that line. */
 static void drop_input(struct svc *s, struct logring *r)
 {
-    if (r->sup_mark_due && r->sup_mark_left == 0)
-        r->sup_mark_due = 0;
+    if (mark_reached(r))
+        pop_mark(r);
     ssize_t n = read(s->log_rfd, drop_buf, read_cap(r, sizeof drop_buf));
     if (n == 0)
         log_eof(s);
@@ -366,12 +386,12 @@ void logger_on_readable(struct svc *s)
             pause_reading(s, r);
         return;
     }
-    if (r->sup_mark_due && r->sup_mark_left == 0)
+    if (mark_reached(r))
         place_mark(s, r);
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     uint64_t used = head - atomic_load_explicit(&r->tail, memory_order_acquire);
     size_t at = (size_t)(head % LOG_RING_BYTES);
-    size_t room = LOG_RING_BYTES - (size_t)used - (r->sup_mark_due ? LOG_END_MARK_BYTES : 0);
+    size_t room = LOG_RING_BYTES - (size_t)used - (mark_due(r) ? LOG_END_MARK_BYTES : 0);
     if (room > LOG_RING_BYTES - at)
         room = LOG_RING_BYTES - at;
     char *data = logring_data(hdr, (uint32_t)svc_index(s));
@@ -383,10 +403,13 @@ void logger_on_readable(struct svc *s)
     note_read(r, data[at + (size_t)n - 1], (size_t)n);
     atomic_store_explicit(&r->head, head + (uint64_t)n, memory_order_release);
     logring_set_bit(logring_data_bits(hdr), (uint32_t)svc_index(s), hdr->data_efd);
-    if (r->sup_mark_due && r->sup_mark_left == 0)
+    if (mark_reached(r))
         place_mark(s, r); /* its room was kept */
 }
 
+/* Each ended instance keeps its own place in the pipe: a second one may
+ * end before the first one's bytes are read (a full ring), and its mark
+ * must not move the first one's. */
 void logger_instance_ended(struct svc *s)
 {
     struct logring *r = ring_of(s);
@@ -395,8 +418,14 @@ void logger_instance_ended(struct svc *s)
     int pending = 0;
     if (ioctl(s->log_rfd, FIONREAD, &pending) < 0 || pending < 0)
         pending = 0;
-    r->sup_mark_due = 1;
-    r->sup_mark_left = (uint32_t)pending;
+    uint64_t at = r->sup_read + (uint64_t)pending;
+    if (r->sup_marks > 0 && r->sup_mark_at[r->sup_marks - 1] == at)
+        return; /* it wrote nothing: the mark before stands for both */
+    if (r->sup_marks == LOGRING_MARKS_MAX) {
+        log_warn("svc=%s event=log-mark-lost marks=%u", s->name, LOGRING_MARKS_MAX);
+        r->sup_marks--;
+    }
+    r->sup_mark_at[r->sup_marks++] = at;
     if (pending == 0 && ring_has_room(r))
         place_mark(s, r);
 }
@@ -418,7 +447,7 @@ void logger_on_resume(void)
                 continue;
             if (atomic_fetch_and(&r->flags, ~LOGRING_PAUSED) & LOGRING_PAUSED)
                 watch_log(s, !s->log_eof);
-            if (r->sup_mark_due && r->sup_mark_left == 0 && ring_has_room(r))
+            if (mark_reached(r) && ring_has_room(r))
                 place_mark(s, r); /* the instance ended and nothing more came */
         }
     }

@@ -25,6 +25,11 @@
 
 #define LOGRING_PAUSED 1u    /* supervisor stopped reading: ring full */
 #define LOGRING_DISK_FULL 2u /* writer cannot write: supervisor drops */
+/* Instance ends whose marks can wait at once: each one past the first
+ * needs the instance before it to have written into a pipe the supervisor
+ * is not reading (a full ring), so a few are plenty; past that the newest
+ * end takes the last place and the line before it is not marked. */
+#define LOGRING_MARKS_MAX 8u
 
 struct logring {
     _Atomic uint64_t head;
@@ -52,9 +57,10 @@ struct logring {
     uint64_t reported_dropped_lines;
     uint64_t reported_dropped_bytes;
     /* the supervisor's own (logger.c), never read by the writer */
-    uint8_t sup_midline;   /* the last byte read from the pipe was not a newline */
-    uint8_t sup_mark_due;  /* an instance ended: end its partial line ... */
-    uint32_t sup_mark_left; /* ... after this many more pipe bytes */
+    uint8_t sup_midline; /* the last byte read from the pipe was not a newline */
+    uint8_t sup_marks;   /* instances ended whose partial lines are still to end ... */
+    uint64_t sup_read;   /* bytes taken from the pipe since the slot was set up */
+    uint64_t sup_mark_at[LOGRING_MARKS_MAX]; /* ... each at this sup_read, rising */
 } __attribute__((aligned(64)));
 
 struct logring_hdr {

@@ -629,3 +629,48 @@ def test_a_checkpoint_child_holds_no_connection(sup, hung_persist):  # noqa: F81
     assert not [l for l in links if l.startswith("socket:")], links
     assert len([l for l in links if l.startswith("pipe:")]) <= 4, links
     c.close()
+
+
+def test_two_instances_end_before_the_first_ones_bytes_are_read(sup, tmp_path):
+    """The soak's corrupt long line: the writer stopped, the ring full, an
+    instance ends mid-line with bytes still in the pipe, so its mark is due
+    after them; the next instance writes a whole line and ends too before
+    the first one's bytes are read. Each end keeps its own place: the first
+    partial line ends marked and the second instance's line stands alone
+    (the old code moved the first mark behind the second instance's bytes:
+    "A-partialB-line", unmarked)."""
+    fifo = tmp_path / "go"
+    os.mkfifo(fifo)
+    (tmp_path / "n").write_text("0")
+    gen = tmp_path / "gen.py"
+    gen.write_text("import os, sys\n"
+                   f"n = int(open('{tmp_path}/n').read())\n"
+                   f"open('{tmp_path}/n', 'w').write(str(n + 1))\n"
+                   "if n == 0:\n"
+                   f"    open('{fifo}').read()\n"
+                   "    for i in range(40):  # more than the ring, less than ring + pipe\n"
+                   "        os.write(1, (b'F%02d ' % i) + b'f' * 995 + b'\\n')\n"
+                   "    os.write(1, b'A-partial')\n"
+                   "elif n == 1:\n"
+                   "    os.write(1, b'B-line\\n')\n"
+                   "else:\n"
+                   "    os.execvp('sleep', ['sleep', '100000'])\n")
+    sup.service("g", run=f"exec {sys.executable} {gen}")
+    sup.start()
+    sup.wait_state("g", ("up", "ready"))
+    writer = wait_for(lambda: [p for p in descendants(sup.proc.pid) if comm(p) == "bay0-logwriter"],
+                      what="the writer")[0]
+    os.kill(writer, signal.SIGSTOP)
+    try:
+        with open(fifo, "w") as f:
+            f.write("go\n")
+        wait_for(lambda: (tmp_path / "n").read_text() == "3" and sup.svc("g")["state"] == "up"
+                 and comm(sup.svc("g")["pid"]) == "sleep", what="the third instance")
+    finally:
+        os.kill(writer, signal.SIGCONT)
+    d = os.path.join(sup.logdir, "g")
+    wait_for(lambda: any("B-line" in t for t in logical_lines(d)), timeout=20, what="B-line written")
+    lines = logical_lines(d)
+    assert [t for t in lines if t.startswith("F")] == [(f"F{i:02d} " + "f" * 995) for i in range(40)]
+    tail = [t for t in lines if not t.startswith("F")]
+    assert tail == ["A-partial [bay0: ended without newline]", "B-line"], tail
