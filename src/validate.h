@@ -57,7 +57,8 @@ struct validate_result {
 
 const char *validate_level_name(enum validate_level l); /* "GREEN" ... */
 /* In a check: the text of the last warn/error line logged in this check
- * (e.g. "state: cannot open genesis log P: Read-only file system"). */
+ * (e.g. "event=genesis-failed path=P error=\"cannot open: Read-only file
+ * system\" hint=..."). */
 const char *validate_last_problem(void);
 
 /* Run every check at once, each in a child with its deadline. Returns true

@@ -54,7 +54,7 @@ static const char *raise_io_priority(const char *what)
         if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_VALUE(IOPRIO_CLASS_BE, 0)) != 0)
             got = "unchanged";
     }
-    log_debug("state: event=io-priority op=%s class=%s", what, got);
+    log_debug("event=io-priority op=%s class=%s", what, got);
     return got;
 }
 
@@ -87,12 +87,12 @@ static const char *boot_fix_clock(struct state_db *db)
     struct timespec ts = {.tv_sec = target_ms / 1000,
                           .tv_nsec = (long)(target_ms % 1000) * 1000000};
     if (clock_settime(CLOCK_REALTIME, &ts) != 0) {
-        log_warn("state: clock is behind last-good time by %" PRId64
-                 " ms but cannot be set: %s",
+        log_warn("event=clock-behind behind_ms=%" PRId64 " error=\"cannot set the clock: %s\" "
+                 "hint=\"set the clock by hand or give bay0 CAP_SYS_TIME\"",
                  target_ms - now_ms, strerror(errno));
         return "behind-unset";
     }
-    log_warn("state: event=clock-forward from_ms=%" PRId64 " to_ms=%" PRId64
+    log_warn("event=clock-forward from_ms=%" PRId64 " to_ms=%" PRId64
              " behind_ms=%" PRId64,
              now_ms, target_ms, target_ms - now_ms);
     return "forwarded";
@@ -112,7 +112,7 @@ static const char *boot_seed(void)
     memset(seed, 0, sizeof seed);
     if (state_write_entropy_seed() != STATE_OK)
         return "not-rewritten";
-    log_info("state: event=seed how=%s bytes=%zu", how, len);
+    log_info("event=seed how=%s bytes=%zu", how, len);
     return how;
 }
 
@@ -183,10 +183,10 @@ static enum state_result run_logged(state_bounded_fn fn, uint32_t timeout_ms,
     r = child_result(r, rc);
     long long elapsed = (long long)(time_mono_ms() - t0);
     if (r == STATE_OK)
-        log_info("state: op=%s result=ok elapsed_ms=%lld", what, elapsed);
+        log_info("event=state-op op=%s result=ok elapsed_ms=%lld", what, elapsed);
     else
-        log_warn("state: op=%s result=%s elapsed_ms=%lld timeout_ms=%u "
-                 "dir=%s",
+        log_warn("event=state-op op=%s result=%s elapsed_ms=%lld timeout_ms=%u "
+                 "dir=%s hint=\"see the lines before; bay0 validate checks the disk\"",
                  what, r == STATE_TIMEOUT ? "timed-out" : state_result_name(r),
                  elapsed, timeout_ms, state_data_dir());
     return r;

@@ -55,7 +55,7 @@ static enum state_result intent_call(struct service_intent *in,
     if (in->name == NULL || in->name[0] == '\0' ||
         strlen(in->name) >= STATE_SERVICE_NAME_BYTES_MAX ||
         strchr(in->name, '\n') != NULL) {
-        log_error("state: bad service name for a persisted intent");
+        log_error("event=intent-rejected what=\"service name\" error=\"empty, too long or with a newline\"");
         return STATE_ERROR;
     }
     int rc;
@@ -64,9 +64,9 @@ static enum state_result intent_call(struct service_intent *in,
     if (r == STATE_OK && rc != CHILD_OK)
         r = STATE_ERROR;
     if (r != STATE_OK)
-        log_warn("state: svc=%s intent=%s not persisted: %s", in->name,
+        log_warn("event=intent-not-persisted svc=%s intent=%s result=%s", in->name,
                  in->forget ? "forget" : in->up ? "up" : "down",
-                 r == STATE_TIMEOUT ? "timed out" : "error");
+                 r == STATE_TIMEOUT ? "timed-out" : "error");
     return r;
 }
 
@@ -124,8 +124,8 @@ enum state_result state_service_desired_load(uint32_t timeout_ms,
     if (r == STATE_OK && rc != CHILD_OK)
         r = STATE_ERROR;
     if (r != STATE_OK) {
-        log_warn("state: service intents not loaded: %s",
-                 r == STATE_TIMEOUT ? "timed out" : "error");
+        log_warn("event=intents-not-loaded result=%s",
+                 r == STATE_TIMEOUT ? "timed-out" : "error");
         return r;
     }
     buf[len] = '\0';

@@ -92,12 +92,14 @@ enum state_result state_data_dir_ensure(const char *dir)
         if (slash != NULL && slash != parent)
             *slash = '\0';
         (void)state_fsync_dir(parent);
-        log_info("state: event=mkdir dir=%s", dir);
+        log_info("event=data-dir-created dir=%s", dir);
         return STATE_OK;
     }
     if (errno == EEXIST)
         return STATE_OK;
-    log_error("state: cannot create data dir: %s: %s", dir, strerror(errno));
+    log_error("event=data-dir-failed dir=%s error=\"%s\" "
+              "hint=\"is the persist disk mounted read-write?\"", dir,
+              strerror(errno));
     return STATE_ERROR;
 }
 
@@ -108,7 +110,7 @@ enum state_result state_sql_exec(struct state_db *db, const char *sql,
     int rc = sqlite3_exec(db->sql, sql, NULL, NULL, &err);
     if (rc == SQLITE_OK)
         return STATE_OK;
-    log_error("state: db=%s op=%s: %s", db->path, what,
+    log_error("event=db-error db=%s op=%s error=\"%s\"", db->path, what,
               err != NULL ? err : sqlite3_errstr(rc));
     sqlite3_free(err);
     return STATE_ERROR;
@@ -120,7 +122,7 @@ sqlite3_stmt *state_sql_prepare(struct state_db *db, const char *sql,
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL);
     if (rc != SQLITE_OK) {
-        log_error("state: db=%s op=%s: prepare: %s", db->path, what,
+        log_error("event=db-error db=%s op=%s step=prepare error=\"%s\"", db->path, what,
                   sqlite3_errmsg(db->sql));
         sqlite3_finalize(st);
         return NULL;
@@ -134,7 +136,7 @@ enum state_result state_sql_done(struct state_db *db, sqlite3_stmt *st,
     int rc = sqlite3_step(st);
     enum state_result r = STATE_OK;
     if (rc != SQLITE_DONE) {
-        log_error("state: db=%s op=%s: %s", db->path, what,
+        log_error("event=db-error db=%s op=%s error=\"%s\"", db->path, what,
                   sqlite3_errmsg(db->sql));
         r = STATE_ERROR;
     }
@@ -174,14 +176,14 @@ enum state_result state_meta_get(struct state_db *db, const char *key,
     if (rc == SQLITE_ROW) {
         const char *v = (const char *)sqlite3_column_text(st, 0);
         if (!str_copy(out, out_size, v != NULL ? v : "")) {
-            log_error("state: db=%s meta key=%s: value too long", db->path,
-                      key);
+            log_error("event=db-error db=%s op=meta-get key=%s "
+                      "error=\"value too long\"", db->path, key);
             r = STATE_ERROR;
         } else {
             *found = true;
         }
     } else if (rc != SQLITE_DONE) {
-        log_error("state: db=%s meta-get key=%s: %s", db->path, key,
+        log_error("event=db-error db=%s op=meta-get key=%s error=\"%s\"", db->path, key,
                   sqlite3_errmsg(db->sql));
         r = STATE_ERROR;
     }
@@ -250,7 +252,7 @@ static enum state_result db_settings(struct state_db *db)
                strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
     sqlite3_finalize(st);
     if (!wal) {
-        log_error("state: db=%s: cannot switch to WAL: %s", db->path,
+        log_error("event=db-error db=%s op=wal error=\"cannot switch to WAL: %s\"", db->path,
                   sqlite3_errmsg(db->sql));
         return STATE_ERROR;
     }
@@ -312,11 +314,12 @@ static enum state_result db_move_aside(struct state_db *db, const char *dir)
             break;
     }
     if (rc != 0) {
-        log_error("state: cannot move corrupt db aside: %s: %s", db->path,
-                  strerror(errno));
+        log_error("event=db-move-aside-failed db=%s error=\"%s\" "
+                  "hint=\"move it away by hand; boot carries on without it\"",
+                  db->path, strerror(errno));
         return STATE_ERROR;
     }
-    log_warn("state: event=db-moved-aside db=%s to=%s", db->path, to);
+    log_warn("event=db-moved-aside db=%s to=%s", db->path, to);
     static const char *const suffixes[] = {"-wal", "-shm"};
     for (size_t i = 0; i < ARRAY_LEN(suffixes); i++) {
         char from[STATE_PATH_BYTES_MAX + 8], to_side[sizeof to + 8];
@@ -325,7 +328,7 @@ static enum state_result db_move_aside(struct state_db *db, const char *dir)
         if (rename(from, to_side) != 0 && errno != ENOENT) {
             /* A stale -wal must not be replayed into the fresh db. */
             if (unlink(from) != 0 && errno != ENOENT) {
-                log_error("state: cannot move aside %s: %s", from,
+                log_error("event=db-move-aside-failed file=%s error=\"%s\"", from,
                           strerror(errno));
                 return STATE_ERROR;
             }
@@ -341,7 +344,7 @@ enum state_result state_open(struct state_db *db, const char *dir)
     if (dir == NULL)
         dir = state_data_dir();
     if (!str_fmt(db->path, sizeof db->path, "%s/%s", dir, STATE_DB_FILE)) {
-        log_error("state: data dir path too long: %s", dir);
+        log_error("event=data-dir-failed dir=%s error=\"path too long\"", dir);
         return STATE_ERROR;
     }
     if (state_data_dir_ensure(dir) != STATE_OK)
@@ -353,20 +356,21 @@ enum state_result state_open(struct state_db *db, const char *dir)
     sqlite3_close_v2(db->sql);
     db->sql = NULL;
     if (out == OPEN_FAILED) {
-        log_error("state: db=%s: cannot open: %s", db->path, why);
+        log_error("event=db-open-failed db=%s error=\"%s\"", db->path, why);
         return STATE_ERROR;
     }
-    log_error("state: db=%s is corrupt or unreadable: %s", db->path, why);
+    log_error("event=db-unreadable db=%s error=\"%s\" "
+              "reason=\"corrupt or unreadable: it is moved aside\"", db->path, why);
     if (db_move_aside(db, dir) != STATE_OK)
         return STATE_ERROR;
     if (db_try_open(db, why, sizeof why) != OPEN_GOOD) {
-        log_error("state: db=%s: fresh db unusable too: %s", db->path, why);
+        log_error("event=db-open-failed db=%s error=\"fresh db unusable too: %s\"", db->path, why);
         sqlite3_close_v2(db->sql);
         db->sql = NULL;
         return STATE_ERROR;
     }
     db->recovered = true;
-    log_warn("state: event=db-recreated db=%s", db->path);
+    log_warn("event=db-recreated db=%s", db->path);
     return STATE_RECOVERED;
 }
 

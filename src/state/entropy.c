@@ -33,7 +33,7 @@ enum state_result state_read_entropy_seed(uint8_t *buf, size_t cap,
     if (fd < 0) {
         if (errno == ENOENT)
             return STATE_OK;
-        log_error("state: cannot open seed %s: %s", path, strerror(errno));
+        log_error("event=seed-read-failed path=%s error=\"%s\"", path, strerror(errno));
         return STATE_ERROR;
     }
     while (*len < cap) {
@@ -41,7 +41,7 @@ enum state_result state_read_entropy_seed(uint8_t *buf, size_t cap,
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            log_error("state: cannot read seed %s: %s", path, strerror(errno));
+            log_error("event=seed-read-failed path=%s error=\"%s\"", path, strerror(errno));
             close(fd);
             *len = 0;
             return STATE_ERROR;
@@ -90,14 +90,14 @@ enum state_result state_write_entropy_seed(void)
     if (!state_path(path, sizeof path, STATE_SEED_FILE))
         return STATE_ERROR;
     if (!random_fill(seed, sizeof seed)) {
-        log_error("state: no random bytes for a fresh seed");
+        log_error("event=seed-write-failed error=\"no random bytes for a fresh seed\"");
         return STATE_ERROR;
     }
     enum state_result r = state_file_write_atomic(path, seed, sizeof seed,
                                                   0600);
     memset(seed, 0, sizeof seed);
     if (r != STATE_OK && unlink(path) == 0)
-        log_warn("state: removed old seed %s so it is never reused", path);
+        log_warn("event=seed-removed path=%s reason=\"not rewritten: a seed is never reused\"", path);
     return r;
 }
 
@@ -118,7 +118,7 @@ enum state_result state_entropy_feed(const uint8_t *buf, size_t len,
         len = sizeof req.bytes;
     int fd = open(URANDOM_PATH, O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
-        log_error("state: cannot open %s: %s", URANDOM_PATH, strerror(errno));
+        log_error("event=seed-feed-failed path=%s error=\"%s\"", URANDOM_PATH, strerror(errno));
         return STATE_ERROR;
     }
     req.info.entropy_count = (int)(len * 8);
@@ -128,7 +128,7 @@ enum state_result state_entropy_feed(const uint8_t *buf, size_t len,
     if (ioctl(fd, RNDADDENTROPY, &req) == 0) {
         *credited = true;
     } else if (fd_write_all(fd, buf, len) != 0) {
-        log_error("state: cannot mix seed into %s: %s", URANDOM_PATH,
+        log_error("event=seed-feed-failed path=%s error=\"%s\"", URANDOM_PATH,
                   strerror(errno));
         r = STATE_ERROR;
     }

@@ -18,7 +18,7 @@ enum state_result state_file_write_atomic(const char *path, const void *buf,
     const char *step = "path";
     if (file_replace_durable(path, buf, len, mode, &step))
         return STATE_OK;
-    log_error("state: atomic write of %s failed at %s: %s", path, step,
+    log_error("event=file-write-failed path=%s step=%s error=\"%s\"", path, step,
               strerror(errno));
     return STATE_ERROR;
 }

@@ -149,16 +149,16 @@ static enum state_result append_locked(int fd, const char *path,
     struct stat stt;
     struct tail_info t;
     if (fstat(fd, &stt) != 0 || !tail_read(fd, stt.st_size, &t)) {
-        log_error("state: genesis %s: cannot read its tail", path);
+        log_error("event=genesis-failed path=%s error=\"cannot read its tail\"", path);
         return STATE_ERROR;
     }
     if (t.keep_bytes != stt.st_size) {
         if (ftruncate(fd, t.keep_bytes) != 0) {
-            log_error("state: genesis %s: cannot drop torn tail: %s", path,
+            log_error("event=genesis-failed path=%s error=\"cannot drop torn tail: %s\"", path,
                       strerror(errno));
             return STATE_ERROR;
         }
-        log_warn("state: genesis %s: dropped torn tail bytes=%lld", path,
+        log_warn("event=genesis-torn-tail-dropped path=%s bytes=%lld", path,
                  (long long)(stt.st_size - t.keep_bytes));
     }
     char line[STATE_GENESIS_LINE_BYTES_MAX + 1];
@@ -172,8 +172,9 @@ static enum state_result append_locked(int fd, const char *path,
     len += (size_t)snprintf(line + len, sizeof line - len, "%s%s\n",
                             HASH_TAG, hash);
     if (fd_write_all(fd, line, len) != 0 || fdatasync(fd) != 0) {
-        log_error("state: genesis %s: append failed: %s", path,
-                  strerror(errno));
+        log_error("event=genesis-failed path=%s error=\"append failed: %s\" "
+                  "hint=\"is the persist disk full or read-only?\"",
+                  path, strerror(errno));
         return STATE_ERROR;
     }
     return STATE_OK;
@@ -184,12 +185,13 @@ enum state_result state_genesis_append_file(const char *path, const char *msg)
     int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
                   0600);
     if (fd < 0) {
-        log_error("state: cannot open genesis log %s: %s", path,
-                  strerror(errno));
+        log_error("event=genesis-failed path=%s error=\"cannot open: %s\" "
+                  "hint=\"is the persist disk mounted read-write?\"",
+                  path, strerror(errno));
         return STATE_ERROR;
     }
     if (flock(fd, LOCK_EX) != 0) {
-        log_error("state: cannot lock genesis log %s: %s", path,
+        log_error("event=genesis-failed path=%s error=\"cannot lock: %s\"", path,
                   strerror(errno));
         close(fd);
         return STATE_ERROR;
@@ -203,7 +205,7 @@ enum state_result state_append_genesis_log(const char *msg)
 {
     char path[STATE_PATH_BYTES_MAX];
     if (!state_path(path, sizeof path, STATE_GENESIS_FILE)) {
-        log_error("state: genesis path too long");
+        log_error("event=genesis-failed error=\"path too long\"");
         return STATE_ERROR;
     }
     if (state_data_dir_ensure(state_data_dir()) != STATE_OK)
@@ -275,7 +277,7 @@ enum state_result state_genesis_verify(const char *path,
     memset(rep, 0, sizeof *rep);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        log_error("state: cannot open genesis log %s: %s", path,
+        log_error("event=genesis-failed path=%s error=\"cannot open: %s\"", path,
                   strerror(errno));
         return STATE_ERROR;
     }
@@ -289,7 +291,7 @@ enum state_result state_genesis_verify(const char *path,
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            log_error("state: cannot read genesis log %s: %s", path,
+            log_error("event=genesis-failed path=%s error=\"cannot read: %s\"", path,
                       strerror(errno));
             close(fd);
             return STATE_ERROR;

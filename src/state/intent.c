@@ -46,7 +46,7 @@ static bool text_fits(const char *s, size_t max_bytes, const char *what)
 {
     if (s != NULL && s[0] != '\0' && strlen(s) < max_bytes)
         return true;
-    log_error("state: %s is empty or longer than %zu bytes", what,
+    log_error("event=intent-rejected what=\"%s\" error=\"empty or longer than %zu bytes\"", what,
               max_bytes - 1);
     return false;
 }
@@ -135,7 +135,7 @@ enum state_result state_set_persona_spec(struct state_db *db, const char *name,
                                          const char *spec, bool *found)
 {
     if (strlen(spec) >= STATE_PERSONA_SPEC_BYTES_MAX) {
-        log_error("state: persona spec longer than %d bytes",
+        log_error("event=intent-rejected what=\"persona spec\" error=\"longer than %d bytes\"",
                   STATE_PERSONA_SPEC_BYTES_MAX - 1);
         return STATE_ERROR;
     }
@@ -212,12 +212,12 @@ enum state_result state_list_personas(struct state_db *db,
         if (persona_from_row(st, &out[*count]))
             (*count)++;
         else
-            log_warn("state: db=%s: skipped a malformed persona row",
+            log_warn("event=persona-row-skipped db=%s reason=\"malformed\"",
                      db->path);
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
-        log_error("state: db=%s persona-list: %s", db->path,
+        log_error("event=db-error db=%s op=persona-list error=\"%s\"", db->path,
                   sqlite3_errmsg(db->sql));
         return STATE_ERROR;
     }
@@ -239,7 +239,7 @@ enum state_result state_get_persona(struct state_db *db, const char *name,
         *found = persona_from_row(st, out);
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        log_error("state: db=%s persona-get name=%s: %s", db->path, name,
+        log_error("event=db-error db=%s op=persona-get name=%s error=\"%s\"", db->path, name,
                   sqlite3_errmsg(db->sql));
         return STATE_ERROR;
     }
@@ -314,7 +314,7 @@ enum state_result state_get_service_desired(struct state_db *db,
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        log_error("state: db=%s service-get name=%s: %s", db->path, name,
+        log_error("event=db-error db=%s op=service-get name=%s error=\"%s\"", db->path, name,
                   sqlite3_errmsg(db->sql));
         return STATE_ERROR;
     }
@@ -345,7 +345,7 @@ enum state_result state_each_service_desired(struct state_db *db,
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
-        log_error("state: db=%s service-each: %s", db->path,
+        log_error("event=db-error db=%s op=service-each error=\"%s\"", db->path,
                   sqlite3_errmsg(db->sql));
         return STATE_ERROR;
     }
@@ -364,7 +364,7 @@ enum state_result state_read_last_good_time(struct state_db *db,
         return STATE_OK;
     uint64_t v;
     if (!parse_u64(buf, (uint64_t)INT64_MAX, &v)) {
-        log_warn("state: db=%s: last-good time unreadable: '%s'", db->path,
+        log_warn("event=last-good-time-unreadable db=%s value=\"%s\"", db->path,
                  buf);
         *found = false;
         return STATE_OK;
@@ -377,7 +377,7 @@ enum state_result state_write_last_good_time(struct state_db *db,
                                              int64_t wall_ms)
 {
     if (wall_ms <= 0) {
-        log_error("state: refusing last-good time %" PRId64, wall_ms);
+        log_error("event=last-good-time-refused value_ms=%" PRId64, wall_ms);
         return STATE_ERROR;
     }
     char buf[32];

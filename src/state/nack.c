@@ -34,11 +34,11 @@ static bool nack_valid(const char *hash, const char *reason)
 {
     const char *why = state_nack_hash_check(hash);
     if (why != NULL) {
-        log_error("state: nack hash '%.40s' rejected: %s", hash, why);
+        log_error("event=nack-rejected hash=\"%.40s\" error=\"%s\"", hash, why);
         return false;
     }
     if (reason != NULL && strlen(reason) >= STATE_NACK_REASON_BYTES_MAX) {
-        log_error("state: nack hash=%s: reason longer than %d bytes", hash,
+        log_error("event=nack-rejected hash=%s error=\"reason longer than %d bytes\"", hash,
                   STATE_NACK_REASON_BYTES_MAX - 1);
         return false;
     }
@@ -68,7 +68,7 @@ enum state_result state_nack_add(struct state_db *db, const char *hash,
         return STATE_ERROR;
     enum state_result r = nack_insert(db, hash, reason, time_wall_ms());
     if (r == STATE_OK)
-        log_info("state: event=nack-add hash=%s", hash);
+        log_info("event=nack-add hash=%s", hash);
     return r;
 }
 
@@ -85,7 +85,7 @@ enum state_result state_nack_remove(struct state_db *db, const char *hash,
     if (r == STATE_OK)
         *found = sqlite3_changes(db->sql) > 0;
     if (r == STATE_OK && *found)
-        log_info("state: event=nack-rm hash=%s", hash);
+        log_info("event=nack-rm hash=%s", hash);
     return r;
 }
 
@@ -102,7 +102,7 @@ enum state_result state_nack_contains(struct state_db *db, const char *hash,
     *found = rc == SQLITE_ROW;
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        log_error("state: db=%s nack-contains: %s", db->path,
+        log_error("event=db-error db=%s op=nack-contains error=\"%s\"", db->path,
                   sqlite3_errmsg(db->sql));
         return STATE_ERROR;
     }
@@ -140,7 +140,7 @@ enum state_result state_read_nack_registry(struct state_db *db,
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
-        log_error("state: db=%s nack-list: %s", db->path,
+        log_error("event=db-error db=%s op=nack-list error=\"%s\"", db->path,
                   sqlite3_errmsg(db->sql));
         return STATE_ERROR;
     }

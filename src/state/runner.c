@@ -134,7 +134,7 @@ enum state_result state_run_bounded_out(state_bounded_out_fn fn, void *ctx,
         *out_len = 0;
     if (pipe2(res, O_CLOEXEC) != 0 ||
         (out != NULL && pipe2(data, O_CLOEXEC) != 0)) {
-        log_error("state: op=%s: pipe: %s", what, strerror(errno));
+        log_error("event=state-op-failed op=%s error=\"pipe: %s\"", what, strerror(errno));
         return STATE_ERROR; /* fds leak only on a failure PID 1 survives */
     }
     fflush(stdout);
@@ -152,7 +152,7 @@ enum state_result state_run_bounded_out(state_bounded_out_fn fn, void *ctx,
     struct run_io io = {.res_fd = res[0], .data_fd = data[0], .out = out,
                         .out_cap = out_cap, .result = -1};
     if (pid < 0) {
-        log_error("state: op=%s: fork: %s", what, strerror(errno));
+        log_error("event=state-op-failed op=%s error=\"fork: %s\"", what, strerror(errno));
         io_close(&io);
         return STATE_ERROR;
     }
@@ -168,16 +168,16 @@ enum state_result state_run_bounded_out(state_bounded_out_fn fn, void *ctx,
     pid_t w = waitpid(pid, &status, WNOHANG);
     if (io.result < 0) {
         if (w == pid && WIFSIGNALED(status))
-            log_error("state: op=%s: worker pid=%d died of %s", what,
+            log_error("event=state-worker-died op=%s pid=%d signal=%s", what,
                       (int)pid, signal_name(WTERMSIG(status)));
         else
-            log_error("state: op=%s: worker pid=%d ended without a result",
+            log_error("event=state-worker-died op=%s pid=%d reason=\"ended without a result\"",
                       what, (int)pid);
         return STATE_ERROR;
     }
     *child_rc = io.result;
     if (io.overflow) {
-        log_error("state: op=%s: answer longer than %zu bytes", what,
+        log_error("event=state-op-failed op=%s error=\"answer longer than %zu bytes\"", what,
                   out_cap);
         return STATE_ERROR;
     }

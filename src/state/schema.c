@@ -76,11 +76,11 @@ static enum state_result migrate_one(struct state_db *db, int from)
         state_sql_exec(db, bump, "migrate-version") != STATE_OK ||
         state_tx_commit(db) != STATE_OK) {
         state_tx_rollback(db);
-        log_error("state: db=%s migration %d->%d failed, rolled back",
+        log_error("event=db-migration-failed db=%s from=%d to=%d result=rolled-back",
                   db->path, from, from + 1);
         return STATE_ERROR;
     }
-    log_info("state: event=migrated db=%s from=%d to=%d elapsed_ms=%lld",
+    log_info("event=migrated db=%s from=%d to=%d elapsed_ms=%lld",
              db->path, from, from + 1, (long long)(time_mono_ms() - t0));
     return STATE_OK;
 }
@@ -93,8 +93,9 @@ enum state_result state_migrate_to(struct state_db *db, int version)
         if (v < 0)
             return STATE_ERROR;
         if (v > STATE_SCHEMA_VERSION) {
-            log_error("state: db=%s has schema %d, newer than this bay0 "
-                      "(%d); refusing to touch it",
+            log_error("event=db-too-new db=%s schema=%d supported=%d "
+                      "reason=\"written by a newer bay0: not touched\" "
+                      "hint=\"boot that bay0 again, or move the db aside\"",
                       db->path, v, STATE_SCHEMA_VERSION);
             return STATE_ERROR;
         }

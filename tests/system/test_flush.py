@@ -73,7 +73,7 @@ def test_shutdown_waits_for_a_slow_flush(hung_persist, tmp_path):  # noqa: F811
     # the flush child ended (its own deadline on the hung disk) before the
     # supervisor stopped: nothing cut it off in the middle
     done = text.index(f"event=flush-done pid={pid}")
-    child_end = text.index("op=last-good-time result=timed-out")
+    child_end = text.index("event=state-op op=last-good-time result=timed-out")
     stopped = text.index("event=supervisor-stopped")
     assert child_end < done < stopped
     assert "flush-inhibit-expired" not in text

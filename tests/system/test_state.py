@@ -188,7 +188,7 @@ def test_genesis_verify_file_option_and_missing(persist, tmp_path):
 def test_boot_shutdown_write_genesis_and_seed(persist):
     r = run(persist, "state-debug", "boot", "--timeout-ms", "5000")
     assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
-    assert "op=boot result=ok elapsed_ms=" in r.stderr
+    assert "event=state-op op=boot result=ok elapsed_ms=" in r.stderr
     seed1 = (persist / "spine" / "random-seed").read_bytes()
     r = run(persist, "state-debug", "shutdown", "--timeout-ms", "5000")
     assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
@@ -274,7 +274,7 @@ def test_clock_behind_last_good_is_detected(tmp_path):
         r = subprocess.run(cmd, env=env, capture_output=True, text=True,
                            timeout=30)
         assert r.stdout == "ok\n", r.stderr
-        assert "clock is behind last-good time by" in r.stderr, r.stderr
+        assert "event=clock-behind behind_ms=" in r.stderr, r.stderr
         assert abs(time.time() - before) < 60, "the clock was not moved"
         text = (user_root / "spine" / "genesis.log").read_text()
         assert "clock=behind-unset" in text.splitlines()[-1]

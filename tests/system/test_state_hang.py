@@ -88,7 +88,7 @@ def test_timeout_accuracy(hung_persist, tmp_path):
         rc, out, err, _ = run_bounded(hung_persist, tmp_path, "state-debug",
                                       "boot", "--timeout-ms", str(timeout_ms))
         assert rc == 3
-        line = [l for l in err.splitlines() if "op=boot" in l][0]
+        line = [l for l in err.splitlines() if "event=state-op op=boot" in l][0]
         elapsed = int(line.split("elapsed_ms=")[1].split()[0])
         print("timeout_ms=%d measured elapsed_ms=%d" % (timeout_ms, elapsed))
         assert timeout_ms <= elapsed < timeout_ms + SLACK_MS, line

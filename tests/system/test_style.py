@@ -44,3 +44,37 @@ def test_no_function_over_70_lines():
     long = [f"{os.path.relpath(f, ROOT)}:{line}: {n} lines: {text.strip()}"
             for f in c_files() for line, n, text in functions(f) if n > LINES_MAX]
     assert not long, "split these (STYLE.md 7):\n" + "\n".join(long)
+
+
+# ---- one log dialect (issue 15) -------------------------------------------
+# bay0's own log lines are `event=NAME key=value ...` (src/log.h). The state
+# store (src/state/) wrote prose ("state: cannot open genesis log ...") until
+# it was converted; these keep it converted.
+LOG_CALL = re.compile(r'\blog_(?:debug|info|warn|error)\(\s*"((?:[^"\\]|\\.)*)"')
+
+
+def log_formats(pattern):
+    """(file:line, format string's first literal) of every log_* call."""
+    for path in sorted(glob.glob(os.path.join(ROOT, pattern))):
+        text = open(path, encoding="utf-8").read()
+        for m in LOG_CALL.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            yield f"{os.path.relpath(path, ROOT)}:{line}", m.group(1)
+
+
+def test_the_log_call_finder_sees_the_state_lines():
+    found = list(log_formats("src/state/*.c"))
+    assert len(found) > 60, found
+    assert any(fmt.startswith("event=db-moved-aside ") for _, fmt in found)
+
+
+def test_no_prose_state_log_line_in_src():
+    prose = [f"{where}: {fmt}" for pat in ("src/*.c", "src/*/*.c")
+             for where, fmt in log_formats(pat) if fmt.startswith("state:")]
+    assert not prose, "write these as event=NAME key=value (src/log.h):\n" + "\n".join(prose)
+
+
+def test_every_state_log_line_names_its_event_first():
+    other = [f"{where}: {fmt}" for where, fmt in log_formats("src/state/*.c")
+             if not re.match(r"event=[a-z][a-z0-9-]*( |$)", fmt)]
+    assert not other, "start these with event=NAME (src/log.h):\n" + "\n".join(other)
