@@ -46,6 +46,9 @@ bool sup_persists(void); /* --persist intents are read from the state db */
  * through a pidfd when the kernel and the fd budget allow, else the loop
  * learns of it by SIGCHLD. Closed by the loop when pid is reaped. */
 void sup_watch_pid(const struct svc *s, pid_t pid, bool aux);
+/* pidfds the loop holds now (one per running service process): scan's fd
+ * budget counts them beside the log pipes. */
+uint32_t sup_pidfds_held(void);
 /* service.c, after every state change of s */
 void sup_state_changed(struct svc *s, enum svc_state old);
 void sup_request_shutdown(int action); /* enum supervise_exit */

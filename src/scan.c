@@ -190,9 +190,10 @@ static void logger_detach(struct svc *s)
 /* Phase 1 of a scan: read the definition into next_def (nothing changes
  * state yet, so dependency errors can be folded in before anything runs). */
 /* Each service holds its log pipe's read end for life (and the write end
- * too when a log/run reads it). Past the budget left by RLIMIT_NOFILE, a
+ * too when a log/run reads it), and each running process a pidfd (the
+ * loop's, supervise_reap.c). Past the budget left by RLIMIT_NOFILE, a
  * service is refused with a reason instead of letting the supervisor run
- * out of fds for everyone (directories, sockets). */
+ * out of fds for everyone (directories, sockets, spawns). */
 static struct rlimit scan_nofile; /* read once per scan */
 
 static bool fd_budget_left(struct svc *s)
@@ -201,12 +202,14 @@ static bool fd_budget_left(struct svc *s)
     if (rl.rlim_cur == RLIM_INFINITY)
         return true;
     uint64_t budget = rl.rlim_cur > SCAN_FDS_RESERVED ? rl.rlim_cur - SCAN_FDS_RESERVED : 0;
-    if (logger_fds_held() + 2 <= budget) /* pipe2 holds both ends for a moment */
+    uint64_t held = (uint64_t)logger_fds_held() + sup_pidfds_held();
+    if (held + 2 <= budget) /* pipe2 holds both ends for a moment */
         return true;
     pad_of(s)->next_ok = false;
     str_fmt(pad_of(s)->cfg_reason, sizeof pad_of(s)->cfg_reason,
-            "no file descriptors left: RLIMIT_NOFILE %llu, %u held for logs; "
-            "raise the limit", (unsigned long long)rl.rlim_cur, logger_fds_held());
+            "no file descriptors left: RLIMIT_NOFILE %llu, %u held for logs, "
+            "%u for running processes; raise the limit", (unsigned long long)rl.rlim_cur,
+            logger_fds_held(), sup_pidfds_held());
     return false;
 }
 

@@ -78,6 +78,11 @@ static void pidfd_close(uint32_t i)
     pidfds_open--;
 }
 
+uint32_t sup_pidfds_held(void)
+{
+    return pidfds_open;
+}
+
 void sup_watch_pid(const struct svc *s, pid_t pid, bool aux)
 {
     if (!pidfds)

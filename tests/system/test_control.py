@@ -222,3 +222,58 @@ def test_services_beyond_the_fd_budget_fail_with_a_reason(sup):
     assert all("no file descriptors left: RLIMIT_NOFILE 406" in s["reason"] for s in failed)
     wait_for(lambda: sum(s["state"] == "up" for s in sup.status().values()) == 200 - len(failed),
              what="the rest up")
+
+
+def test_pidfds_count_in_the_fd_budget(sup):
+    """Each running service holds a pidfd (its exit, for the loop) besides
+    its log pipe. A later scan that budgeted log pipes without them ran the
+    supervisor out of fds: pipes failed with EMFILE ("cannot create log
+    pipe") and nothing was left for spawns or the control socket. Now the
+    services beyond the budget are refused with a reason, and there is room
+    left to start one of the admitted ones."""
+    import resource
+    running, added = 300, 1150
+    for i in range(running):
+        sup.service(f"r{i:03d}")
+    # pidfds are only taken below RLIMIT_NOFILE - 1024 (log fds counted):
+    # 300 log pipes + 300 pidfds fit under this limit
+    soft = 1024 + 2 * running + 40
+    sup.stderr = open(sup.stderr_path, "ab")
+    from conftest import BAY0
+    sup.proc = subprocess.Popen(
+        [BAY0, "supervise", "--scandir", sup.scandir, "--rundir", sup.rundir,
+         "--logdir", sup.logdir, "--max-services", "2000"],
+        stdout=sup.stderr, stderr=sup.stderr, env=sup.env,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, soft)))
+    wait_for(lambda: sup.ping(), what="control socket")
+    wait_for(lambda: sum(s["state"] == "up" for s in sup.status().values()) == running,
+             timeout=60, what="the first services up")
+
+    def pidfds():
+        n = 0
+        for fd in os.listdir(f"/proc/{sup.proc.pid}/fd"):
+            try:
+                n += os.readlink(f"/proc/{sup.proc.pid}/fd/{fd}") == "anon_inode:[pidfd]"
+            except OSError:
+                pass
+        return n
+    if pidfds() == 0:
+        pytest.skip("no pidfds here (kernel < 5.3): nothing to count")
+    assert pidfds() == running
+    # these only take log pipes (down: nothing runs), as many as the
+    # budget gives; the old budget gave more than the fds left
+    for i in range(added):
+        sup.service(f"d{i:04d}", files={"down": ""})
+    sup.cli("reload")
+    st = wait_for(lambda: (st := sup.status()) and len(st) == running + added and st,
+                  timeout=60, what="the scan")
+    bad = {n: s["reason"] for n, s in st.items()
+           if s["state"] not in ("up", "down") and
+           "no file descriptors left" not in s.get("reason", "")}
+    assert not bad, list(bad.items())[:5]
+    refused = [n for n, s in st.items() if s["state"] != "up" and s["state"] != "down"]
+    assert 0 < len(refused) < added, len(refused)
+    admitted = sorted(n for n, s in st.items() if s["state"] == "down")
+    sup.cli("start", admitted[-1])
+    sup.wait_state(admitted[-1], "up")
+    assert len(os.listdir(f"/proc/{sup.proc.pid}/fd")) < soft - 100
