@@ -86,7 +86,8 @@ class Chaos:
         rng = random.Random(self.rng.random())
         # from /proc, not from status: the kill rate must not depend on the
         # control socket's latency on a loaded machine
-        victims = ("numbered", "sleep", "bay0", "bay0-logwriter")  # bay0: lr's logger
+        # python3: long, SIGKILLed mid-line (its line ends there, marked)
+        victims = ("numbered", "sleep", "python3", "bay0", "bay0-logwriter")  # bay0: lr's logger
         while not self.stop.wait(rng.uniform(0.05, 0.2)):
             pool = [p for p in descendants(self.sup.proc.pid) if comm(p) in victims]
             if pool:
