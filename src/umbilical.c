@@ -4,6 +4,17 @@
  * reports) and one request/reply. Every refusal is one warn line naming
  * the socket, the peer pid and its command name. Never runs in PID 1's
  * loop; never touches /persist.
+ *
+ * The container's pid is learned once per container start, not once per
+ * check: after a `podman inspect` that verified a peer, the pid and its
+ * start time go to a cache file beside the socket's directory
+ * (RUNDIR/tenants/CONTAINER.pid for RUNDIR/tenants/ai/ai.sock: not the
+ * directory the tenant and the personas get mounted). A check trusts it
+ * only while that process lives (same pid, same start time in /proc) and
+ * when the file and its directory are root's (or ours) and writable by no
+ * one else; a peer the cached pid does not explain gets a fresh inspect
+ * before it is refused. So podman is asked again only after the container
+ * changed, and every check of a running tenant costs no podman call.
  */
 #include "umbilical.h"
 
@@ -20,6 +31,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -74,6 +86,73 @@ bool umbilical_peer_belongs(const char *proc_root, pid_t peer, pid_t ctr)
     return cgroup2_of(proc_root, peer, a, sizeof a) &&
            cgroup2_of(proc_root, ctr, b, sizeof b) && strcmp(a, "/") != 0 &&
            strcmp(a, b) == 0;
+}
+
+/* Field 22 of /proc/PID/stat (the start time in clock ticks), 0 if gone. */
+static unsigned long long start_time(pid_t pid)
+{
+    char path[64], text[UMBILICAL_PROC_BYTES];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (file_read_small(AT_FDCWD, path, text, sizeof text) < 0)
+        return 0;
+    char *p = strrchr(text, ')'); /* comm may hold spaces */
+    for (int field = 2; p != NULL && field < 22; field++) /* to the space before 22 */
+        p = strchr(p + 1, ' ');
+    unsigned long long t;
+    return p != NULL && sscanf(p, " %llu", &t) == 1 ? t : 0;
+}
+
+/* RUNDIR/tenants/CONTAINER.pid for RUNDIR/tenants/ai/ai.sock. */
+static bool cache_path(const char *sock_path, const char *container, char *out, size_t size)
+{
+    char dir[UMBILICAL_PROC_BYTES];
+    if (!str_copy(dir, sizeof dir, sock_path))
+        return false;
+    for (int up = 0; up < 2; up++) {
+        char *slash = strrchr(dir, '/');
+        if (slash == NULL || slash == dir)
+            return false;
+        *slash = '\0';
+    }
+    return str_fmt(out, size, "%s/%s.pid", dir, container);
+}
+
+/* Only root (or we) could have written it: a regular file and its
+ * directory, owned by root or our euid, writable by no one else. */
+static bool trusted(const struct stat *st)
+{
+    return (st->st_uid == 0 || st->st_uid == geteuid()) && (st->st_mode & 022) == 0;
+}
+
+static pid_t cached_pid(const char *path)
+{
+    char dir[UMBILICAL_PROC_BYTES], text[64];
+    struct stat st, dst;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, text, sizeof text - 1)
+                                                            : -1;
+    close(fd);
+    str_copy(dir, sizeof dir, path);
+    *strrchr(dir, '/') = '\0';
+    unsigned long long t;
+    int pid;
+    if (n <= 0 || !trusted(&st) || stat(dir, &dst) != 0 || !trusted(&dst))
+        return -1;
+    text[n] = '\0';
+    if (sscanf(text, "%d %llu", &pid, &t) != 2 || pid <= 1 || start_time(pid) != t)
+        return -1;
+    return (pid_t)pid;
+}
+
+static void cache_pid(const char *path, pid_t pid)
+{
+    char text[64];
+    unsigned long long t = start_time(pid);
+    snprintf(text, sizeof text, "%d %llu\n", (int)pid, t);
+    if (t != 0) /* not ours to write (a user's validate): the next root check will */
+        (void)file_replace(path, text);
 }
 
 static pid_t container_pid(const char *container, char *reason, size_t size)
@@ -169,10 +248,17 @@ enum umbilical_result umbilical_ask(const char *sock_path, const char *container
     }
     if (peer_out != NULL)
         *peer_out = cred.pid;
-    pid_t ctr = container_pid(container, reason, reason_size);
-    if (ctr < 0) {
-        close(fd);
-        return UMBILICAL_NO_TENANT;
+    char cache[UMBILICAL_PROC_BYTES];
+    bool cacheable = cache_path(sock_path, container, cache, sizeof cache);
+    pid_t ctr = cacheable ? cached_pid(cache) : -1;
+    if (ctr < 0 || !umbilical_peer_belongs("/proc", cred.pid, ctr)) {
+        ctr = container_pid(container, reason, reason_size);
+        if (ctr < 0) {
+            close(fd);
+            return UMBILICAL_NO_TENANT;
+        }
+        if (cacheable && umbilical_peer_belongs("/proc", cred.pid, ctr))
+            cache_pid(cache, ctr);
     }
     if (!umbilical_peer_belongs("/proc", cred.pid, ctr)) {
         char comm[64];

@@ -38,8 +38,9 @@ int umbilical_connect(const char *sock_path, char *reason, size_t size);
 /* /proc/PID/comm, "?" when gone. */
 void umbilical_comm(pid_t pid, char *out, size_t size);
 
-/* Connect to sock_path, check the peer against container (podman
- * inspect), send request (a line without its newline) and read one reply
+/* Connect to sock_path, check the peer against container (its pid from
+ * `podman inspect` once per container start, then from a cache file that
+ * holds only while that process lives: umbilical.c), send request (a line without its newline) and read one reply
  * line into reply, within timeout_ms counted from the verified peer (the
  * inspect has its own deadline). *peer_out (may be NULL) gets the peer's pid. */
 enum umbilical_result umbilical_ask(const char *sock_path, const char *container,

@@ -9,6 +9,7 @@ path is refused and logged; a stop drains (no new connections, the request
 in flight finishes); a bad config starts nothing and leaves the rest running;
 and validate is GREEN with the tenant up.
 """
+import contextlib
 import json
 import os
 import re
@@ -145,7 +146,9 @@ def serve_pong(path, stop):
     s.close()
 
 
-def test_an_impostor_socket_is_refused_and_logged(tenant, tmp_path):
+@contextlib.contextmanager
+def impostor(tmp_path):
+    """Another run dir whose tenants/ai/ai.sock this process serves (pong)."""
     rundir = tmp_path / "other-run"
     (rundir / "tenants" / "ai").mkdir(parents=True)
     path = str(rundir / "tenants" / "ai" / "ai.sock")
@@ -154,6 +157,14 @@ def test_an_impostor_socket_is_refused_and_logged(tenant, tmp_path):
     t.start()
     try:
         wait_for(lambda: os.path.exists(path), what="the impostor's socket")
+        yield rundir
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_an_impostor_socket_is_refused_and_logged(tenant, tmp_path):
+    with impostor(tmp_path) as rundir:
         r = tenant.sup.cli("tenant", "ask", "--rundir", str(rundir), "ai", "ping",
                            check=False)
         assert r.returncode == 1, (r.stdout, r.stderr)
@@ -166,9 +177,63 @@ def test_an_impostor_socket_is_refused_and_logged(tenant, tmp_path):
         doc = json.loads(v.stdout)
         umb = [c for c in doc["checks"] if c["name"] == "umbilical"][0]
         assert umb["level"] == "RED" and "impostor refused" in umb["reason"]
+
+
+def test_checks_ask_podman_nothing_while_the_tenant_runs(sup, tmp_path, podman_store):
+    """The umbilical learns the container's pid once per container start:
+    with a counting wrapper first in BAY0_PODMAN (it logs, then execs the
+    real podman), asks and validate's umbilical check of a running tenant
+    make no `podman inspect` of sys__ai, with 0 or 3 persona containers
+    in the store (before: one per check). A new container (the tenant
+    restarted: another pid) is inspected again; a cache copied beside an
+    impostor's socket does not make the impostor the tenant."""
+    calls = tmp_path / "podman-calls"
+    calls.write_text("")
+    wrapper = tmp_path / "podman-counting"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {podman_store} "$@"\n')
+    wrapper.chmod(0o755)
+    t = Tenant(sup, tmp_path, str(wrapper))
+    sup.start()
+    sup.wait_state("sys-ai", "ready", timeout=60)
+    store = podman_store.split()
+
+    def inspects():
+        return sum(1 for l in calls.read_text().splitlines()
+                   if l.startswith("inspect") and "sys__ai" in l)
+
+    try:
+        for personas in (0, 3):
+            for i in range(personas):
+                subprocess.run(store + ["run", "-d", "--pull=never", "--name", f"p__n{i}",
+                                        "localhost/bay0-shell:latest", "sleep", "1000"],
+                               check=True, capture_output=True, timeout=60)
+            before = inspects()
+            for _ in range(3):
+                assert sup.cli("tenant", "ask", "ai", "ping").stdout == "pong\n"
+            v = subprocess.run(["unshare", "-n", BAY0, "validate", "--json"], env=sup.env,
+                               capture_output=True, text=True, timeout=60)
+            umb = [c for c in json.loads(v.stdout)["checks"] if c["name"] == "umbilical"][0]
+            assert umb["level"] == "GREEN", umb
+            assert inspects() == before, (personas, calls.read_text())
+        old = t.inspect()["State"]["Pid"]
+        cache = os.path.join(sup.rundir, "tenants", "sys__ai.pid")
+        pid, start = open(cache).read().split()  # the pid and its start time
+        assert int(pid) == old
+        assert start == open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19]
+        sup.cli("restart", "sys-ai")
+        sup.wait_state("sys-ai", "ready", timeout=60)
+        assert t.inspect()["State"]["Pid"] != old
+        before = inspects()
+        assert sup.cli("tenant", "ask", "ai", "ping").stdout == "pong\n"
+        assert inspects() <= before + 1  # the runner's readiness may have done it
+        with impostor(tmp_path) as rundir:
+            shutil.copy(cache, rundir / "tenants" / "sys__ai.pid")
+            r = sup.cli("tenant", "ask", "--rundir", str(rundir), "ai", "ping", check=False)
+            assert r.returncode == 1 and "impostor refused" in r.stderr, r
     finally:
-        stop.set()
-        t.join()
+        subprocess.run(store + ["rm", "-f", "-t", "0"] + [f"p__n{i}" for i in range(3)],
+                       capture_output=True, timeout=60)
+        sup.stop()
 
 
 def test_validate_is_green_with_the_tenant_up(tenant):
