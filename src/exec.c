@@ -1,17 +1,28 @@
-/* exec.c — the one runner for every external command (see exec.h).
+/* exec.c — the one runner for every child with a deadline (see exec.h):
+ * external commands (exec_run) and bay0's own work in a fork
+ * (exec_fn_run; state_run_bounded* and through it PID 1 use it).
  *
- * The child gets its own process group (so a deadline kills what it
- * started in that group too), dies with its caller (PR_SET_PDEATHSIG), stdin from /dev/null, stdout and stderr on
- * two pipes, and a close-on-exec pipe that carries errno back when exec
- * fails. The parent polls the two pipes and a pidfd (the child's exit)
- * until the deadline; output is read as it comes so a chatty child never
- * blocks on a full pipe, and whatever does not fit the caller's buffer is
- * read and dropped. The command's end is its exit, not the pipes' EOF: a
- * daemon it left behind (conmon) may hold them open for ever.
+ * One core for both: the parent polls the child's pipes (read as they
+ * come, so a chatty child never blocks on a full pipe; what does not fit
+ * the caller's buffer is read and dropped) until the child is done or
+ * the deadline passes.
+ * - exec_run: the child gets its own process group (a deadline kills what
+ *   it started in that group too), dies with its caller (PR_SET_PDEATHSIG),
+ *   stdin from /dev/null, stdout and stderr on two pipes, and a
+ *   close-on-exec pipe that carries errno back when exec fails. Done is its
+ *   exit (a pidfd), not the pipes' EOF: a daemon it left behind (conmon)
+ *   may hold them open for ever. Past the deadline: SIGKILL to the group,
+ *   reaped within EXEC_KILL_WAIT_MS.
+ * - exec_fn_run: the child runs a function and writes its result byte to
+ *   a pipe just before _exit; done is that pipe's and the output's EOF.
+ *   The result travels in the pipe, not the exit status, so a reaper that
+ *   reaps first loses nothing. Past the deadline: SIGKILL, and the child is
+ *   never waited for (stuck in D state on a hung disk, it is the reaper's).
  *
- * Owns: fork, exec, capture, deadline, the two log lines. Never allocates;
- * blocks its caller up to the deadline (plus EXEC_KILL_WAIT_MS to reap a
- * killed child), so never runs in PID 1's loop.
+ * Owns: fork, exec, capture, deadline, exec_run's two log lines. Never
+ * allocates; exec_run blocks its caller up to the deadline (plus
+ * EXEC_KILL_WAIT_MS), so never runs in PID 1's loop; exec_fn_run never
+ * blocks past the deadline.
  */
 #include "exec.h"
 
@@ -140,6 +151,24 @@ _Noreturn static void child_exec(const struct exec_argv *a, int out_w,
     _exit(127);
 }
 
+_Noreturn static void child_fn(exec_fn fn, void *ctx, int res_w, int out_w)
+{
+    /* PID 1's panic policy (sync, reboot) must not run in a worker: an
+     * assertion here ends this child only. Signals PID 1 blocked for its
+     * signalfd are unblocked, with default dispositions, so SIGTERM/SIGINT
+     * end a stuck worker too and never run a PID 1 handler here. */
+    bay0_set_panic_handler(NULL);
+    child_signals_reset(true);
+    int rc = fn(ctx, out_w);
+    uint8_t b = (uint8_t)(rc < 0 ? 255 : rc > 255 ? 255 : rc);
+    fflush(stdout);
+    fflush(stderr);
+    if (out_w >= 0)
+        close(out_w); /* EOF for the parent before the result byte */
+    (void)!write(res_w, &b, 1);
+    _exit(b);
+}
+
 /* ---- the parent ---------------------------------------------------------- */
 
 struct capture {
@@ -153,9 +182,11 @@ static void capture_read(struct capture *c)
     for (int rounds = 0; rounds < 64 && c->fd >= 0; rounds++) {
         char *dst = discard;
         size_t room = sizeof discard;
-        if (c->buf != NULL && c->buf->len + 1 < c->buf->cap) {
+        size_t keep = c->buf == NULL ? 0 : c->buf->raw ? c->buf->cap
+                      : c->buf->cap > 0 ? c->buf->cap - 1 : 0;
+        if (c->buf != NULL && c->buf->len < keep) {
             dst = c->buf->data + c->buf->len;
-            room = c->buf->cap - 1 - c->buf->len;
+            room = keep - c->buf->len;
         }
         ssize_t n = read(c->fd, dst, room);
         if (n < 0 && errno == EINTR)
@@ -172,7 +203,8 @@ static void capture_read(struct capture *c)
                 c->buf->truncated = true;
         } else {
             c->buf->len += (size_t)n;
-            c->buf->data[c->buf->len] = '\0';
+            if (!c->buf->raw)
+                c->buf->data[c->buf->len] = '\0';
         }
     }
 }
@@ -193,29 +225,46 @@ static bool reaped(pid_t pid, int *status)
     return w == pid;
 }
 
-/* Poll output and the exit until the deadline; true when the child was
- * reaped (status filled). pidfd -1: fall back to 50 ms ticks. */
-static bool wait_child(pid_t pid, int pidfd, struct capture cap[2],
-                       int64_t deadline_ms, int *status)
+/* What a wait watches: two captures, and either the child's exit (pid > 0:
+ * its pidfd end_fd, or 50 ms ticks without one) or, with pid 0, the EOF of
+ * every capture. */
+struct child_wait {
+    struct capture cap[2];
+    pid_t pid;
+    int end_fd;
+    int status; /* when reaped */
+};
+
+static bool wait_done(struct child_wait *w)
 {
+    if (w->pid > 0)
+        return w->end_fd < 0 && reaped(w->pid, &w->status);
+    return w->cap[0].fd < 0 && w->cap[1].fd < 0;
+}
+
+/* Poll the captures (and the exit) until done or the deadline; true when
+ * done (with pid > 0: reaped, status filled). */
+static bool wait_child(struct child_wait *w, int64_t deadline_ms)
+{
+    bool by_exit = w->pid > 0;
     for (;;) {
-        if (pidfd < 0 && reaped(pid, status))
+        if (wait_done(w))
             return true;
         int64_t left_ms = deadline_ms - time_mono_ms();
         if (left_ms <= 0)
-            return reaped(pid, status);
-        if (pidfd < 0 && left_ms > 50)
+            return by_exit && reaped(w->pid, &w->status);
+        if (by_exit && w->end_fd < 0 && left_ms > 50)
             left_ms = 50;
-        struct pollfd p[3] = {{.fd = cap[0].fd, .events = POLLIN},
-                              {.fd = cap[1].fd, .events = POLLIN},
-                              {.fd = pidfd, .events = POLLIN}};
+        struct pollfd p[3] = {{.fd = w->cap[0].fd, .events = POLLIN},
+                              {.fd = w->cap[1].fd, .events = POLLIN},
+                              {.fd = w->end_fd, .events = POLLIN}};
         int n = poll(p, 3, (int)left_ms);
         if (n < 0 && errno != EINTR)
-            return reaped(pid, status);
+            return by_exit && reaped(w->pid, &w->status);
         for (int i = 0; i < 2; i++)
             if (n > 0 && p[i].revents != 0)
-                capture_read(&cap[i]);
-        if (n > 0 && p[2].revents != 0 && reaped(pid, status))
+                capture_read(&w->cap[i]);
+        if (n > 0 && p[2].revents != 0 && reaped(w->pid, &w->status))
             return true;
     }
 }
@@ -333,6 +382,40 @@ static void close_fds(int *fds, size_t n)
         }
 }
 
+/* Pipes (out and err when wanted, the third always), then fork. In the
+ * parent: the write ends closed, the read ends non-blocking; -1 (errno
+ * set, every fd closed) when a pipe or the fork failed. In the child (0):
+ * every end still open. */
+static pid_t start_child(int po[2], int pe[2], int p3[2], bool want_out, bool want_err)
+{
+    int e;
+    if (!open_pipes(po, pe, p3, want_out, want_err)) {
+        e = errno;
+        int all[6] = {po[0], po[1], pe[0], pe[1], p3[0], p3[1]};
+        close_fds(all, 6);
+        errno = e;
+        return -1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0)
+        return 0;
+    e = errno;
+    int writers[3] = {po[1], pe[1], p3[1]};
+    close_fds(writers, 3);
+    int readers[3] = {po[0], pe[0], p3[0]};
+    if (pid < 0) {
+        close_fds(readers, 3);
+        errno = e;
+        return -1;
+    }
+    for (int i = 0; i < 3; i++)
+        if (readers[i] >= 0)
+            fd_set_nonblock(readers[i], true);
+    return pid;
+}
+
 bool exec_run(const struct exec_argv *a, uint32_t deadline_ms,
               const char *what, const char *why, struct exec_buf *out,
               struct exec_buf *err, struct exec_result *res)
@@ -353,52 +436,77 @@ bool exec_run(const struct exec_argv *a, uint32_t deadline_ms,
         return false;
     }
     int po[2], pe[2], pn[2];
-    bool want_out = out != NULL && out->cap > 0;
-    bool want_err = err != NULL && err->cap > 0;
-    if (!open_pipes(po, pe, pn, want_out, want_err)) {
-        r->exec_errno = errno;
-        int all[6] = {po[0], po[1], pe[0], pe[1], pn[0], pn[1]};
-        close_fds(all, 6);
-        log_after(what, r, deadline_ms, NULL);
-        return false;
-    }
-    fflush(stdout);
-    fflush(stderr);
     pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = start_child(po, pe, pn, out != NULL && out->cap > 0,
+                            err != NULL && err->cap > 0);
     if (pid == 0)
         child_exec(a, po[1], pe[1], pn[1], parent);
-    int writers[3] = {po[1], pe[1], pn[1]};
-    close_fds(writers, 3);
     if (pid < 0) {
         r->exec_errno = errno;
-        int readers[3] = {po[0], pe[0], pn[0]};
-        close_fds(readers, 3);
         log_after(what, r, deadline_ms, NULL);
         return false;
     }
     r->pid = pid;
     setpgid(pid, pid); /* also in the child: whichever runs first */
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    struct capture cap[2] = {{.fd = po[0], .buf = out}, {.fd = pe[0], .buf = err}};
-    for (int i = 0; i < 2; i++)
-        if (cap[i].fd >= 0)
-            fd_set_nonblock(cap[i].fd, true);
-    int status = 0;
-    bool done = wait_child(pid, pidfd, cap, t0_ms + deadline_ms, &status);
-    if (done) {
+    struct child_wait w = {.cap = {{.fd = po[0], .buf = out}, {.fd = pe[0], .buf = err}},
+                           .pid = pid, .end_fd = (int)syscall(SYS_pidfd_open, pid, 0)};
+    if (wait_child(&w, t0_ms + deadline_ms)) {
         for (int i = 0; i < 2; i++)
-            capture_read(&cap[i]); /* what is left in the pipes */
-        fill_status(r, status, pn[0]);
+            capture_read(&w.cap[i]); /* what is left in the pipes */
+        fill_status(r, w.status, pn[0]);
     } else {
-        kill_and_reap(pid, pidfd);
+        kill_and_reap(pid, w.end_fd);
         r->outcome = EXEC_TIMEOUT;
     }
-    capture_close(&cap[0]);
-    capture_close(&cap[1]);
-    int rest[2] = {pn[0], pidfd};
+    capture_close(&w.cap[0]);
+    capture_close(&w.cap[1]);
+    int rest[2] = {pn[0], w.end_fd};
     close_fds(rest, 2);
     r->elapsed_ms = time_mono_ms() - t0_ms;
     log_after(what, r, deadline_ms, err);
     return r->outcome == EXEC_EXITED && r->exit_code == 0;
+}
+
+bool exec_fn_run(exec_fn fn, void *ctx, uint32_t deadline_ms,
+                 struct exec_buf *out, struct exec_result *r)
+{
+    *r = (struct exec_result){.outcome = EXEC_NOT_RUN, .exit_code = -1};
+    int64_t t0_ms = time_mono_ms();
+    buf_reset(out);
+    int po[2], pe[2], pr[2];
+    pid_t pid = start_child(po, pe, pr, out != NULL, false);
+    if (pid == 0) {
+        close(pr[0]);
+        if (po[0] >= 0)
+            close(po[0]);
+        child_fn(fn, ctx, pr[1], po[1]);
+    }
+    if (pid < 0) {
+        r->exec_errno = errno;
+        return false;
+    }
+    r->pid = pid;
+    uint8_t result;
+    struct exec_buf rb = {.data = (char *)&result, .cap = 1, .raw = true};
+    struct child_wait w = {.cap = {{.fd = po[0], .buf = out}, {.fd = pr[0], .buf = &rb}},
+                           .end_fd = -1};
+    bool done = wait_child(&w, t0_ms + deadline_ms);
+    capture_close(&w.cap[0]);
+    capture_close(&w.cap[1]);
+    r->elapsed_ms = time_mono_ms() - t0_ms;
+    if (!done && rb.len == 0) {
+        kill(pid, SIGKILL);
+        r->outcome = EXEC_TIMEOUT; /* the child is left for the reaper */
+        return false;
+    }
+    int status = 0;
+    pid_t reaped_pid = waitpid(pid, &status, WNOHANG);
+    if (rb.len == 0) { /* it died before its result */
+        r->outcome = EXEC_SIGNALED;
+        r->term_signal = reaped_pid == pid && WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+        return false;
+    }
+    r->outcome = EXEC_EXITED;
+    r->exit_code = result;
+    return result == 0;
 }

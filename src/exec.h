@@ -1,4 +1,5 @@
-/* exec.h — the one runner for every external command (podman, tools).
+/* exec.h — the one runner for every child with a deadline: external
+ * commands (podman, tools) and bay0's own work in a fork (exec_fn_run).
  *
  * exec_run() forks, execs argv with stdin on /dev/null, captures stdout and
  * stderr into the caller's bounded buffers, and waits for the child until a
@@ -55,6 +56,7 @@ struct exec_buf {
     size_t cap;
     size_t len;
     bool truncated;
+    bool raw; /* keep all cap bytes, no NUL (exec_fn_run's binary answers) */
 };
 #define EXEC_BUF(arr) ((struct exec_buf){.data = (arr), .cap = sizeof(arr)})
 
@@ -81,6 +83,22 @@ struct exec_result {
 bool exec_run(const struct exec_argv *a, uint32_t deadline_ms,
               const char *what, const char *why, struct exec_buf *out,
               struct exec_buf *err, struct exec_result *res);
+
+/* Run fn(ctx, out_fd) in a forked child with the same capture and deadline:
+ * out_fd is a pipe into out (-1 when out is NULL); more than out holds is
+ * dropped and out->truncated says so. fn's return value (0..255) comes
+ * back in a pipe just before the child exits, as res->exit_code
+ * (EXEC_EXITED), so a reaper that reaps the child first loses nothing.
+ * EXEC_SIGNALED: the child ended without a result (term_signal: its signal
+ * when it could be seen, else 0). EXEC_TIMEOUT: the deadline passed; the
+ * child was sent SIGKILL and is never waited for (stuck in D state on a
+ * hung disk, it is the reaper's): never blocks past the deadline, so PID 1
+ * may call it (state_run_bounded*). In the child, the panic handler is
+ * dropped and signals are reset (child_signals_reset). No log lines.
+ * True when fn returned 0. */
+typedef int (*exec_fn)(void *ctx, int out_fd);
+bool exec_fn_run(exec_fn fn, void *ctx, uint32_t deadline_ms,
+                 struct exec_buf *out, struct exec_result *res);
 
 /* "exit 0", "exit 125", "signal SIGKILL", "timeout after 5000 ms",
  * "not run: No such file or directory" into buf (always terminated). */

@@ -10,6 +10,9 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,6 +108,74 @@ static void test_not_run_and_signal(void **state)
                         "signal SIGTERM");
 }
 
+/* ---- exec_fn_run: bay0's own work in a fork (state_run_bounded*) ---- */
+
+static int fn_answers(void *ctx, int out_fd)
+{
+    const char *what = ctx;
+    return fd_write_all(out_fd, what, strlen(what)) == 0 ? 7 : 1;
+}
+
+_Noreturn static int fn_hangs(void *ctx, int out_fd)
+{
+    (void)ctx;
+    (void)out_fd;
+    for (;;)
+        pause();
+}
+
+static int fn_dies(void *ctx, int out_fd)
+{
+    (void)out_fd;
+    if (ctx != NULL)
+        raise(SIGKILL);
+    _exit(0); /* before its result byte */
+}
+
+static void test_fn_result_and_raw_answer(void **state)
+{
+    (void)state;
+    char o[5];
+    struct exec_buf out = {.data = o, .cap = sizeof o, .raw = true};
+    struct exec_result r;
+    assert_false(exec_fn_run(fn_answers, "hello", 5000, &out, &r));
+    assert_int_equal(r.outcome, EXEC_EXITED);
+    assert_int_equal(r.exit_code, 7); /* fn's return value, from the pipe */
+    assert_int_equal(out.len, 5);     /* every byte of a raw buffer */
+    assert_false(out.truncated);
+    assert_memory_equal(o, "hello", 5);
+    assert_false(exec_fn_run(fn_answers, "hello!", 5000, &out, &r));
+    assert_true(out.truncated);
+    assert_int_equal(out.len, 5);
+}
+
+static void test_fn_deadline_leaves_the_child(void **state)
+{
+    (void)state;
+    struct exec_result r;
+    int64_t t0 = time_mono_ms();
+    assert_false(exec_fn_run(fn_hangs, NULL, 200, NULL, &r));
+    int64_t took = time_mono_ms() - t0;
+    assert_int_equal(r.outcome, EXEC_TIMEOUT);
+    assert_true(took >= 200 && took < 1500);
+    int status;
+    assert_int_equal(waitpid(r.pid, &status, 0), r.pid); /* left to the reaper: us */
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+static void test_fn_dies_without_a_result(void **state)
+{
+    (void)state;
+    struct exec_result r;
+    assert_false(exec_fn_run(fn_dies, "kill", 5000, NULL, &r));
+    assert_int_equal(r.outcome, EXEC_SIGNALED);
+    /* its signal when it is a zombie already at the pipes' EOF, else 0 */
+    assert_true(r.term_signal == SIGKILL || r.term_signal == 0);
+    assert_false(exec_fn_run(fn_dies, NULL, 5000, NULL, &r));
+    assert_int_equal(r.outcome, EXEC_SIGNALED);
+    assert_int_equal(r.term_signal, 0); /* ended, no result */
+}
+
 static void test_podman_argv(void **state)
 {
     (void)state;
@@ -146,6 +217,9 @@ int main(void)
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_end_is_exit_not_eof),
         cmocka_unit_test(test_not_run_and_signal),
+        cmocka_unit_test(test_fn_result_and_raw_answer),
+        cmocka_unit_test(test_fn_deadline_leaves_the_child),
+        cmocka_unit_test(test_fn_dies_without_a_result),
         cmocka_unit_test(test_podman_argv),
         cmocka_unit_test(test_argv_overflow),
     };
