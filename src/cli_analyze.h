@@ -1,5 +1,5 @@
-/* cli_analyze.h — the client side of `bay0 analyze` (cli_analyze.c,
- * cli_plot.c): the "times" replies of the supervisor and of the persona
+/* cli_analyze.h — the client side of `bay0 analyze` (cli_times.c parses,
+ * cli_analyze.c and cli_plot.c print): the "times" replies of the supervisor and of the persona
  * manager parsed into units, and what is printed from them. Clients
  * only; tests/fuzz/fuzz_analyze.c drives the parser and every printer.
  */
@@ -37,6 +37,13 @@ int analyze_times_parse(char *reply, bool personas, struct analyze_times *tm);
 /* Sorts the units by name (for lookups); after the last parse. */
 void analyze_times_sort(struct analyze_times *tm);
 void analyze_times_free(struct analyze_times *tm);
+/* The unit of that name (after analyze_times_sort), or NULL. */
+const struct analyze_unit *analyze_unit_find(const struct analyze_times *tm, const char *name);
+/* a became ready after b (on a tie: was spawned after b, so it waited longer) */
+bool analyze_ready_after(const struct analyze_unit *a, const struct analyze_unit *b);
+/* The dependency of u that delayed its (first) start, or NULL. */
+const struct analyze_unit *analyze_delayed_by(const struct analyze_times *tm,
+                                              const struct analyze_unit *u);
 
 /* What `bay0 analyze [what [name]]` prints on stdout: "" the totals,
  * "blame", "critical-chain" (name may be NULL), "plot". Exit code. */
@@ -44,8 +51,5 @@ int analyze_print(const struct analyze_times *tm, const char *what, const char *
 
 /* cli_plot.c: the SVG timeline. */
 int analyze_plot(const struct analyze_times *tm);
-/* The dependency of u that delayed its (first) start, or NULL. */
-const struct analyze_unit *analyze_delayed_by(const struct analyze_times *tm,
-                                              const struct analyze_unit *u);
 
 #endif

@@ -60,27 +60,6 @@ static bool list_entry(const char *name, unsigned char d_type, void *ctx)
 
 static int cmp_names(const void *a, const void *b) { return strcmp(a, b); }
 
-/* Reads a whole file (archives are at most log-max-bytes). */
-char *cli_log_slurp(int dir_fd, const char *name, size_t *len)
-{
-    int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        if (fd >= 0)
-            close(fd);
-        return NULL;
-    }
-    char *buf = cli_xcalloc(1, (size_t)st.st_size + 1);
-    ssize_t n = buf ? read(fd, buf, (size_t)st.st_size) : -1;
-    close(fd);
-    if (n < 0) {
-        free(buf);
-        return NULL;
-    }
-    *len = (size_t)n;
-    return buf;
-}
-
 /* Prints the last `want` lines of the archives then current, newest
  * first when counting, in order when printing. */
 static void print_tail(int dir_fd, uint32_t want)

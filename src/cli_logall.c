@@ -56,6 +56,27 @@ struct lines {
     size_t n, cap;
 };
 
+/* Reads a whole file (archives are at most log-max-bytes). */
+char *cli_log_slurp(int dir_fd, const char *name, size_t *len)
+{
+    int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    char *buf = cli_xcalloc(1, (size_t)st.st_size + 1);
+    ssize_t n = buf ? read(fd, buf, (size_t)st.st_size) : -1;
+    close(fd);
+    if (n < 0) {
+        free(buf);
+        return NULL;
+    }
+    *len = (size_t)n;
+    return buf;
+}
+
 /* ---- pure parsers (fuzzed: tests/fuzz/fuzz_logread.c) ------------------ */
 
 static bool digits(const char *s, size_t n, int *out)

@@ -35,16 +35,6 @@ static uint32_t writer_quick_deaths;
 static char drop_buf[LOG_RING_BYTES];
 
 
-void logring_set_bit(_Atomic uint64_t *bits, uint32_t i, int efd)
-{
-    uint64_t mask = 1ull << (i % 64);
-    uint64_t old = atomic_fetch_or(&bits[i / 64], mask);
-    if (!(old & mask)) {
-        uint64_t one = 1;
-        (void)!write(efd, &one, sizeof one);
-    }
-}
-
 /* The writer is forked, never exec'd: it would keep a copy of every fd the
  * supervisor had open at that instant — control connections (a client
  * would wait for an end of file that never comes), log pipes (a logger

@@ -22,6 +22,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #define LOGRING_PAUSED 1u    /* supervisor stopped reading: ring full */
 #define LOGRING_DISK_FULL 2u /* writer cannot write: supervisor drops */
@@ -103,7 +104,17 @@ static inline char *logring_data(struct logring_hdr *h, uint32_t i)
     return (char *)h + logring_data_offset(h->slots, h->words) + (size_t)i * LOG_RING_BYTES;
 }
 
-void logring_set_bit(_Atomic uint64_t *bits, uint32_t i, int efd);
+/* Marks ring i in a bitmap; the first mark since the reader cleared it
+ * wakes the reader through efd. */
+static inline void logring_set_bit(_Atomic uint64_t *bits, uint32_t i, int efd)
+{
+    uint64_t mask = 1ull << (i % 64);
+    uint64_t old = atomic_fetch_or(&bits[i / 64], mask);
+    if (!(old & mask)) {
+        uint64_t one = 1;
+        (void)!write(efd, &one, sizeof one);
+    }
+}
 
 /* logwriter.c: the writer process's main loop (never returns). */
 _Noreturn void logwriter_main(struct logring_hdr *h);

@@ -1,8 +1,10 @@
 /* loop.h — what the modules under the event loop may ask of it: watch an
- * fd, report a state change, ask for a shutdown. supervise.c implements
- * all of it. Declarations only: the modules that include this never
- * include supervise.h, so the loop sits on top of them with no include
- * circle (docs/ARCHITECTURE.md, "Layers").
+ * fd, ask for a shutdown, hold one back while a flush runs (loop.c);
+ * pidfds (supervise_reap.c). loop.c calls nothing above it, and the
+ * modules that include this never include supervise.h, so the loop sits
+ * on top of them with no circle of includes or of calls
+ * (docs/ARCHITECTURE.md, "Layers"). State changes reach the loop through
+ * service.c's hooks, which supervise.c sets.
  */
 #ifndef BAY0_LOOP_H
 #define BAY0_LOOP_H
@@ -49,12 +51,22 @@ void sup_watch_pid(const struct svc *s, pid_t pid, bool aux);
 /* pidfds the loop holds now (one per running service process): scan's fd
  * budget counts them beside the log pipes. */
 uint32_t sup_pidfds_held(void);
-/* service.c, after every state change of s */
-void sup_state_changed(struct svc *s, enum svc_state old);
-void sup_request_shutdown(int action); /* enum supervise_exit */
+/* A shutdown (enum supervise_exit): begins once the loop's current turn
+ * is done; a power-off, reboot or halt asked in the same turn wins. */
+void sup_request_shutdown(int action);
 /* pid writes critical state (/persist): a shutdown waits for it to exit,
- * bounded (see supervise.c's flush inhibits). */
+ * at most LOOP_FLUSH_INHIBIT_MS_MAX after this call. */
+#define LOOP_FLUSH_INHIBIT_MS_MAX 2000
 void sup_flush_begin(pid_t pid, const char *what);
+
+/* For supervise.c only: what was asked, taken at the top of each turn. */
+#define LOOP_NO_SHUTDOWN (-2)
+int loop_take_shutdown_request(void); /* an action, or LOOP_NO_SHUTDOWN */
+bool loop_flush_on_exit(pid_t pid);   /* pid held a flush inhibit: now released */
+int64_t loop_flush_deadline_ms(void); /* the nearest running flush's bound, or 0 */
+/* Whether a flush still holds the shutdown back; one that outlived its
+ * bound is let go (logged) and no longer waited for. */
+bool loop_flush_inhibits(void);
 /* The exit status a container PID 1 should exit with after supervise_run
  * returned: 0 when every service stopped cleanly, else 1. */
 int supervise_exit_status(void);

@@ -77,6 +77,9 @@
 /* ---- the world, through ops -------------------------------------------- */
 
 static const struct service_ops *ops;
+static struct service_hooks hooks;
+
+void service_set_hooks(const struct service_hooks *h) { hooks = *h; }
 
 /* Every state change goes through here; a respawn into the same state
  * (UP -> UP after a crash) is still reported, since the pid changed. */
@@ -86,7 +89,8 @@ static void set_state_always(struct svc *s, enum svc_state st)
     enum svc_state old = s->state;
     s->state = (uint8_t)st;
     s->since_wall_ms = ops->wall_ns() / 1000000;
-    sup_state_changed(s, old);
+    if (hooks.state_changed)
+        hooks.state_changed(s, old);
 }
 
 static void set_state(struct svc *s, enum svc_state st)
@@ -884,8 +888,8 @@ static pid_t real_spawn(struct svc *s, const char *prog, const char *const *argv
         close(temp_out);
     if (pid < 0 && reap > 0)
         waitpid(reap, NULL, 0); /* exec failed: the child has exited */
-    if (pid > 0)
-        sup_watch_pid(s, pid, strcmp(prog, "./run") != 0);
+    if (pid > 0 && hooks.spawned)
+        hooks.spawned(s, pid, strcmp(prog, "./run") != 0);
     errno = spawn_errno;
     return pid;
 }

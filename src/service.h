@@ -48,4 +48,13 @@ struct service_ops {
 /* NULL: the real ones. */
 void service_set_ops(const struct service_ops *ops);
 
+/* What the loop above hears from the machine (supervise.c sets them at
+ * start; unset, nobody is told: the unit tests). */
+struct service_hooks {
+    void (*state_changed)(struct svc *s, enum svc_state old); /* after every change */
+    /* pid was just spawned as s's run (aux: finish/undo) */
+    void (*spawned)(const struct svc *s, pid_t pid, bool aux);
+};
+void service_set_hooks(const struct service_hooks *hooks);
+
 #endif

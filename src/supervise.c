@@ -55,6 +55,9 @@
 #define SHUTDOWN_KILL_GRACE_MS 2000
 #define SUPERVISE_CHECKPOINT_INTERVAL_MS (15 * 60 * 1000) /* last-known-good time */
 #define SUPERVISE_CHECKPOINT_TIMEOUT_MS 1000
+/* the checkpoint child's bound, and a second to spare, within a flush's */
+_Static_assert(SUPERVISE_CHECKPOINT_TIMEOUT_MS + 1000 <= LOOP_FLUSH_INHIBIT_MS_MAX,
+               "a checkpoint must fit in its flush inhibit");
 
 static int signal_fd = -1;
 static int timer_fd = -1;
@@ -73,82 +76,6 @@ int supervise_exit_status(void) { return exit_status; }
 
 static int64_t checkpoint_due_ms;
 static int64_t checkpoint_interval_ms = SUPERVISE_CHECKPOINT_INTERVAL_MS;
-
-/* ---- flush inhibits -------------------------------------------------------
- * A child writing critical state (the last-known-good time now; database
- * writes later) holds an inhibit: a shutdown, power-off, reboot or halt
- * that arrives meanwhile waits until the child has exited, at most
- * FLUSH_INHIBIT_MS_MAX after it started, so the final kill never cuts a
- * flush in half. The loop does not block: shutdown just is not done yet. */
-#define FLUSH_INHIBITS_MAX 8
-#define FLUSH_INHIBIT_MS_MAX (SUPERVISE_CHECKPOINT_TIMEOUT_MS + 1000)
-
-struct flush_inhibit {
-    pid_t pid; /* 0 = free */
-    int64_t deadline_ms;
-    const char *what;
-};
-static struct flush_inhibit flushes[FLUSH_INHIBITS_MAX];
-static bool flush_wait_logged;
-
-void sup_flush_begin(pid_t pid, const char *what)
-{
-    for (size_t i = 0; i < ARRAY_LEN(flushes); i++) {
-        if (flushes[i].pid == 0) {
-            flushes[i] = (struct flush_inhibit){pid, time_mono_ms() + FLUSH_INHIBIT_MS_MAX, what};
-            return;
-        }
-    }
-    log_warn("event=flush-inhibit-full pid=%d what=%s", pid, what); /* it just is not waited for */
-}
-
-static bool flush_on_exit(pid_t pid)
-{
-    for (size_t i = 0; i < ARRAY_LEN(flushes); i++) {
-        if (flushes[i].pid == pid) {
-            if (sup.shutting_down)
-                log_info("event=flush-done pid=%d what=%s", pid, flushes[i].what);
-            flushes[i].pid = 0;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* The nearest deadline of a flush still running, or 0. */
-static int64_t flush_deadline_ms(void)
-{
-    int64_t next = 0;
-    for (size_t i = 0; i < ARRAY_LEN(flushes); i++)
-        if (flushes[i].pid && (!next || flushes[i].deadline_ms < next))
-            next = flushes[i].deadline_ms;
-    return next;
-}
-
-/* Whether a flush still holds the shutdown back; one that outlived its
- * bound is let go (logged) and no longer waited for. */
-static bool flush_inhibits(void)
-{
-    int64_t now = time_mono_ms();
-    bool waiting = false;
-    for (size_t i = 0; i < ARRAY_LEN(flushes); i++) {
-        struct flush_inhibit *f = &flushes[i];
-        if (!f->pid)
-            continue;
-        if (f->deadline_ms <= now) {
-            log_warn("event=flush-inhibit-expired pid=%d what=%s bound_ms=%d", f->pid, f->what,
-                     FLUSH_INHIBIT_MS_MAX);
-            f->pid = 0;
-            continue;
-        }
-        if (!flush_wait_logged)
-            log_info("event=shutdown-waits-for-flush pid=%d what=%s left_ms=%lld", f->pid, f->what,
-                     (long long)(f->deadline_ms - now));
-        waiting = true;
-    }
-    flush_wait_logged |= waiting;
-    return waiting;
-}
 
 /* Writes the last-known-good time from a child process (the state module
  * bounds its own disk work), so a hung /persist never reaches the loop.
@@ -174,40 +101,9 @@ static void checkpoint_time(void)
     sup_flush_begin(pid, "last-good-time");
 }
 
-/* ---- epoll helpers ----------------------------------------------------- */
-
-static uint64_t watch_data(uint32_t kind, int32_t index)
-{
-    BAY0_ASSERT(kind >= WATCH_SIGNAL && kind < WATCH_KIND_COUNT && index >= 0);
-    return ((uint64_t)kind << 32) | (uint32_t)index;
-}
-
-void sup_watch_fd(int fd, uint32_t kind, int32_t index)
-{
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = watch_data(kind, index)};
-    if (epoll_ctl(sup.epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
-        log_error("event=epoll-add-failed fd=%d error=\"%s\"", fd, strerror(errno));
-}
-
-void sup_unwatch_fd(int fd)
-{
-    epoll_ctl(sup.epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-}
-
-void sup_rewatch_fd(int fd, struct epoll_event *ev)
-{
-    if (epoll_ctl(sup.epoll_fd, EPOLL_CTL_MOD, fd, ev) < 0)
-        log_error("event=epoll-mod-failed fd=%d error=\"%s\"", fd, strerror(errno));
-}
-
-const char *sup_scandir(void) { return sup.scandir; }
-const char *sup_logdir(void) { return sup.logdir; }
-bool sup_is_pid1(void) { return sup.pid1; }
-bool sup_persists(void) { return sup.persist_intent; }
-
 /* ---- state change fan-out --------------------------------------------- */
 
-void sup_state_changed(struct svc *s, enum svc_state old)
+static void on_state_changed(struct svc *s, enum svc_state old)
 {
     log_debug("svc=%s event=state from=%s to=%s", s->name, svc_state_name(old),
               svc_state_name(s->state));
@@ -224,7 +120,7 @@ static bool other_child_exited(pid_t pid, int status)
 {
     if (logger_on_exit(pid, status))
         return true;
-    bool was_flush = flush_on_exit(pid);
+    bool was_flush = loop_flush_on_exit(pid);
     return focus_on_exit(pid, status) || was_flush;
 }
 
@@ -242,7 +138,7 @@ static void arm_timer(void)
         next = shutdown_next;
     if (checkpoint_due_ms && (!next || checkpoint_due_ms < next))
         next = checkpoint_due_ms;
-    int64_t flush_next = sup.shutting_down ? flush_deadline_ms() : 0;
+    int64_t flush_next = sup.shutting_down ? loop_flush_deadline_ms() : 0;
     if (flush_next && (!next || flush_next < next))
         next = flush_next;
     int64_t focus_next = focus_deadline_ms();
@@ -371,9 +267,10 @@ static void on_notify(void)
 
 /* ---- signals and shutdown ----------------------------------------------- */
 
-void sup_request_shutdown(int action_)
+/* Every service wanted down; the loop ends when all are (or the bound
+ * runs out). Asked again meanwhile: a stronger action replaces a stop. */
+static void begin_shutdown(enum supervise_exit action)
 {
-    enum supervise_exit action = (enum supervise_exit)action_;
     if (sup.shutting_down) {
         log_info("event=shutdown-again action=%s", supervise_exit_name(action));
         if (action != SUPERVISE_EXIT_STOP)
@@ -485,7 +382,7 @@ static void on_signal(void)
                      sup.pid1 && !sup.container ? "not a shutdown signal for PID 1"
                                                 : "only TERM, INT and QUIT stop a supervisor");
         else
-            sup_request_shutdown(action);
+            begin_shutdown(action);
     }
 }
 
@@ -655,6 +552,7 @@ enum supervise_exit supervise_run(const struct supervise_config *cfg)
     log_info("event=supervisor-started scandir=%s rundir=%s logdir=%s slots=%u pid=%d",
              cfg->scandir, cfg->rundir, cfg->logdir, sup.slots, getpid());
     analyze_mark_init_done(); /* PID 1 marked it already, before the supervisor */
+    service_set_hooks(&(struct service_hooks){on_state_changed, sup_watch_pid});
     sup_scan(true);
     const char *interval = getenv("BAY0_CHECKPOINT_INTERVAL_MS"); /* tests */
     uint64_t v;
@@ -664,10 +562,13 @@ enum supervise_exit supervise_run(const struct supervise_config *cfg)
         checkpoint_due_ms = time_mono_ms() + checkpoint_interval_ms;
     loop_running = true;
     while (loop_running) {
+        int asked = loop_take_shutdown_request();
+        if (asked != LOOP_NO_SHUTDOWN)
+            begin_shutdown((enum supervise_exit)asked);
         sup_deps_propagate();
         sup_release_removed();
         spawn_sweep(); /* a child that exited before taking its fds wrote nothing */
-        if (sup.shutting_down && shutdown_progress() && !flush_inhibits())
+        if (sup.shutting_down && shutdown_progress() && !loop_flush_inhibits())
             break;
         arm_timer();
         struct epoll_event events[EPOLL_EVENTS_MAX];

@@ -380,15 +380,3 @@ void state_close(struct state_db *db)
         sqlite3_close_v2(db->sql);
     db->sql = NULL;
 }
-
-bool state_open_migrated(struct state_db *db)
-{
-    enum state_result r = state_open(db, NULL);
-    if (r != STATE_OK && r != STATE_RECOVERED)
-        return false;
-    if (state_migrate_if_needed(db) != STATE_OK) {
-        state_close(db);
-        return false;
-    }
-    return true;
-}

@@ -111,3 +111,16 @@ enum state_result state_migrate_if_needed(struct state_db *db)
 {
     return state_migrate_to(db, STATE_SCHEMA_VERSION);
 }
+
+/* state_open, then the schema brought up to date; closed again on failure. */
+bool state_open_migrated(struct state_db *db)
+{
+    enum state_result r = state_open(db, NULL);
+    if (r != STATE_OK && r != STATE_RECOVERED)
+        return false;
+    if (state_migrate_if_needed(db) != STATE_OK) {
+        state_close(db);
+        return false;
+    }
+    return true;
+}

@@ -7,11 +7,19 @@
 - every include between two modules drawn in the Layers table goes from a
   higher row to a lower one, so the drawing is the real reading order.
 
+And the calls: no two object files of the binary under test call each
+other in a loop (read from their symbol tables with nm).
+
 Pure reading of files: no bay0 process.
 """
 import glob
 import os
 import re
+import subprocess
+
+import pytest
+
+from conftest import BAY0
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SRC = os.path.join(ROOT, "src")
@@ -123,3 +131,52 @@ def test_control_and_logger_ask_the_table_through_functions():
             text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
         reach = [l.strip() for l in text.splitlines() if re.search(r"\bsup\.", l)]
         assert not reach, f"{name} reaches into struct sup: {reach}"
+
+
+def call_graph(objdir):
+    """file -> {file: names}: the functions and data one object file takes
+    from another, from the objects' symbol tables (nm): exact, macros and
+    static inline functions aside."""
+    defined, wanted = {}, {}
+    objs = sorted(glob.glob(os.path.join(objdir, "*.o")) + glob.glob(os.path.join(objdir, "state", "*.o")))
+    for obj in objs:
+        mod = os.path.relpath(obj, objdir)[:-2]
+        out = subprocess.run(["nm", obj], capture_output=True, text=True, check=True).stdout
+        wanted[mod] = set()
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) == 3 and f[1] in "TDBR":
+                defined[f[2]] = mod
+            elif len(f) == 2 and f[0] == "U":
+                wanted[mod].add(f[1])
+    graph = {}
+    for mod, names in wanted.items():
+        graph[mod] = {}
+        for n in names:
+            if defined.get(n, mod) != mod:
+                graph[mod].setdefault(defined[n], set()).add(n)
+    return graph
+
+
+# Circles left to open (issue 15): spawn_shared.c calls back into spawn.c;
+# umbilical.c's validate check asks tenant.c. Each pair is one edge of its
+# circle, left out of the check until the circle is opened.
+KNOWN_CALL_CIRCLES = [("spawn_shared", "spawn"), ("umbilical", "tenant")]
+
+
+def test_no_two_files_call_each_other_in_a_loop():
+    """Calls, not only includes: a module that declares a function in a low
+    header but has it implemented on top (the loop) still makes a circle
+    for whoever reads the code. Checked on the objects of the binary under
+    test (a build with its objects beside it: build/src/*.o)."""
+    objdir = os.path.join(os.path.dirname(os.path.abspath(BAY0)), "src")
+    if not glob.glob(os.path.join(objdir, "*.o")):
+        pytest.skip(f"no objects beside {BAY0} (a static or installed binary)")
+    graph = call_graph(objdir)
+    assert {"supervise", "service", "loop", "control"} <= set(graph), sorted(graph)
+    for a, b in KNOWN_CALL_CIRCLES:  # to be opened: each edge is dropped here
+        graph[a].pop(b, None)
+    cycle = find_cycle({m: set(t) for m, t in graph.items()})
+    if cycle:
+        ties = [f"{a} -> {b}: {', '.join(sorted(graph[a][b]))}" for a, b in zip(cycle, cycle[1:])]
+        raise AssertionError("files that call each other in a loop:\n" + "\n".join(ties))
