@@ -172,7 +172,10 @@ static void cmdline_word(char *w)
             log_warn("event=cmdline key=bay0.panic value=%s error=want "
                      "reboot|halt|shell",
                      val);
-    } else
+    } else if (strcmp(key, "test_state_die") == 0)
+        log_warn("event=cmdline key=bay0.test_state_die value=%s: a test's fault injection: "
+                 "a state write cuts the power there (src/state/diepoint.c)", val);
+    else
         log_warn("event=cmdline key=bay0.%s error=unknown key", key);
 }
 

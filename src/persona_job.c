@@ -161,12 +161,14 @@ static enum state_persona_state desired_of(const struct persona_job_req *r)
     return r->want_up ? STATE_PERSONA_RUNNING : STATE_PERSONA_STOPPED;
 }
 
-/* desired + current (+ error when not NULL) for this persona. */
+/* desired + current (+ error when not NULL) for this persona, in one
+ * transaction: a crash keeps all or none. */
 static bool db_mark(struct state_db *db, const struct persona_job_req *r,
                     enum state_persona_state current, const char *error)
 {
     bool found = false;
-    bool ok = state_set_persona_desired(db, r->semantic, desired_of(r),
+    bool ok = state_tx_begin(db) == STATE_OK &&
+              state_set_persona_desired(db, r->semantic, desired_of(r),
                                         &found) == STATE_OK &&
               found &&
               state_set_persona_state(db, r->semantic, current, &found) ==
@@ -174,6 +176,9 @@ static bool db_mark(struct state_db *db, const struct persona_job_req *r,
     if (ok && error != NULL)
         ok = state_set_persona_error(db, r->semantic, error, &found) ==
              STATE_OK;
+    ok = ok && state_tx_commit(db) == STATE_OK;
+    if (!ok)
+        state_tx_rollback(db);
     return ok;
 }
 
@@ -258,10 +263,16 @@ static int job_create(const struct persona_job_req *r, struct state_db *db,
 {
     char why[STATE_PERSONA_ERROR_BYTES_MAX];
     bool found, timed_out = false;
-    if (state_put_persona(db, r->semantic, r->image, STATE_PERSONA_STOPPED) !=
+    /* the row and its spec in one transaction: never a row without its
+     * options after a crash */
+    if (state_tx_begin(db) != STATE_OK ||
+        state_put_persona(db, r->semantic, r->image, STATE_PERSONA_STOPPED) !=
             STATE_OK ||
-        state_set_persona_spec(db, r->semantic, r->spec, &found) != STATE_OK)
+        state_set_persona_spec(db, r->semantic, r->spec, &found) != STATE_OK ||
+        state_tx_commit(db) != STATE_OK) {
+        state_tx_rollback(db);
         return answer(fd, "ERR", "create: cannot write the database");
+    }
     if (podman_create(r, r->image, r->spec, why, sizeof why, &timed_out))
         return answer(fd, "OK", "");
     /* nothing half-made survives: the row goes; a container podman may have

@@ -107,9 +107,12 @@ enum state_result state_sql_exec(struct state_db *db, const char *sql,
                                  const char *what)
 {
     char *err = NULL;
+    state_test_point("before", what);
     int rc = sqlite3_exec(db->sql, sql, NULL, NULL, &err);
-    if (rc == SQLITE_OK)
+    if (rc == SQLITE_OK) {
+        state_test_point("after", what);
         return STATE_OK;
+    }
     log_error("event=db-error db=%s op=%s error=\"%s\"", db->path, what,
               err != NULL ? err : sqlite3_errstr(rc));
     sqlite3_free(err);
@@ -133,9 +136,12 @@ sqlite3_stmt *state_sql_prepare(struct state_db *db, const char *sql,
 enum state_result state_sql_done(struct state_db *db, sqlite3_stmt *st,
                                  const char *what)
 {
+    state_test_point("before", what);
     int rc = sqlite3_step(st);
     enum state_result r = STATE_OK;
-    if (rc != SQLITE_DONE) {
+    if (rc == SQLITE_DONE)
+        state_test_point("after", what);
+    else {
         log_error("event=db-error db=%s op=%s error=\"%s\"", db->path, what,
                   sqlite3_errmsg(db->sql));
         r = STATE_ERROR;

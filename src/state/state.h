@@ -96,6 +96,12 @@ struct state_persona {
 const char *state_persona_state_name(enum state_persona_state s);
 bool state_persona_state_parse(const char *s, enum state_persona_state *out);
 
+/* One transaction around several changes (BEGIN IMMEDIATE ... COMMIT):
+ * all or none of them survive a crash. Rollback does nothing outside one. */
+enum state_result state_tx_begin(struct state_db *db);
+enum state_result state_tx_commit(struct state_db *db);
+void state_tx_rollback(struct state_db *db);
+
 /* Insert or update a persona's image and desired state (current state is
  * kept, "stopped" for a new one). */
 enum state_result state_put_persona(struct state_db *db, const char *name,

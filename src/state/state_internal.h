@@ -22,9 +22,10 @@ sqlite3_stmt *state_sql_prepare(struct state_db *db, const char *sql,
 /* Step a statement that returns no rows to SQLITE_DONE; finalizes it. */
 enum state_result state_sql_done(struct state_db *db, sqlite3_stmt *st,
                                  const char *what);
-enum state_result state_tx_begin(struct state_db *db);
-enum state_result state_tx_commit(struct state_db *db);
-void state_tx_rollback(struct state_db *db);
+
+/* Fault injection (diepoint.c): dies here when BAY0_TEST_STATE_DIE or
+ * bay0.test_state_die names STAGE ("before"/"after") and OP. */
+void state_test_point(const char *stage, const char *op);
 
 /* meta key/value table */
 enum state_result state_meta_get(struct state_db *db, const char *key,

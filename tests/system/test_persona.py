@@ -352,6 +352,47 @@ def test_sigkill_in_the_middle_of_start_leaves_no_half_state(ps, tmp_path):
     assert row["pid"] == ps.store.pid("p__slow")
 
 
+def manager_dying_at(ps, point):
+    """The persona manager's writes die (SIGKILL) at point:
+    BAY0_TEST_STATE_DIE (src/state/diepoint.c) in its run script only."""
+    env = f"BAY0_TEST_STATE_DIE={point} " if point else ""
+    ps.service("personas",
+               run=f"{env}exec {BAY0} persona-manager --notify-fd 3 "
+                   f"--rundir {ps.rundir} --logdir {ps.logdir}",
+               files={"notification-fd": "3\n"})
+
+
+@pytest.mark.parametrize("point", ["before:begin", "after:persona-put", "before:commit",
+                                   "after:commit"])
+def test_a_crash_in_create_keeps_all_or_none_of_its_intent(ps, point):
+    """`persona create` writes its row and its options in one transaction:
+    a crash of the writer before the COMMIT leaves no row, a crash after it
+    the whole row, options included; podman was never asked, and the
+    persona can then be started with its options. (Without the transaction
+    a crash after the row left a persona without its options.)"""
+    manager_dying_at(ps, point)
+    ps.up()
+    r = ps.persona("create", "p://half", "--image", IMAGE, "--memory", "67108864",
+                   "--", "sleep", "1000", check=False)
+    assert r.returncode != 0, r
+    wait_for(lambda: f"event=test-state-die point={point}:1 action=sigkill" in ps.mgr_log(),
+             what="the writer's death at " + point)
+    with ps.db() as c:
+        rows = c.execute("SELECT name, spec FROM personas").fetchall()
+    assert ps.store.containers() == {}, "podman was asked"
+    if point != "after:commit":
+        assert rows == [], rows
+        return
+    assert len(rows) == 1 and "67108864" in rows[0][1] and "sleep" in rows[0][1], rows
+    assert ps.stop() == 0
+    manager_dying_at(ps, None)
+    ps.up()
+    ps.persona("start", "p://half")
+    assert ps.store.containers() == {"p__half": "running"}
+    mem = ps.store.podman("inspect", "--format", "{{.HostConfig.Memory}}", "p__half")
+    assert mem.stdout.strip() == "67108864", mem
+
+
 def status_ms(ps):
     """One status round trip on the control socket, in ms (to the close)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
