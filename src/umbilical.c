@@ -19,8 +19,6 @@
 #include "umbilical.h"
 
 #include "exec.h"
-#include "tenant.h"
-#include "validate.h"
 #include "log.h"
 #include "util.h"
 
@@ -279,32 +277,4 @@ enum umbilical_result umbilical_ask(const char *sock_path, const char *container
     bool ok = round_trip(fd, request, deadline_ms, reply, reply_size, reason, reason_size);
     close(fd);
     return ok ? UMBILICAL_OK : UMBILICAL_ERROR;
-}
-
-/* validate's umbilical check: YELLOW until the AI tenant is configured;
- * then its socket must answer ping with pong from inside sys__ai. */
-enum validate_level validate_check_umbilical(const struct validate_env *env, char *reason,
-                                             size_t size)
-{
-    char conf[512], sock[512], reply[64];
-    if (!tenant_ai_configured(conf, sizeof conf)) {
-        snprintf(reason, size, "%s is not configured (no %s)", TENANT_AI_NAME, conf);
-        return VALIDATE_YELLOW;
-    }
-    if (!tenant_ai_socket_path(env->rundir, sock, sizeof sock)) {
-        snprintf(reason, size, "run dir path too long: %s", env->rundir);
-        return VALIDATE_RED;
-    }
-    pid_t peer = 0;
-    enum umbilical_result r = umbilical_ask(sock, TENANT_AI_CONTAINER, "ping", 2000, reply,
-                                            sizeof reply, &peer, reason, size);
-    if (r != UMBILICAL_OK)
-        return VALIDATE_RED;
-    if (strcmp(reply, "pong") != 0) {
-        snprintf(reason, size, "%s answered ping with '%.60s', not pong", sock, reply);
-        return VALIDATE_RED;
-    }
-    snprintf(reason, size, "%s: ping -> pong from pid %d in %s", sock, (int)peer,
-             TENANT_AI_CONTAINER);
-    return VALIDATE_GREEN;
 }
