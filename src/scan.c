@@ -43,6 +43,7 @@ struct scan_pad {
     bool added;                                /* added by this scan */
 };
 static struct scan_pad *pads;
+static uint32_t free_hint; /* every slot below it is in use (slot_alloc) */
 static uint32_t removed_live; /* slots in use with removed set: freed when down */
 
 static struct scan_pad *pad_of(const struct svc *s)
@@ -102,8 +103,9 @@ int sup_table_init(uint32_t slots_wanted)
         return -1;
     }
     sup.slots = n;
+    free_hint = 0;
     pads = table_alloc(n, sizeof *pads);
-    if (!pads || svcmap_init(n) < 0) {
+    if (!pads || svcmap_init(n) < 0 || svc_names_init(n) < 0) {
         log_error("event=table-alloc-failed slots=%u what=indexes", n);
         return -1;
     }
@@ -112,12 +114,17 @@ int sup_table_init(uint32_t slots_wanted)
     return sup_deps_init(n) < 0 || propagate_init(n) < 0 ? -1 : 0;
 }
 
+/* The first free slot, found from free_hint (slot_free lowers it)
+ * without walking 10,000 taken ones; the search wraps round, so a hint
+ * that is too high only costs time. */
 static struct svc *slot_alloc(void)
 {
-    for (uint32_t i = 0; i < sup.slots; i++) {
+    for (uint32_t n = 0; n < sup.slots; n++) {
+        uint32_t i = (free_hint + n) % sup.slots;
         struct svc *s = &sup.svcs[i];
         if (s->in_use)
             continue;
+        free_hint = i + 1;
         svc_slot_reset(s);
         s->since_wall_ms = time_wall_ms();
         if (i + 1 > sup.used_hi)
@@ -234,6 +241,7 @@ static struct svc *service_add(const char *dir_name)
         return NULL;
     }
     display_name(s->name, sizeof s->name, dir_name);
+    svc_name_add(s);
     pad_of(s)->added = true;
     read_def(s, dir_name);
     return s;
@@ -453,7 +461,11 @@ static void slot_free(struct svc *s)
         BAY0_ASSERT(removed_live > 0);
         removed_live--;
     }
+    if (!s->is_logger)
+        svc_name_del(s);
     s->in_use = false;
+    if ((uint32_t)svc_index(s) < free_hint)
+        free_hint = (uint32_t)svc_index(s);
 }
 
 /* Frees removed services once nothing of them runs (loggers last). */

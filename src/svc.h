@@ -129,6 +129,12 @@ const char *svc_event_name(enum svc_event ev);
 
 /* svc.c: lookups in the table. */
 struct svc *svc_find(const char *name);
+/* The name index svc_find uses (O(1) at 10,000 services): sized once for
+ * the table; scan adds a service once it has its name, and removes it
+ * before the slot is freed (svc_slot_reset removes it too). */
+int svc_names_init(uint32_t slots);
+void svc_name_add(struct svc *s);
+void svc_name_del(struct svc *s);
 struct svc *svc_by_pid(pid_t pid, bool *is_aux);
 static inline int32_t svc_index(const struct svc *s) { return (int32_t)(s - sup.svcs); }
 /* For the modules beside the machine (control, logger): slots
