@@ -30,6 +30,7 @@
 #define CGROUP_KILL_ROUNDS 2
 
 static char base[CGROUP_PATH_BYTES_MAX];
+static int base_fd = -1; /* base, opened once: each start looks up one name, not the path */
 static bool enabled;
 
 /* The cgroup2 mount point, from /proc/self/mountinfo. */
@@ -112,6 +113,7 @@ void cgroup_init(void)
         return;
     }
     enabled = true;
+    base_fd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC); /* -1: absolute paths */
     enable_controllers();
     log_info("event=cgroups dir=%s", base);
 }
@@ -148,6 +150,21 @@ static bool write_knob(int cgroup_fd, const char *file, const char *value)
     return n == (ssize_t)strlen(value);
 }
 
+/* Whether the service's cgroup has the controller (cgroup.controllers):
+ * a knob's file can be missing with its controller on (memory.swap.max
+ * without swap accounting, io.weight without a weight-based io policy). */
+static bool controller_on(int cgroup_fd, const char *controller)
+{
+    char avail[512];
+    if (file_read_small(cgroup_fd, "cgroup.controllers", avail, sizeof avail) <= 0)
+        return false;
+    size_t len = strlen(controller);
+    for (const char *p = avail; (p = strstr(p, controller)); p += len)
+        if ((p == avail || p[-1] == ' ') && strchr(" \n", p[len]))
+            return true;
+    return false;
+}
+
 static void apply_knobs(const char *svc, int cgroup_fd, const struct contain *c)
 {
     static bool told[CONTAIN_KNOBS]; /* one line per controller (or knob) */
@@ -167,8 +184,9 @@ static void apply_knobs(const char *svc, int cgroup_fd, const struct contain *c)
         if (write_knob(cgroup_fd, file, c->cg[k][0] ? c->cg[k] : knobs[k].dflt) || !c->cg[k][0])
             continue; /* a default that cannot be written: nothing was asked */
         int err = errno;
-        bool missing = err == ENOENT;
-        int first = k; /* the knobs of one controller share one line */
+        bool missing = err == ENOENT && !controller_on(cgroup_fd, knobs[k].controller);
+        bool file_missing = err == ENOENT && !missing;
+        int first = k; /* the knobs of a missing controller share one line */
         for (int j = 0; j < k; j++)
             if (missing && strcmp(knobs[j].controller, knobs[k].controller) == 0) {
                 first = j;
@@ -182,6 +200,14 @@ static void apply_knobs(const char *svc, int cgroup_fd, const struct contain *c)
                      "effect=\"%s limits are not applied to any service (not repeated); "
                      "enable the controller in the parent cgroup\"",
                      svc, knobs[k].controller, file, knobs[k].controller);
+        else if (file_missing)
+            log_warn("svc=%s event=cgroup-file-missing controller=%s file=%s "
+                     "effect=\"not applied to any service (not repeated); the %s controller "
+                     "is on but this kernel has no %s file (%s)\"",
+                     svc, knobs[k].controller, file, knobs[k].controller, file,
+                     k == CONTAIN_MEMORY_SWAP_MAX ? "no swap accounting: swapaccount=1 or "
+                                                    "CONFIG_MEMCG_SWAP"
+                                                  : "see the kernel's cgroup-v2 documentation");
         else
             log_warn("svc=%s event=cgroup-limit-refused file=%s value=\"%s\" error=\"%s\" "
                      "effect=\"not applied (not repeated)\"",
@@ -189,48 +215,41 @@ static void apply_knobs(const char *svc, int cgroup_fd, const struct contain *c)
     }
 }
 
-/* The service's cgroup knobs, read from its directory again at each spawn
- * of a service whose directory had a containment file (spawn.c reads the
- * rest, and refuses the start, naming the file, when one is bad). */
-static void apply_limits(const struct svc *s, int cgroup_fd)
+/* The service's cgroup knobs, from the containment files its start
+ * loaded (service.c; spawn.c applies the rest, and refuses the start,
+ * naming the file, when one is bad). */
+static void apply_limits(const struct svc *s, const struct contain *c, int cgroup_fd)
 {
     static bool told_none; /* no cgroup2: one line, then nothing more to do */
-    char rel[2 * SERVICE_NAME_BYTES_MAX + 8], reason[SERVICE_REASON_BYTES_MAX];
-    struct contain c;
-    if (!s->def.may_have_contain || (cgroup_fd < 0 && told_none) ||
-        !(s->is_logger ? str_fmt(rel, sizeof rel, "%s/log", sup.svcs[s->parent].name)
-                       : str_copy(rel, sizeof rel, s->name)))
+    if (!c || (cgroup_fd < 0 && told_none))
         return;
-    int dir = openat(sup.scan_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    bool ok = dir >= 0 && contain_load(dir, &c, reason, sizeof reason) == 0;
-    if (dir >= 0)
-        close(dir);
-    if (ok)
-        apply_knobs(s->name, cgroup_fd, &c);
-    for (int k = 0; ok && cgroup_fd < 0 && k < CONTAIN_KNOBS; k++)
-        told_none |= c.cg[k][0] != '\0';
+    apply_knobs(s->name, cgroup_fd, c);
+    for (int k = 0; cgroup_fd < 0 && k < CONTAIN_KNOBS; k++)
+        told_none |= c->cg[k][0] != '\0';
 }
 
-int cgroup_prepare(const struct svc *s, char *procs, size_t size)
+int cgroup_prepare(const struct svc *s, const struct contain *c, char *procs, size_t size)
 {
     char dir[CGROUP_PATH_BYTES_MAX];
     if (!enabled) {
-        apply_limits(s, -1);
+        apply_limits(s, c, -1);
         return -1;
     }
     if (!svc_dir(s, dir, sizeof dir) || !str_fmt(procs, size, "%s/cgroup.procs", dir))
         return -1;
-    int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int at = base_fd >= 0 ? base_fd : AT_FDCWD;
+    const char *path = base_fd >= 0 ? dir + strlen(base) + 1 : dir; /* NAME or NAME@log */
+    int fd = openat(at, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) { /* first spawn of this service */
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        if (mkdirat(at, path, 0755) < 0 && errno != EEXIST) {
             log_warn("svc=%s event=cgroup-mkdir-failed dir=%s error=\"%s\"", s->name, dir,
                      strerror(errno));
             return -1;
         }
-        fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        fd = openat(at, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     }
     if (fd >= 0)
-        apply_limits(s, fd);
+        apply_limits(s, c, fd);
     return fd;
 }
 

@@ -24,7 +24,11 @@ bool cgroup_find_own(char *out, size_t size);
  * lifts its limit at the next start). A controller the cgroup lacks is
  * logged once per supervisor, naming the service and file that asked for
  * it; the service starts without that limit. Without cgroup2: one line. */
-int cgroup_prepare(const struct svc *s, char *procs, size_t size);
+struct contain;
+/* c: the service's containment files as loaded for this start (service.c
+ * reads them once per start), NULL when it has none or they cannot be
+ * read (the spawn is then refused: nothing is written). */
+int cgroup_prepare(const struct svc *s, const struct contain *c, char *procs, size_t size);
 /* SIGKILL to everything left in the service's cgroup (cgroup.procs). */
 void cgroup_kill(const struct svc *s);
 void cgroup_remove(const struct svc *s);

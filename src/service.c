@@ -55,6 +55,7 @@
 
 #include "analyze.h"
 #include "cgroup.h"
+#include "contain.h"
 #include "depgraph.h"
 #include "loop.h"
 #include "deaths.h"
@@ -860,9 +861,12 @@ static pid_t real_spawn(struct svc *s, const char *prog, const char *const *argv
                         int extra_fd, int extra_target)
 {
     char dir[SPAWN_PATH_BYTES_MAX];
-    char cgroup[CGROUP_PATH_BYTES_MAX + 16];
+    char cgroup[CGROUP_PATH_BYTES_MAX + 16], reason[SERVICE_REASON_BYTES_MAX];
     int temp_out;
     svc_path(s, dir, sizeof dir);
+    struct contain contain; /* read once per start, for the cgroup and the child */
+    const struct contain *c =
+        spawn_contain_load(dir, s->def.may_have_contain, &contain, reason, sizeof reason);
     struct spawn_req req = {
         .dir = dir,
         .prog = prog,
@@ -873,9 +877,10 @@ static pid_t real_spawn(struct svc *s, const char *prog, const char *const *argv
         .extra_fd_target = extra_target,
         .notify_socket = s->def.readiness == SVC_READY_NOTIFY ? sup.notify_path : NULL,
         .service_name = s->is_logger ? sup.svcs[s->parent].name : s->name,
-        .cgroup_fd = cgroup_prepare(s, cgroup, sizeof cgroup),
+        .cgroup_fd = cgroup_prepare(s, c, cgroup, sizeof cgroup),
         .creds_files = s->def.may_have_creds,
-        .contain_files = s->def.may_have_contain,
+        .contain = c,
+        .contain_error = !c && reason[0] ? reason : NULL,
         .exec_errno = exec_cell(s, strcmp(prog, "./run") != 0),
     };
     req.cgroup_procs = req.cgroup_fd >= 0 ? cgroup : NULL;

@@ -4,8 +4,9 @@
  * notification fd in place, chdir, the service's `limits` and `user`
  * (creds.h), exec. Three ways to start it, best first:
  * - spawn_shared.c: the child shares memory and fd table until its exec
- *   (x86_64, not under ASan, not with BAY0_SPAWN_PLAIN, not for a child
- *   that writes its oom_score_adj); its rules are at the top of that file.
+ *   (x86_64, not under ASan, not with BAY0_SPAWN_PLAIN; a child that
+ *   writes its oom_score_adj is a vfork child there); its rules are at
+ *   the top of that file.
  * - clone3(CLONE_INTO_CGROUP) without shared memory (fork-like), when no
  *   slot is free or elsewhere. With an exec error cell the parent does not
  *   wait for the exec; the child reports a failure in the cell.
@@ -43,7 +44,6 @@ extern char **environ;
 static struct spawn_slot sync_slot; /* fork-like and vfork spawns: done when they return */
 static volatile int spawn_child_errno;
 static volatile int spawn_cgroup_errno; /* the child could not join its cgroup */
-#define SPAWN_REASON_BYTES 192
 
 struct env_builder {
     struct spawn_slot *slot;
@@ -205,9 +205,10 @@ static bool creds_fill(const struct spawn_req *req, struct spawn_slot *slot)
     return true;
 }
 
-/* DIR's containment files (contain.h), read again at each spawn of a
- * service whose directory had one at the last scan; the cgroup knobs are
- * written here, the rest is the child's. A child of a supervisor at a
+/* DIR's containment files (contain.h), read again at each start of a
+ * service whose directory had one at the last scan (spawn_contain_load,
+ * once: the caller writes the cgroup knobs from the same copy), the rest
+ * is the child's. A child of a supervisor at a
  * negative oom_score_adj (PID 1's -1000) gets 0 unless the service asks:
  * it must stay killable. False, with one log line naming the file. */
 static int supervisor_oom(void)
@@ -222,23 +223,32 @@ static int supervisor_oom(void)
     return own_oom;
 }
 
+const struct contain *spawn_contain_load(const char *dir, bool has_files, struct contain *c,
+                                         char *reason, size_t reason_size)
+{
+    reason[0] = '\0';
+    if (!has_files) /* none at the last scan: nothing to open */
+        return NULL;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int r = fd < 0 ? -1 : contain_load(fd, c, reason, reason_size);
+    if (fd < 0)
+        str_fmt(reason, reason_size, "cannot open: %s", strerror(errno));
+    else
+        close(fd);
+    return r < 0 ? NULL : c;
+}
+
 static bool contain_fill(const struct spawn_req *req, struct spawn_slot *slot)
 {
     const char *svc = req->service_name ? req->service_name : "?";
     memset(&slot->contain, 0, sizeof slot->contain);
-    if (req->contain_files) {
-        char reason[SPAWN_REASON_BYTES];
-        int fd = open(req->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        int r = fd < 0 ? -1 : contain_load(fd, &slot->contain, reason, sizeof reason);
-        if (fd < 0)
-            str_fmt(reason, sizeof reason, "cannot open: %s", strerror(errno));
-        else
-            close(fd);
-        if (r < 0) {
-            log_error("svc=%s event=spawn-refused dir=%s reason=\"%s\"", svc, req->dir, reason);
-            return false;
-        }
+    if (req->contain_error) {
+        log_error("svc=%s event=spawn-refused dir=%s reason=\"%s\"", svc, req->dir,
+                  req->contain_error);
+        return false;
     }
+    if (req->contain)
+        slot->contain = *req->contain;
     slot->oom_text[0] = '\0';
     if (slot->contain.oom_set)
         snprintf(slot->oom_text, sizeof slot->oom_text, "%d", (int)slot->contain.oom_score_adj);
@@ -269,6 +279,8 @@ int spawn_slot_fill(struct spawn_slot *slot, const struct spawn_req *req)
     slot->req.cgroup_procs = NULL; /* only the vfork child joins by path */
     slot->req.service_name = NULL;
     slot->req.notify_socket = NULL;
+    slot->req.contain = NULL; /* copied into slot->contain by contain_fill */
+    slot->req.contain_error = NULL;
     if (!creds_fill(req, slot) || !contain_fill(req, slot))
         return EINVAL;
     return env_build(req, slot);
@@ -527,12 +539,7 @@ pid_t spawn_start(const struct spawn_req *req, pid_t *reap_pid)
         learn_ignored_signals();
     if (req->cgroup_fd >= 0) {
         pid_t pid;
-        /* A child that may write its oom_score_adj gets its own memory: in
-         * one that shares the supervisor's, the kernel applies the value
-         * to every process of that memory, the supervisor included
-         * (__set_oom_adj; the vfork child is exempt). */
-        bool writes_oom = req->contain_files || supervisor_oom() < 0;
-        if (req->exec_errno && !writes_oom && (pid = spawn_shared(req)) != -2)
+        if (req->exec_errno && (pid = spawn_shared(req)) != -2)
             return pid;
         pid = spawn_clone3(req, reap_pid);
         if (pid != -2)

@@ -9,6 +9,7 @@
 #define BAY0_SPAWN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -29,7 +30,9 @@ struct spawn_req {
     const char *cgroup_procs;  /* the child joins this cgroup, or NULL */
     int cgroup_fd;             /* born into this cgroup (clone3), or -1 */
     bool creds_files;          /* read DIR/user and DIR/limits (the scan saw one) */
-    bool contain_files;        /* read DIR's containment files (contain.h; the scan saw one) */
+    const struct contain *contain; /* DIR's containment files (contain.h) as the caller
+                                      loaded them for this start, or NULL: none */
+    const char *contain_error; /* or why they could not be loaded: the start is refused */
     volatile int *exec_errno;  /* clone3: the child reports an exec failure
                                   here (shared memory) and the caller does
                                   not wait for the exec; NULL: wait */
@@ -53,5 +56,14 @@ volatile int *spawn_errno_cell(uint32_t i);
  * errno set: the fork failed, or exec failed in the child (the child has
  * then already exited; the caller must still reap it — *reap_pid is set). */
 pid_t spawn_start(const struct spawn_req *req, pid_t *reap_pid);
+
+struct contain;
+/* Loads the containment files of the service directory DIR (contain.h)
+ * into *c, for the caller to pass to the cgroup and to spawn_req: NULL
+ * when has_files is false (the scan saw none), c, or NULL with the
+ * reason in reason[] (a file went bad since the scan). Read once per
+ * start. */
+const struct contain *spawn_contain_load(const char *dir, bool has_files, struct contain *c,
+                                         char *reason, size_t reason_size);
 
 #endif
