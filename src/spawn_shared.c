@@ -27,10 +27,16 @@
  *     memory), and never with BAY0_SPAWN_PLAIN set in the supervisor's
  *     environment: then every spawn takes the fork-like path of spawn.c.
  *     CI runs the system tests once that way, so both paths stay tested.
- *  6. Never for a child that writes its oom_score_adj (a containment
- *     file, or PID 1's -1000 to undo): the kernel would write it into every
- *     process sharing the memory, the supervisor included. spawn.c sends
- *     those fork-like.
+ *  6. A child that writes its oom_score_adj (an oom-score-adj file, or
+ *     0 under a supervisor at a negative value, PID 1's -1000) is cloned
+ *     with CLONE_VFORK too, and the parent waits for its exec. The kernel
+ *     writes a value into every process that shares the writer's memory,
+ *     the supervisor and the other slots' children included, except when
+ *     the writer is a vfork child (__set_oom_adj, "vfork which wants its
+ *     own oom_score_adj"): only that makes the child's write its own.
+ *     The value is then in place before the program's first instruction
+ *     (no window in which it runs, and allocates, at -1000); the price
+ *     is that such spawns do not overlap their exec with the next spawn.
  */
 #include "spawn_internal.h"
 
@@ -258,9 +264,10 @@ pid_t spawn_shared(const struct spawn_req *req)
     *req->exec_errno = 0;
     slot->busy = 1;
     bool share_files = files_low >= 0 && slot_hold_fds(slot);
+    bool own_oom = slot->oom_text[0] != '\0'; /* rule 6 */
     struct spawn_clone_args args = {
         .flags = SPAWN_CLONE_VM | SPAWN_CLONE_CHILD_CLEARTID | SPAWN_CLONE_INTO_CGROUP |
-                 (share_files ? SPAWN_CLONE_FILES : 0),
+                 (share_files ? SPAWN_CLONE_FILES : 0) | (own_oom ? SPAWN_CLONE_VFORK : 0),
         .child_tid = (uint64_t)(uintptr_t)&slot->busy,
         .exit_signal = SIGCHLD,
         .stack = (uint64_t)(uintptr_t)slot->stack,

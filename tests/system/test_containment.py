@@ -55,6 +55,10 @@ def test_no_new_privs_oom_score_adj_and_capabilities_reach_the_process(sup):
     assert int(st["CapBnd"][0], 16) == keep, st["CapBnd"]
     assert int(st["CapPrm"][0], 16) == keep, st["CapPrm"]  # root: what the bounding set keeps
     assert open(f"/proc/{boxed}/oom_score_adj").read().strip() == "321"
+    # the service's write is its own: a child that shared the supervisor's
+    # memory when it wrote would have given the supervisor 321 too
+    assert open(f"/proc/{sup.proc.pid}/oom_score_adj").read().strip() == \
+        open("/proc/self/oom_score_adj").read().strip()
     st = proc_status(plain)  # the files are the service's own
     assert st["NoNewPrivs"] == ["0"] and int(st["CapBnd"][0], 16) & ~keep, st
     assert open(f"/proc/{plain}/oom_score_adj").read().strip() == \
