@@ -325,13 +325,13 @@ static void log_after(const char *what, const struct exec_result *r,
     char res[96];
     exec_result_text(r, deadline_ms, res, sizeof res);
     if (r->outcome == EXEC_EXITED && r->exit_code == 0) {
-        log_info("exec: what=%s result=\"%s\" elapsed_ms=%lld pid=%d", what,
+        log_info("event=exec-done what=%s result=\"%s\" elapsed_ms=%lld pid=%d", what,
                  res, (long long)r->elapsed_ms, (int)r->pid);
         return;
     }
     char tail[EXEC_STDERR_TAIL_BYTES + 1];
     tail_text(err, tail, sizeof tail);
-    log_warn("exec: what=%s result=\"%s\" elapsed_ms=%lld pid=%d "
+    log_warn("event=exec-failed what=%s result=\"%s\" elapsed_ms=%lld pid=%d "
              "stderr=\"%s\"",
              what, res, (long long)r->elapsed_ms, (int)r->pid, tail);
 }
@@ -428,7 +428,7 @@ bool exec_run(const struct exec_argv *a, uint32_t deadline_ms,
     buf_reset(err);
     char cmd[EXEC_CMD_LOG_BYTES];
     cmd_text(a, cmd, sizeof cmd);
-    log_info("exec: what=%s why=\"%s\" cmd=\"%s\" deadline_ms=%u", what, why,
+    log_info("event=exec what=%s why=\"%s\" cmd=\"%s\" deadline_ms=%u", what, why,
              cmd, deadline_ms);
     if (a->overflow || a->argc == 0) {
         r->exec_errno = E2BIG;

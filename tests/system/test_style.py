@@ -74,7 +74,10 @@ def test_no_prose_state_log_line_in_src():
     assert not prose, "write these as event=NAME key=value (src/log.h):\n" + "\n".join(prose)
 
 
-def test_every_state_log_line_names_its_event_first():
-    other = [f"{where}: {fmt}" for where, fmt in log_formats("src/state/*.c")
+def test_every_state_and_exec_log_line_names_its_event_first():
+    # exec.c's lines too: a VM test's console filter drops PID 1's lines by
+    # "event=", and an "exec: ..." line once broke a command's JSON there
+    other = [f"{where}: {fmt}" for pat in ("src/state/*.c", "src/exec.c")
+             for where, fmt in log_formats(pat)
              if not re.match(r"event=[a-z][a-z0-9-]*( |$)", fmt)]
     assert not other, "start these with event=NAME (src/log.h):\n" + "\n".join(other)

@@ -15,7 +15,7 @@ One persist disk, three boots, in file order:
           PID 1 -> init complete -> services ready -> personas running,
           in order, to build/vm/analyze.txt); clean poweroff.
 Each test's wall time and the milliseconds podman's commands took in it
-(the console's `exec: ... elapsed_ms=N` lines) go to build/vm/gate-times.txt.
+(the console's `event=exec-done ... elapsed_ms=N` lines) go to build/vm/gate-times.txt.
 """
 import json
 import os
@@ -64,7 +64,7 @@ def last_json(out):
 
 def record(name, vm, start_off, t0, extra=""):
     text = vm.text()[start_off:]
-    podman_ms = sum(int(m) for m in re.findall(r"exec: what=\S+ result=.*?elapsed_ms=(\d+)", text))
+    podman_ms = sum(int(m) for m in re.findall(r"event=exec-(?:done|failed) what=\S+ result=.*?elapsed_ms=(\d+)", text))
     wall = time.monotonic() - t0
     with open(os.path.join(OUT, "gate-times.txt"), "a") as f:
         f.write("%s %s wall_s=%.1f podman_s=%.1f %s\n" % (
