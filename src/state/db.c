@@ -1,6 +1,13 @@
 /* db.c — where /persist is, opening the intent database (WAL,
- * synchronous=NORMAL, quick_check, corrupt files moved aside) and the small
+ * synchronous=FULL, quick_check, corrupt files moved aside) and the small
  * SQL helpers the other state files use.
+ *
+ * FULL, not NORMAL (the seed's default "unless you have a reason"): in WAL
+ * mode NORMAL fsyncs at checkpoints only, so a power cut loses commits the
+ * caller already acted on (a persona's intent, then podman started it).
+ * Gate B cuts the power right after such a COMMIT (tests/vm/test_gates.py,
+ * test_gate_b_power_cut_after_commit): the intent was lost with NORMAL.
+ * The cost is one fsync of the WAL per transaction, in a worker child.
  *
  * Owns: the one literal naming the persist mount point. Must never run in
  * PID 1's event loop (it blocks on disk); callers use state_run_bounded.
@@ -262,7 +269,7 @@ static enum state_result db_settings(struct state_db *db)
                   sqlite3_errmsg(db->sql));
         return STATE_ERROR;
     }
-    if (state_sql_exec(db, "PRAGMA synchronous=NORMAL", "synchronous") !=
+    if (state_sql_exec(db, "PRAGMA synchronous=FULL", "synchronous") !=
         STATE_OK)
         return STATE_ERROR;
     return state_sql_exec(db, "PRAGMA foreign_keys=ON", "foreign_keys");

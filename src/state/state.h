@@ -1,6 +1,6 @@
 /* state.h — the state bridge: the only way any bay0 code reaches /persist.
  *
- * Owns: the intent database (SQLite, WAL, synchronous=NORMAL, migrations by
+ * Owns: the intent database (SQLite, WAL, synchronous=FULL, migrations by
  * PRAGMA user_version), the genesis log, last-known-good time, the entropy
  * seed and the NACK registry, all under the data dir PERSIST/spine.
  * Must never: be called from PID 1's event loop directly (SQLite and disk
@@ -59,7 +59,7 @@ struct state_db {
 };
 
 /* Open (creating the data dir and db if missing) DIR/state.db, or the
- * default data dir when dir is NULL. Sets WAL and synchronous=NORMAL and
+ * default data dir when dir is NULL. Sets WAL and synchronous=FULL and
  * runs PRAGMA quick_check; a corrupt or unreadable file is renamed to
  * state.db.corrupt-YYYYMMDDTHHMMSSZ (with its -wal/-shm), logged, and a
  * fresh db created: the result is then STATE_RECOVERED. */
