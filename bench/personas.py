@@ -6,7 +6,7 @@ private store (never the default one):
      `bay0 persona start|stop` (client to answer) against `podman start|stop`
      of an identical container, REPS times each, medians and the ratio;
   2. reconcile of 20 personas with 5 repairs: its time and its podman calls
-     (from the manager's `reconcile: event=done` line), at a manager start;
+     (from the manager's `event=reconcile-done` line), at a manager start;
   3. the supervisor's worst `status` round trip (control socket) and the
      manager's worst `persona list` while 20 podman calls are in flight
      (20 starts through a podman wrapper that first sleeps 6 s; sampled for
@@ -144,15 +144,15 @@ class Bench:
                    "WHERE name='p://r02'")                                      # stop
         db.commit()
         db.close()
-        before = self.mgr_log().count("reconcile: event=done")
+        before = self.mgr_log().count("event=reconcile-done")
         self.b("start", "personas")
         self.b("persona", "list")
         deadline = time.monotonic() + 10
-        while self.mgr_log().count("reconcile: event=done") == before:
+        while self.mgr_log().count("event=reconcile-done") == before:
             if time.monotonic() > deadline:
                 sys.exit("no reconcile line")
             time.sleep(0.05)
-        line = [l for l in self.mgr_log().splitlines() if "reconcile: event=done" in l][-1]
+        line = [l for l in self.mgr_log().splitlines() if "event=reconcile-done" in l][-1]
         fields = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
         self.b("persona", "stop", *names[:10])
         return fields

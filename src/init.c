@@ -359,10 +359,10 @@ static void oom_protect(void)
 {
     int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
     if (fd < 0 || write(fd, "-1000", 5) != 5)
-        log_warn("event=oom_score_adj value=-1000 result=refused error=%s",
+        log_warn("event=oom-score-adj value=-1000 result=refused error=\"%s\"",
                  strerror(errno));
     else
-        log_info("event=oom_score_adj value=-1000 result=ok");
+        log_info("event=oom-score-adj value=-1000 result=ok");
     if (fd >= 0)
         close(fd);
 }

@@ -297,8 +297,8 @@ static int job_start(const struct persona_job_req *r, struct state_db *db,
     /* conmon, born of podman start, outlives this job and the manager: it
      * must not be in the manager's service cgroup, which bay0 kills */
     if (!cgroup_escape(PERSONA_CGROUP_NAME))
-        log_warn("persona=%s: cannot leave the manager's cgroup: conmon "
-                 "will die with the manager", r->semantic);
+        log_warn("persona=%s event=cgroup-escape-failed cgroup=%s "
+                 "effect=\"conmon will die with the manager\"", r->semantic, PERSONA_CGROUP_NAME);
     static struct call c;
     uint32_t deadline_ms = persona_podman_timeout_ms();
     podman_argv(&c.argv, "start", r->container, NULL);

@@ -163,7 +163,7 @@ static void watch(int fd, enum watch_kind k, int index, uint32_t events)
 {
     struct epoll_event ev = {.events = events, .data.u64 = wdata(k, index)};
     if (epoll_ctl(m.epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
-        log_error("personas: epoll add fd=%d: %s", fd, strerror(errno));
+        log_error("event=epoll-add-failed fd=%d error=\"%s\"", fd, strerror(errno));
 }
 
 static void unwatch(int fd) { epoll_ctl(m.epoll_fd, EPOLL_CTL_DEL, fd, NULL); }
@@ -277,7 +277,7 @@ static void job_launch(int si, enum persona_job_kind kind)
         s->start_wall_ns = wall_ns();
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0) {
-        log_error("persona=%s job=%s: pipe: %s", s->p.semantic,
+        log_error("persona=%s job=%s event=job-pipe-failed error=\"%s\"", s->p.semantic,
                   persona_job_kind_name(kind), strerror(errno));
         return; /* answered by nobody: the deadline below is not armed */
     }
@@ -288,7 +288,7 @@ static void job_launch(int si, enum persona_job_kind kind)
     }
     close(pfd[1]);
     if (pid < 0) {
-        log_error("persona=%s job=%s: fork: %s", s->p.semantic,
+        log_error("persona=%s job=%s event=job-fork-failed error=\"%s\"", s->p.semantic,
                   persona_job_kind_name(kind), strerror(errno));
         close(pfd[0]);
         return;
@@ -580,7 +580,7 @@ static void watcher_start(void)
     m.watch_restart_ms = 0;
     fd_set_nonblock(m.watch_fd, true);
     watch(m.watch_fd, W_WATCHER, 0, EPOLLIN);
-    log_info("personas: event=watcher-started pid=%d since_s=%lld", (int)pid,
+    log_info("event=watcher-started pid=%d since_s=%lld", (int)pid,
              (long long)(since_ns / 1000000000));
 }
 
@@ -620,7 +620,7 @@ static void watcher_readable(void)
             close(m.watch_fd);
             m.watch_fd = -1;
             m.watch_restart_ms = time_mono_ms() + WATCHER_RESTART_MS;
-            log_warn("personas: event=watcher-ended (restart in %d ms)",
+            log_warn("event=watcher-ended restart_in_ms=%d",
                      WATCHER_RESTART_MS);
             return;
         }
@@ -661,7 +661,7 @@ static void reconcile_launch(int conn, bool dry_run)
     close(pfd[1]);
     if (pid < 0) {
         close(pfd[0]);
-        log_error("personas: reconcile: fork: %s", strerror(errno));
+        log_error("event=reconcile-fork-failed error=\"%s\"", strerror(errno));
         return;
     }
     m.rec_pid = pid;
@@ -674,7 +674,7 @@ static void reconcile_launch(int conn, bool dry_run)
                         (int64_t)persona_podman_timeout_ms() * 3;
     fd_set_nonblock(m.rec_fd, true);
     watch(m.rec_fd, W_RECONCILE, 0, EPOLLIN);
-    log_info("personas: event=reconcile pid=%d dry_run=%d", (int)pid, dry_run);
+    log_info("event=reconcile pid=%d dry_run=%d", (int)pid, dry_run);
 }
 
 /* One "P" line from the reconcile: make the table agree with it. */
@@ -696,7 +696,7 @@ static void load_row(char *line, bool *seen)
     struct persona_name id;
     char reason[PERSONA_REASON_BYTES_MAX];
     if (!persona_name_parse_str(f[1], &id, reason, sizeof reason)) {
-        log_warn("personas: database row skipped: %s", reason);
+        log_warn("event=db-row-skipped reason=\"%s\"", reason);
         return;
     }
     bool want_up = strcmp(f[3], "running") == 0;
@@ -709,8 +709,8 @@ static void load_row(char *line, bool *seen)
     if (si < 0)
         si = slot_new(&id, f[2], up ? PS_RUNNING : PS_STOPPED, want_up);
     if (si < 0) {
-        log_error("personas: more than %d personas: %s not loaded",
-                  PERSONAS_MAX, f[1]);
+        log_error("event=persona-not-loaded persona=%s limit=%d "
+                  "reason=\"more personas than the limit\"", f[1], PERSONAS_MAX);
         return;
     }
     seen[si] = true;
@@ -770,7 +770,7 @@ static void reconcile_finished(bool timed_out)
         else if (m.dirty_reason[0] == '\0')
             str_copy(m.dirty_reason, sizeof m.dirty_reason,
                      "the reconcile ended without an answer");
-        log_error("personas: event=reconcile-failed reason=\"%s\"",
+        log_error("event=reconcile-failed reason=\"%s\"",
                   m.dirty_reason);
         if (c != NULL)
             conn_reply(c, timed_out ? 3 : 1, "reconcile failed: %s",
@@ -1332,8 +1332,8 @@ static void on_signal(void)
         if (si.ssi_signo == SIGCHLD)
             reap();
         else {
-            log_info("personas: event=exit signal=%s (personas keep running; "
-                     "the next manager adopts them)", signal_name((int)si.ssi_signo));
+            log_info("event=exit signal=%s effect=\"personas keep running; "
+                     "the next manager adopts them\"", signal_name((int)si.ssi_signo));
             m.stopping = true;
         }
     }
@@ -1366,7 +1366,7 @@ static void loop(void)
         struct epoll_event evs[EPOLL_EVENTS_MAX];
         int n = epoll_wait(m.epoll_fd, evs, EPOLL_EVENTS_MAX, timeout);
         if (n < 0 && errno != EINTR) {
-            log_error("personas: epoll_wait: %s", strerror(errno));
+            log_error("event=epoll-failed error=\"%s\"", strerror(errno));
             return;
         }
         for (int i = 0; i < n; i++)
@@ -1384,7 +1384,8 @@ static int listen_socket(void)
     int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (probe >= 0 && connect(probe, (struct sockaddr *)&addr, sizeof addr) == 0) {
         close(probe);
-        log_error("personas: another persona manager answers at %s", m.sock_path);
+        log_error("event=already-running socket=%s reason=\"another persona manager answers there\"",
+                  m.sock_path);
         return -1;
     }
     if (probe >= 0)
@@ -1394,7 +1395,7 @@ static int listen_socket(void)
     if (m.listen_fd < 0 ||
         bind(m.listen_fd, (struct sockaddr *)&addr, sizeof addr) < 0 ||
         listen(m.listen_fd, 64) < 0) {
-        log_error("personas: cannot listen on %s: %s", m.sock_path, strerror(errno));
+        log_error("event=listen-failed socket=%s error=\"%s\"", m.sock_path, strerror(errno));
         return -1;
     }
     chmod(m.sock_path, 0666); /* anyone may list; SO_PEERCRED decides */
@@ -1474,7 +1475,7 @@ static int setup_fds(void)
     watch(m.signal_fd, W_SIGNAL, 0, EPOLLIN);
     mkdir(m.rundir, 0755);
     if (mkdir(m.piddir, 0755) < 0 && errno != EEXIST)
-        log_warn("personas: cannot make %s: %s", m.piddir, strerror(errno));
+        log_warn("event=mkdir-failed path=%s error=\"%s\"", m.piddir, strerror(errno));
     if (listen_socket() < 0)
         return -1;
     watch(m.listen_fd, W_LISTEN, 0, EPOLLIN);
@@ -1496,7 +1497,7 @@ int persona_mgr_main(int argc, char **argv)
     m.watch_since_ns = wall_ns();
     if (setup_fds() < 0)
         return 1;
-    log_info("personas: event=listening socket=%s logdir=%s podman=\"%s\"",
+    log_info("event=listening socket=%s logdir=%s podman=\"%s\"",
              m.sock_path, m.logdir, exec_podman_cmdline());
     if (notify_fd >= 0) {
         (void)!write(notify_fd, "\n", 1);
@@ -1508,7 +1509,7 @@ int persona_mgr_main(int argc, char **argv)
         m.mode = MODE_DIRTY;
         str_fmt(m.dirty_reason, sizeof m.dirty_reason, "%s is not mounted",
                 state_persist_mountpoint());
-        log_warn("personas: event=no-database reason=\"%s\"", m.dirty_reason);
+        log_warn("event=no-database reason=\"%s\"", m.dirty_reason);
     } else {
         reconcile_launch(-1, false);
     }

@@ -231,8 +231,8 @@ static void repair(struct state_db *db, const struct reconcile_repair *r,
         if (action_calls_podman(r->action)) {
             (*calls)++;
             if (!podman_do(r, result, sizeof result))
-                log_warn("reconcile: persona=%s podman failed: %s; the "
-                         "database says stopped anyway", r->name, result);
+                log_warn("event=repair-podman-failed persona=%s error=\"%s\" "
+                         "effect=\"the database says stopped anyway\"", r->name, result);
         }
         bool found;
         if (r->action != RA_RM_GHOST &&
@@ -240,7 +240,7 @@ static void repair(struct state_db *db, const struct reconcile_repair *r,
                                     &found) != STATE_OK)
             str_copy(result, sizeof result, "db write failed");
     }
-    log_info("reconcile: rule=%s persona=%s container=%s action=\"%s\" "
+    log_info("event=repair rule=%s persona=%s container=%s action=\"%s\" "
              "result=\"%s\"",
              reconcile_rule_name(r->rule), r->name, r->container,
              reconcile_action_text(r->action), result);
@@ -299,21 +299,21 @@ int reconcile_run(bool dry_run, const char *piddir, int out_fd)
         return 1;
     }
     if (more)
-        log_warn("reconcile: more than %d personas: the rest wait for the "
-                 "next reconcile", RECONCILE_PERSONAS_MAX);
+        log_warn("event=too-many-personas limit=%d "
+                 "effect=\"the rest wait for the next reconcile\"", RECONCILE_PERSONAS_MAX);
     char why[256] = "";
     bool podman_ok = list_containers(&ncs, why, sizeof why);
     unsigned calls = 1;
     if (!podman_ok)
-        log_warn("reconcile: podman's answer is unknown (%s): every persona "
-                 "converges to stopped", why);
+        log_warn("event=podman-unknown reason=\"%s\" "
+                 "effect=\"every persona converges to stopped\"", why);
     size_t n = reconcile_plan(rows, nrows, containers, ncs, podman_ok,
                               repairs, ARRAY_LEN(repairs));
     for (size_t i = 0; i < n; i++)
         repair(&db, &repairs[i], dry_run, out_fd, &calls);
     report_rows(&db, piddir, out_fd);
     state_close(&db);
-    log_info("reconcile: event=done dry_run=%d personas=%zu containers=%zu "
+    log_info("event=reconcile-done dry_run=%d personas=%zu containers=%zu "
              "repairs=%zu podman_calls=%u elapsed_ms=%lld",
              dry_run, nrows, ncs, n, calls, (long long)(time_mono_ms() - t0_ms));
     say(out_fd, "OK podman_calls=%u repairs=%zu%s%s\n", calls, n,

@@ -264,7 +264,7 @@ enum umbilical_result umbilical_ask(const char *sock_path, const char *container
         reason_fail(reason, reason_size, "impostor refused: %s is served by pid %d (%s), "
                     "not by container %s (pid %d)", sock_path, (int)cred.pid, comm,
                     container, (int)ctr);
-        log_warn("umbilical: event=impostor-refused socket=%s peer_pid=%d peer_comm=%s "
+        log_warn("event=impostor-refused socket=%s peer_pid=%d peer_comm=%s "
                  "container=%s container_pid=%d", sock_path, (int)cred.pid, comm, container,
                  (int)ctr);
         close(fd);

@@ -255,7 +255,7 @@ def manager_up(ps):
 
 
 def reconcile_lines(log):
-    return [l.split("reconcile: ", 1)[1] for l in log.splitlines() if "reconcile: rule=" in l]
+    return [l.split("event=repair ", 1)[1] for l in log.splitlines() if "event=repair rule=" in l]
 
 
 def new_reconcile_lines(ps, before, count):
@@ -452,7 +452,7 @@ def test_reconcile_under_uncertainty_converges_to_stopped(ps):
     manager_up(ps)
     new_reconcile_lines(ps, 0, 1)
     log = ps.mgr_log()
-    assert "podman's answer is unknown (podman ps: timeout after 1500 ms)" in log
+    assert 'event=podman-unknown reason="podman ps: timeout after 1500 ms"' in log
     assert "rule=uncertain persona=p://sure" in log
     # then its start (intent running) times out too: never believed running
     assert ps.db_rows()["p://sure"][1] in ("stopped", "starting", "stopping")

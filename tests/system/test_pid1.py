@@ -156,7 +156,7 @@ def test_genesis_lines_in_order_and_dirty_boot(pid1):
     assert os.listdir(pid1.persist) == []
     assert "event=init container=1" in text
     # The kernel refuses -1000 without CAP_SYS_RESOURCE: logged, not fatal.
-    assert re.search(r"event=oom_score_adj value=-1000 result=(ok|refused)", text)
+    assert re.search(r"event=oom-score-adj value=-1000 result=(ok|refused)", text)
     assert pid1.cli("status", "idle").returncode == 0
 
 

@@ -74,6 +74,18 @@ def test_no_prose_state_log_line_in_src():
     assert not prose, "write these as event=NAME key=value (src/log.h):\n" + "\n".join(prose)
 
 
+def test_every_log_line_in_src_is_key_value_with_its_event():
+    # the rest of src/ too: the objects it is about (svc=, persona=, ...)
+    # then event=NAME; the persona manager wrote "personas: ..." and
+    # "reconcile: ..." prose until it was converted
+    found = [(w, f) for pat in ("src/*.c", "src/*/*.c") for w, f in log_formats(pat)]
+    assert len(found) > 250, len(found)
+    other = [f"{where}: {fmt}" for where, fmt in found
+             if not re.match(r"(?:[a-z_]+=%s )*event=(?:[a-z][a-z0-9-]*|%s)( |%s|$)", fmt)]
+    assert not other, "write these as [object=%s ]event=NAME key=value (src/log.h):\n" + \
+        "\n".join(other)
+
+
 def test_every_state_and_exec_log_line_names_its_event_first():
     # exec.c's lines too: a VM test's console filter drops PID 1's lines by
     # "event=", and an "exec: ..." line once broke a command's JSON there

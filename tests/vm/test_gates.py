@@ -357,7 +357,7 @@ def test_gate_b_kill_during_persona_start(spine, disk, state):
     t1 = time.monotonic()
     b2 = state["b2"] = Boot(spine, disk, "gates-2")
     log = b2.ok("bay0 log personas")
-    assert re.search(r"reconcile: event=done", log), log[-3000:]
+    assert re.search(r"event=reconcile-done", log), log[-3000:]
     personas, ours = wait_agree(b2)
     by = {p["name"]: p for p in personas}
     assert by["p://keep"]["desired"] == "running", by
