@@ -24,22 +24,11 @@ struct service_intent {
     bool forget;
 };
 
-static bool db_open_migrated(struct state_db *db)
-{
-    enum state_result r = state_open(db, NULL);
-    if (r != STATE_OK && r != STATE_RECOVERED)
-        return false;
-    if (state_migrate_if_needed(db) == STATE_OK)
-        return true;
-    state_close(db);
-    return false;
-}
-
 static int intent_work(void *ctx)
 {
     const struct service_intent *in = ctx;
     struct state_db db;
-    if (!db_open_migrated(&db))
+    if (!state_open_migrated(&db))
         return CHILD_ERROR;
     enum state_result r = in->forget
                               ? state_clear_service_desired(&db, in->name)
@@ -104,7 +93,7 @@ static int load_work(void *ctx, int out_fd)
 {
     (void)ctx;
     struct state_db db;
-    if (!db_open_migrated(&db))
+    if (!state_open_migrated(&db))
         return CHILD_ERROR;
     struct load_out o = {.fd = out_fd};
     enum state_result r = state_each_service_desired(&db, load_emit, &o);
