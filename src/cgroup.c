@@ -239,8 +239,11 @@ int cgroup_prepare(const struct svc *s, const struct contain *c, char *procs, si
         return -1;
     int at = base_fd >= 0 ? base_fd : AT_FDCWD;
     const char *path = base_fd >= 0 ? dir + strlen(base) + 1 : dir; /* NAME or NAME@log */
-    int fd = openat(at, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) { /* first spawn of this service */
+    /* Before the first start the cgroup is (almost surely) not there:
+     * make it first, rather than learn that from a failed open. */
+    bool first = s->generation == 0;
+    int fd = first ? -1 : openat(at, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (first || (fd < 0 && errno == ENOENT)) {
         if (mkdirat(at, path, 0755) < 0 && errno != EEXIST) {
             log_warn("svc=%s event=cgroup-mkdir-failed dir=%s error=\"%s\"", s->name, dir,
                      strerror(errno));
