@@ -5,13 +5,15 @@
  * (creds.h), exec. Three ways to start it, best first:
  * - spawn_shared.c: the child shares memory and fd table until its exec
  *   (x86_64, not under ASan, not with BAY0_SPAWN_PLAIN; a child that
- *   writes its oom_score_adj is a vfork child there); its rules are at
+ *   writes its oom_score_adj is a vfork child there), born into its
+ *   cgroup, or where the supervisor is when it has none; its rules are at
  *   the top of that file.
  * - clone3(CLONE_INTO_CGROUP) without shared memory (fork-like), when no
  *   slot is free or elsewhere. With an exec error cell the parent does not
  *   wait for the exec; the child reports a failure in the cell.
- * - vfork, when the kernel lacks clone3 or CLONE_INTO_CGROUP: the child
- *   joins its cgroup by writing cgroup.procs.
+ * - vfork, when the kernel lacks clone3 or CLONE_INTO_CGROUP (the child
+ *   joins its cgroup by writing cgroup.procs), or without a cgroup when
+ *   no slot is free.
  * The child's code (spawn_child_exec) is the same on every path and makes
  * raw system calls only.
  */
@@ -537,10 +539,14 @@ pid_t spawn_start(const struct spawn_req *req, pid_t *reap_pid)
     BAY0_ASSERT(req->extra_fd < 0 || req->extra_fd_target > 2);
     if (!ignored_known)
         learn_ignored_signals();
+    pid_t pid;
+    /* Born into its cgroup (cgroup_fd), or with none to join (no usable
+     * cgroup2: where the supervisor is, as the vfork child would be, but
+     * without waiting for its exec). */
+    if (req->exec_errno && (req->cgroup_fd >= 0 || !req->cgroup_procs) &&
+        (pid = spawn_shared(req)) != -2)
+        return pid;
     if (req->cgroup_fd >= 0) {
-        pid_t pid;
-        if (req->exec_errno && (pid = spawn_shared(req)) != -2)
-            return pid;
         pid = spawn_clone3(req, reap_pid);
         if (pid != -2)
             return pid;
@@ -555,7 +561,7 @@ pid_t spawn_start(const struct spawn_req *req, pid_t *reap_pid)
     slot->req.cgroup_procs = req->cgroup_procs;
     spawn_child_errno = 0;
     spawn_cgroup_errno = 0;
-    pid_t pid = vfork();
+    pid = vfork();
     if (pid < 0)
         return -1;
     if (pid == 0) {

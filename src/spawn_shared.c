@@ -266,13 +266,14 @@ pid_t spawn_shared(const struct spawn_req *req)
     bool share_files = files_low >= 0 && slot_hold_fds(slot);
     bool own_oom = slot->oom_text[0] != '\0'; /* rule 6 */
     struct spawn_clone_args args = {
-        .flags = SPAWN_CLONE_VM | SPAWN_CLONE_CHILD_CLEARTID | SPAWN_CLONE_INTO_CGROUP |
+        .flags = SPAWN_CLONE_VM | SPAWN_CLONE_CHILD_CLEARTID |
+                 (req->cgroup_fd >= 0 ? SPAWN_CLONE_INTO_CGROUP : 0) |
                  (share_files ? SPAWN_CLONE_FILES : 0) | (own_oom ? SPAWN_CLONE_VFORK : 0),
         .child_tid = (uint64_t)(uintptr_t)&slot->busy,
         .exit_signal = SIGCHLD,
         .stack = (uint64_t)(uintptr_t)slot->stack,
         .stack_size = sizeof slot->stack,
-        .cgroup = (uint64_t)req->cgroup_fd,
+        .cgroup = req->cgroup_fd >= 0 ? (uint64_t)req->cgroup_fd : 0,
     };
     long pid = bay0_clone3_call(&args, sizeof args, shared_child_main, slot);
     if (pid >= 0)
