@@ -283,13 +283,21 @@ static void begin_stop(struct svc *s, int64_t now_ms)
     set_state(s, ST_STOPPING);
 }
 
+_Static_assert(2LL * RESTART_LIMIT_WINDOW_S_MAX * 1000 < (1LL << 32),
+               "a death's 32-bit time must tell apart two windows' worth of ms");
+
 static void death_ring_push(struct svc *s, int64_t now_ms)
 {
+    /* After a day without deaths none of the older ones counts for any
+     * window, and emptying the ring keeps every gap in it under a day. */
+    if (s->deaths_len && now_ms - s->last_death_ms > (int64_t)RESTART_LIMIT_WINDOW_S_MAX * 1000)
+        s->deaths_len = 0;
     BAY0_ASSERT(s->deaths_head < RESTART_LIMIT_COUNT_MAX);
-    s->deaths_ms[s->deaths_head] = now_ms;
+    s->deaths_ms[s->deaths_head] = (uint32_t)now_ms;
     s->deaths_head = (uint8_t)((s->deaths_head + 1) % RESTART_LIMIT_COUNT_MAX);
     if (s->deaths_len < RESTART_LIMIT_COUNT_MAX)
         s->deaths_len++;
+    s->last_death_ms = now_ms;
 }
 
 static void record_death(struct svc *s, int status, int64_t now_ms)
@@ -305,13 +313,21 @@ static void record_death(struct svc *s, int status, int64_t now_ms)
         death_ring_push(s, now_ms);
 }
 
+/* Deaths within the window, newest first: the walk stops at the first one
+ * outside it, so an age is only ever taken across gaps under a day (the
+ * 32-bit times are exact there). */
 static uint32_t deaths_within(const struct svc *s, int64_t window_ms, int64_t now_ms)
 {
-    BAY0_ASSERT(s->deaths_len <= RESTART_LIMIT_COUNT_MAX);
+    BAY0_ASSERT(s->deaths_len <= RESTART_LIMIT_COUNT_MAX && window_ms >= 0);
+    if (s->deaths_len == 0 || now_ms - s->last_death_ms > window_ms)
+        return 0;
     uint32_t n = 0;
-    for (uint8_t i = 0; i < s->deaths_len; i++)
-        if (now_ms - s->deaths_ms[i] <= window_ms)
-            n++;
+    for (uint32_t k = 0; k < s->deaths_len; k++) {
+        uint32_t i = (s->deaths_head + RESTART_LIMIT_COUNT_MAX - 1 - k) % RESTART_LIMIT_COUNT_MAX;
+        if ((uint32_t)now_ms - s->deaths_ms[i] > (uint64_t)window_ms)
+            break;
+        n++;
+    }
     return n;
 }
 

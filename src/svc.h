@@ -92,7 +92,11 @@ struct svc {
     int64_t deadline_ms;     /* monotonic; 0 = none */
     int64_t started_mono_ms; /* last spawn */
     int64_t since_wall_ms;   /* last state change, for display */
-    int64_t deaths_ms[RESTART_LIMIT_COUNT_MAX];
+    int64_t last_death_ms; /* the newest death counted for the restart limit */
+    /* the deaths' monotonic ms, modulo 2^32 (4 bytes, not 8, a death: 255
+     * of them in every slot): exact for the restart limit's windows, at
+     * most a day, since the ring is emptied after a day without deaths */
+    uint32_t deaths_ms[RESTART_LIMIT_COUNT_MAX];
     int64_t stamp_first[STAMP_COUNT]; /* the first time each was reached */
     int64_t stamp_last[STAMP_COUNT];  /* the latest start's */
     uint32_t dep_first; /* into sup.dep_edges */

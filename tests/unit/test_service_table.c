@@ -425,6 +425,51 @@ static void test_restart_limit_none_restarts_forever(void **state)
     assert_string_equal(M->reason, "restart limit: 100 deaths in 3600 s");
 }
 
+/* Deaths are kept as 32-bit ms: a window across the wrap still counts
+ * them all, and a death 2^32 ms + 10 ms ago (49.7 days) is not one of
+ * 10 ms ago. */
+static void die_once(void)
+{
+    fake_now_ms += 5;
+    send(M, EV_RUN_EXIT, EXIT_1);
+}
+
+static void test_restart_limit_across_the_wrap_of_its_32_bit_times(void **state)
+{
+    (void)state;
+    table_reset();
+    M->dep_count = 0;
+    M->def.readiness = SVC_READY_NONE;
+    M->def.has_finish = false;
+    M->def.restart_limit_count = 3;
+    M->def.restart_limit_window_s = 60;
+    fake_now_ms = (1LL << 32) - 150;
+    send(M, EV_WANT_UP, 0);
+    for (int death = 1; death <= 2; death++) {
+        die_once();
+        assert_int_equal(M->state, ST_BACKOFF);
+        fake_now_ms = M->deadline_ms;
+        send(M, EV_TIMER, 0);
+    }
+    assert_true(fake_now_ms > (1LL << 32)); /* the third death is past the wrap */
+    die_once();
+    assert_int_equal(M->state, ST_FAILED);
+    assert_string_equal(M->reason, "restart limit: 3 deaths in 60 s");
+
+    M->def.restart_limit_count = 2;
+    send(M, EV_WANT_UP, 0);
+    die_once(); /* the newest death, then 49.7 days and 10 ms of quiet */
+    assert_int_equal(M->state, ST_BACKOFF);
+    fake_now_ms = M->deadline_ms;
+    send(M, EV_TIMER, 0);
+    fake_now_ms = M->last_death_ms + (1LL << 32) + 5;
+    die_once();
+    /* one death in the window, not two: not failed; after so long a run,
+     * restarted at once */
+    assert_int_equal(M->state, ST_UP);
+    assert_int_equal(M->deaths_len, 1);
+}
+
 /* A run that never reached its exec, again and again, fails with what to
  * fix, not with a death count. */
 static void test_exec_failures_end_failed_with_the_reason(void **state)
@@ -582,6 +627,7 @@ int main(void)
         cmocka_unit_test(test_backoff_doubles_and_healthy_run_resets),
         cmocka_unit_test(test_restart_limit_counts_deaths_in_window),
         cmocka_unit_test(test_restart_limit_none_restarts_forever),
+        cmocka_unit_test(test_restart_limit_across_the_wrap_of_its_32_bit_times),
         cmocka_unit_test(test_exec_failures_end_failed_with_the_reason),
         cmocka_unit_test(test_waiting_starts_once_dependency_ready),
         cmocka_unit_test(test_config_error_then_repair_starts_again),
