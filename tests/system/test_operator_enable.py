@@ -141,14 +141,15 @@ def test_the_down_file_is_made_durably(sup, tmp_path):
     d = os.path.join(sup.scandir, "clock")
 
     def traced(verb):
-        r = subprocess.run(["strace", "-o", trace, "-e", "trace=openat,fsync,rename,unlink",
+        # musl's open() is the open system call, glibc's is openat
+        r = subprocess.run(["strace", "-o", trace, "-e", "trace=open,openat,fsync,rename,unlink",
                             BAY0, verb, "--rundir", nobody, "--scandir", sup.scandir, "clock"],
                            capture_output=True, text=True, env=env, timeout=60)
         assert r.returncode == 0, r
         calls = []
         fds = {}
         for line in open(trace):
-            m = re.match(r'openat\(AT_FDCWD, "([^"]+)".* = (\d+)$', line)
+            m = re.match(r'(?:openat\(AT_FDCWD, |open\()"([^"]+)".* = (\d+)$', line)
             if m:
                 fds[m.group(2)] = m.group(1)
             m = re.match(r'fsync\((\d+)\) += 0', line)
