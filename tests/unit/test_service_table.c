@@ -368,9 +368,8 @@ static void test_backoff_doubles_and_healthy_run_resets(void **state)
     assert_int_equal(M->backoff_ms, 0);
 }
 
-/* COUNT deaths within the window, each after its backoff: failed at the
- * COUNTth, in backoff before. */
-static void die_until_limit(uint16_t count, uint32_t window_s)
+/* M alone (no dependency, no readiness, no finish) with this restart limit. */
+static void lone_service(uint16_t count, uint32_t window_s)
 {
     table_reset();
     M->dep_count = 0;
@@ -378,6 +377,13 @@ static void die_until_limit(uint16_t count, uint32_t window_s)
     M->def.has_finish = false;
     M->def.restart_limit_count = count;
     M->def.restart_limit_window_s = window_s;
+}
+
+/* COUNT deaths within the window, each after its backoff: failed at the
+ * COUNTth, in backoff before. */
+static void die_until_limit(uint16_t count, uint32_t window_s)
+{
+    lone_service(count, window_s);
     send(M, EV_WANT_UP, 0);
     for (int death = 1; death <= count; death++) {
         fake_now_ms += 5;
@@ -404,12 +410,7 @@ static void test_restart_limit_counts_deaths_in_window(void **state)
 static void test_restart_limit_none_restarts_forever(void **state)
 {
     (void)state;
-    table_reset();
-    M->dep_count = 0;
-    M->def.readiness = SVC_READY_NONE;
-    M->def.has_finish = false;
-    M->def.restart_limit_count = RESTART_LIMIT_NONE;
-    M->def.restart_limit_window_s = 60;
+    lone_service(RESTART_LIMIT_NONE, 60);
     send(M, EV_WANT_UP, 0);
     int spawns0 = fake_spawns;
     for (int death = 1; death <= 2 * RESTART_LIMIT_COUNT_MAX + 10; death++) {
@@ -437,12 +438,7 @@ static void die_once(void)
 static void test_restart_limit_across_the_wrap_of_its_32_bit_times(void **state)
 {
     (void)state;
-    table_reset();
-    M->dep_count = 0;
-    M->def.readiness = SVC_READY_NONE;
-    M->def.has_finish = false;
-    M->def.restart_limit_count = 3;
-    M->def.restart_limit_window_s = 60;
+    lone_service(3, 60);
     fake_now_ms = (1LL << 32) - 150;
     send(M, EV_WANT_UP, 0);
     for (int death = 1; death <= 2; death++) {
