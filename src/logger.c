@@ -369,19 +369,25 @@ void logger_on_readable(struct svc *s)
     struct logring *r = ring_of(s);
     if (!s->in_use || s->log_rfd < 0 || !r)
         return;
-    if (!ring_has_room(r)) {
+    if (mark_reached(r) && ring_has_room(r))
+        place_mark(s, r); /* its room was kept */
+    /* Asked again after the mark: it took that room, and the next ended
+     * instance's mark may be due too and keep its own. */
+    if (!ring_has_room(r) || mark_reached(r)) {
         if (atomic_load(&r->flags) & LOGRING_DISK_FULL)
             drop_input(s, r);
         else
             pause_reading(s, r);
         return;
     }
-    if (mark_reached(r))
-        place_mark(s, r);
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     uint64_t used = head - atomic_load_explicit(&r->tail, memory_order_acquire);
     size_t at = (size_t)(head % LOG_RING_BYTES);
-    size_t room = LOG_RING_BYTES - (size_t)used - (mark_due(r) ? LOG_END_MARK_BYTES : 0);
+    size_t keep = mark_due(r) ? LOG_END_MARK_BYTES : 0;
+    /* ring_has_room: used + keep < LOG_RING_BYTES, and a due mark is ahead,
+     * so the read below asks for at least one byte (0 would read as EOF) */
+    BAY0_ASSERT(used + keep < LOG_RING_BYTES);
+    size_t room = LOG_RING_BYTES - (size_t)used - keep;
     if (room > LOG_RING_BYTES - at)
         room = LOG_RING_BYTES - at;
     char *data = logring_data(hdr, (uint32_t)svc_index(s));
