@@ -6,12 +6,17 @@ issue 15). Every row is lower-is-better except the logger's lines/s.
 
     bench/compare.py BEFORE.json AFTER.json [--tolerance 0.05] [--out FILE.md]
 
+BEFORE and AFTER may each be several runs, comma-separated (run them
+interleaved: before, after, before, after, ...): each row is then the
+median of that build's runs, and the table says how many runs it took.
+
 Exit 1 when a row got worse beyond the tolerance, 0 otherwise. A row
 missing from either run is listed as such and is not judged.
 """
 import argparse
 import json
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -53,6 +58,20 @@ def judge(label, before, after, higher, tol):
     return r, "**worse**" if worse else "better" if better else "same"
 
 
+def median_rows(paths):
+    """rows() of each run in the comma-separated list, each value the
+    median over the runs that have it; also the number of runs."""
+    runs = []
+    for path in paths.split(","):
+        with open(path) as f:
+            runs.append(rows(json.load(f)))
+    out = []
+    for label, _v, higher in runs[0]:
+        vals = [v for run in runs for lab, v, _h in run if lab == label and v is not None]
+        out.append((label, statistics.median(vals) if vals else None, higher))
+    return out, len(runs)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("before")
@@ -60,14 +79,13 @@ def main():
     ap.add_argument("--tolerance", type=float, default=0.05)
     ap.add_argument("--out")
     a = ap.parse_args()
-    with open(a.before) as f:
-        B = json.load(f)
-    with open(a.after) as f:
-        A = json.load(f)
-    after = {label: v for label, v, _ in rows(A)}
-    lines = ["| row | before | after | after / before | verdict |", "|---|---|---|---|---|"]
+    before_rows, nb = median_rows(a.before)
+    after_rows, na = median_rows(a.after)
+    after = {label: v for label, v, _ in after_rows}
+    lines = [f"Medians of {nb} run(s) before and {na} after.", "",
+             "| row | before | after | after / before | verdict |", "|---|---|---|---|---|"]
     worse = 0
-    for label, b, higher in rows(B):
+    for label, b, higher in before_rows:
         r, verdict = judge(label, b, after.get(label), higher, a.tolerance)
         worse += verdict == "**worse**"
         lines.append(f"| {label} | {report.fmt(b)} | {report.fmt(after.get(label))} | "

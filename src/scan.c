@@ -98,7 +98,8 @@ int sup_table_init(uint32_t slots_wanted)
     if (n > SVC_SLOTS_MAX)
         n = SVC_SLOTS_MAX;
     sup.svcs = table_alloc(n, sizeof *sup.svcs);
-    if (!sup.svcs) {
+    sup.deaths_ms = table_alloc(n, sizeof *sup.deaths_ms);
+    if (!sup.svcs || !sup.deaths_ms) {
         log_error("event=table-alloc-failed slots=%u", n);
         return -1;
     }

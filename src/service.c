@@ -293,7 +293,7 @@ static void death_ring_push(struct svc *s, int64_t now_ms)
     if (s->deaths_len && now_ms - s->last_death_ms > (int64_t)RESTART_LIMIT_WINDOW_S_MAX * 1000)
         s->deaths_len = 0;
     BAY0_ASSERT(s->deaths_head < RESTART_LIMIT_COUNT_MAX);
-    s->deaths_ms[s->deaths_head] = (uint32_t)now_ms;
+    sup.deaths_ms[svc_index(s)][s->deaths_head] = (uint32_t)now_ms;
     s->deaths_head = (uint8_t)((s->deaths_head + 1) % RESTART_LIMIT_COUNT_MAX);
     if (s->deaths_len < RESTART_LIMIT_COUNT_MAX)
         s->deaths_len++;
@@ -324,7 +324,7 @@ static uint32_t deaths_within(const struct svc *s, int64_t window_ms, int64_t no
     uint32_t n = 0;
     for (uint32_t k = 0; k < s->deaths_len; k++) {
         uint32_t i = (s->deaths_head + RESTART_LIMIT_COUNT_MAX - 1 - k) % RESTART_LIMIT_COUNT_MAX;
-        if ((uint32_t)now_ms - s->deaths_ms[i] > (uint64_t)window_ms)
+        if ((uint32_t)now_ms - sup.deaths_ms[svc_index(s)][i] > (uint64_t)window_ms)
             break;
         n++;
     }

@@ -93,10 +93,6 @@ struct svc {
     int64_t started_mono_ms; /* last spawn */
     int64_t since_wall_ms;   /* last state change, for display */
     int64_t last_death_ms; /* the newest death counted for the restart limit */
-    /* the deaths' monotonic ms, modulo 2^32 (4 bytes, not 8, a death: 255
-     * of them in every slot): exact for the restart limit's windows, at
-     * most a day, since the ring is emptied after a day without deaths */
-    uint32_t deaths_ms[RESTART_LIMIT_COUNT_MAX];
     int64_t stamp_first[STAMP_COUNT]; /* the first time each was reached */
     int64_t stamp_last[STAMP_COUNT];  /* the latest start's */
     uint32_t dep_first; /* into sup.dep_edges */
@@ -109,6 +105,13 @@ struct sup {
     struct svc *svcs;
     uint32_t slots;   /* allocated */
     uint32_t used_hi; /* 1 + highest slot ever used */
+    /* Each slot's restart-limit ring: the deaths' monotonic ms, modulo 2^32
+     * (exact for the limit's windows, at most a day, since the ring is
+     * emptied after a day without deaths). Beside the table, not in it: a
+     * ring's page is touched at its service's first death, so services
+     * that never die cost none of its 1,020 bytes (svc_slot_reset leaves
+     * it alone; deaths_len says how much of it counts). */
+    uint32_t (*deaths_ms)[RESTART_LIMIT_COUNT_MAX];
     int32_t *dep_edges; /* slot indices, SVC_NONE for a missing name */
     char (*dep_names)[SERVICE_NAME_BYTES_MAX + 1];
     uint32_t dep_edges_max;
