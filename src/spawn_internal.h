@@ -1,6 +1,8 @@
-/* spawn_internal.h — what spawn.c (requests, the child's setup and exec,
- * the fork-like and vfork paths) and spawn_shared.c (the CLONE_VM path)
- * share. Not for any other file: the rest of bay0 uses spawn.h.
+/* spawn_internal.h — what spawn.c (the fork-like and vfork paths, and the
+ * choice of path), spawn_shared.c (the CLONE_VM path) and spawn_child.c
+ * (the child's slot, and its setup and exec) share. Calls go spawn.c ->
+ * spawn_shared.c -> spawn_child.c, and spawn.c -> spawn_child.c: never
+ * back. Not for any other file: the rest of bay0 uses spawn.h.
  */
 #ifndef BAY0_SPAWN_INTERNAL_H
 #define BAY0_SPAWN_INTERNAL_H
@@ -59,6 +61,9 @@ struct child_report {
 /* The child: the s6 process setup, then exec, or _exit(126/127) after
  * reporting the error. Raw system calls only (child_sys). */
 _Noreturn void spawn_child_exec(const struct spawn_slot *slot, const struct child_report *rep);
+/* In the parent, before a spawn: learns once which signals the
+ * supervisor ignores, so the child resets only those. */
+void spawn_child_prepare(void);
 
 #if defined(__x86_64__)
 /* A system call without libc: returns the result or -errno and touches no

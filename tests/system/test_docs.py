@@ -1,6 +1,6 @@
 """The man pages stay true to the code: every subcommand `bay0 --help` lists
 has its own section in docs/bay0.8 (and every long option its usage names
-is documented there), every file name src/svcdir.c (and deps.c, spawn.c)
+is documented there), every file name src/svcdir.c (and deps.c, spawn_child.c)
 reads from a service directory has an entry in docs/bay0-servicedir.5, and
 both pages render without a single groff warning. Across the man pages
 and ARCHITECTURE/OPERATIONS/THREATMODEL, every log event named exists in
@@ -119,7 +119,7 @@ def servicedir_files():
         r"\(\s*\w+,\s*\"([^\"%]+)\"", src))
     deps = read(os.path.join(ROOT, "src", "deps.c"))
     files |= set(re.findall(r"\b(?:file_read_small|openat)\(\s*\w+,\s*\"([^\"%]+)\"", deps))
-    spawn = read(os.path.join(ROOT, "src", "spawn.c"))
+    spawn = read(os.path.join(ROOT, "src", "spawn_child.c"))
     files |= set(re.findall(r"\"%s/([\w.-]+)\"", spawn))
     return files
 
