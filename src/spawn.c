@@ -19,24 +19,14 @@
  */
 #include "spawn_internal.h"
 
-#include "creds.h"
 #include "log.h"
 #include "util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
-#include <linux/close_range.h>
-#include <linux/futex.h>
-#include <sched.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 

@@ -23,11 +23,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <linux/close_range.h>
-#include <linux/futex.h>
-#include <sched.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
