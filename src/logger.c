@@ -333,6 +333,14 @@ static void place_mark(struct svc *s, struct logring *r)
     r->sup_midline = 0;
 }
 
+/* An ended instance's output has all been read and the ring has the room
+ * its mark kept: end the line now (else at the next read or resume). */
+static void place_mark_if_room(struct svc *s, struct logring *r)
+{
+    if (mark_reached(r) && ring_has_room(r))
+        place_mark(s, r);
+}
+
 /* While the disk is full, what does not fit is read and counted, so the
  * service never blocks on a disk it cannot fix. A mark due now falls in
  * what is lost: the writer's "were lost" line ends that line. */
@@ -369,8 +377,7 @@ void logger_on_readable(struct svc *s)
     struct logring *r = ring_of(s);
     if (!s->in_use || s->log_rfd < 0 || !r)
         return;
-    if (mark_reached(r) && ring_has_room(r))
-        place_mark(s, r); /* its room was kept */
+    place_mark_if_room(s, r);
     /* Asked again after the mark: it took that room, and the next ended
      * instance's mark may be due too and keep its own. */
     if (!ring_has_room(r) || mark_reached(r)) {
@@ -422,8 +429,7 @@ void logger_instance_ended(struct svc *s)
         r->sup_marks--;
     }
     r->sup_mark_at[r->sup_marks++] = at;
-    if (pending == 0 && ring_has_room(r))
-        place_mark(s, r);
+    place_mark_if_room(s, r); /* reached at once when nothing is left in the pipe */
 }
 
 void logger_on_resume(void)
@@ -443,8 +449,7 @@ void logger_on_resume(void)
                 continue;
             if (atomic_fetch_and(&r->flags, ~LOGRING_PAUSED) & LOGRING_PAUSED)
                 watch_log(s, !s->log_eof);
-            if (mark_reached(r) && ring_has_room(r))
-                place_mark(s, r); /* the instance ended and nothing more came */
+            place_mark_if_room(s, r); /* the instance ended and nothing more came */
         }
     }
 }

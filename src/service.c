@@ -286,6 +286,12 @@ static void begin_stop(struct svc *s, int64_t now_ms)
 _Static_assert(2LL * RESTART_LIMIT_WINDOW_S_MAX * 1000 < (1LL << 32),
                "a death's 32-bit time must tell apart two windows' worth of ms");
 
+/* s's restart-limit ring (beside the table: see struct sup). */
+static uint32_t *deaths_ring(const struct svc *s)
+{
+    return sup.deaths_ms[svc_index(s)];
+}
+
 static void death_ring_push(struct svc *s, int64_t now_ms)
 {
     /* After a day without deaths none of the older ones counts for any
@@ -293,7 +299,7 @@ static void death_ring_push(struct svc *s, int64_t now_ms)
     if (s->deaths_len && now_ms - s->last_death_ms > (int64_t)RESTART_LIMIT_WINDOW_S_MAX * 1000)
         s->deaths_len = 0;
     BAY0_ASSERT(s->deaths_head < RESTART_LIMIT_COUNT_MAX);
-    sup.deaths_ms[svc_index(s)][s->deaths_head] = (uint32_t)now_ms;
+    deaths_ring(s)[s->deaths_head] = (uint32_t)now_ms;
     s->deaths_head = (uint8_t)((s->deaths_head + 1) % RESTART_LIMIT_COUNT_MAX);
     if (s->deaths_len < RESTART_LIMIT_COUNT_MAX)
         s->deaths_len++;
@@ -321,10 +327,11 @@ static uint32_t deaths_within(const struct svc *s, int64_t window_ms, int64_t no
     BAY0_ASSERT(s->deaths_len <= RESTART_LIMIT_COUNT_MAX && window_ms >= 0);
     if (s->deaths_len == 0 || now_ms - s->last_death_ms > window_ms)
         return 0;
+    const uint32_t *ring = deaths_ring(s);
     uint32_t n = 0;
     for (uint32_t k = 0; k < s->deaths_len; k++) {
         uint32_t i = (s->deaths_head + RESTART_LIMIT_COUNT_MAX - 1 - k) % RESTART_LIMIT_COUNT_MAX;
-        if ((uint32_t)now_ms - sup.deaths_ms[svc_index(s)][i] > (uint64_t)window_ms)
+        if ((uint32_t)now_ms - ring[i] > (uint64_t)window_ms)
             break;
         n++;
     }
