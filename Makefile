@@ -19,6 +19,15 @@ OPT      ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Isrc
 CFLAGS   += $(CSTD) $(WARN) $(OPT) -fno-strict-aliasing
 LDLIBS   += -lsqlite3 -ljansson -lpthread -lm
+# build/bay0 (glibc) links SQLite and jansson in from their -dev packages'
+# .a: a client starts without loading them and the supervisor maps only the
+# pages it runs (`bay0 version` 1.37 -> 1.11 ms; the supervisor and its log
+# writer at 1,000 services 154 KiB less PSS). LINK_STATIC= links them as
+# shared libraries instead. libm stays shared (glibc's libm.a needs libc.a).
+LINK_STATIC ?= -lsqlite3 -ljansson
+LINK_STATIC_GROUP := -Wl,-Bstatic $(LINK_STATIC) -Wl,-Bdynamic
+BAY0_LDLIBS = $(if $(strip $(LINK_STATIC)),$(LINK_STATIC_GROUP)) \
+              $(filter-out $(LINK_STATIC),$(LDLIBS))
 # The static build (the Spine's and the release's): musl, with the libraries
 # in LDLIBS built for musl from pinned Debian sources into MUSL_PREFIX.
 MUSL_CC  ?= musl-gcc
@@ -38,7 +47,7 @@ MUSL_OBJS  := $(SRCS:%.c=$(MUSL_BUILD)/%.o)
 all: $(BUILD)/bay0 $(HELPER_BINS)
 
 $(BUILD)/bay0: $(OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(BAY0_LDLIBS)
 
 # MUSL_PREFIX: where the libraries in LDLIBS are, built for musl; empty: made
 # by scripts/build-musl-deps.sh; "system": the compiler finds them itself (on

@@ -171,11 +171,38 @@ static void zone_read_trips(uint32_t id, struct gov_zone *z)
     }
 }
 
+/* The zone numbers below 64 that the thermal directory lists: one read of
+ * the directory instead of a failed open for each number it lacks. */
+static bool zone_listed(const char *name, unsigned char type, void *ctx)
+{
+    (void)type;
+    unsigned id;
+    char end;
+    if (sscanf(name, "thermal_zone%u%c", &id, &end) == 1 && id < 64)
+        *(uint64_t *)ctx |= 1ull << id;
+    return true;
+}
+
+static uint64_t zones_listed(void)
+{
+    uint64_t ids = 0;
+    int fd = open(g.thermal_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    if (dir_each(fd, zone_listed, &ids) < 0)
+        ids = 0;
+    close(fd);
+    return ids;
+}
+
 static void zones_scan(void)
 {
     g.zones_scanned = true;
+    uint64_t listed = zones_listed();
     for (uint32_t id = 0; id < 64 && g.zones_n < GOV_ZONES_MAX; id++) {
         char path[GOV_PATH_BYTES_MAX + 64];
+        if (!(listed & (1ull << id)))
+            continue;
         int64_t temp;
         if (!str_fmt(path, sizeof path, "%s/thermal_zone%u/temp", g.thermal_dir, id) ||
             !read_int(path, &temp))

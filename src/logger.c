@@ -29,6 +29,10 @@
 
 static struct logring_hdr *hdr;
 static size_t map_bytes;
+/* Where each ended instance's output ends in the pipe, per slot, rising
+ * (ring->sup_marks of them): the supervisor's own, in an anonymous map of
+ * its own whose page is touched only when that slot's instance ends. */
+static uint64_t (*marks_table)[LOGRING_MARKS_MAX];
 static pid_t writer_pid;
 static int64_t writer_started_ms;
 static uint32_t writer_quick_deaths;
@@ -90,6 +94,15 @@ int logger_init(uint32_t slots, const char *logdir)
     hdr = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     if (hdr == MAP_FAILED) {
+        hdr = NULL;
+        log_error("event=log-rings-map-failed error=\"%s\"", strerror(errno));
+        return -1;
+    }
+    marks_table = mmap(NULL, ((size_t)slots + 1) * sizeof *marks_table, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (marks_table == MAP_FAILED) {
+        marks_table = NULL;
+        munmap(hdr, map_bytes);
         hdr = NULL;
         log_error("event=log-rings-map-failed error=\"%s\"", strerror(errno));
         return -1;
@@ -264,12 +277,19 @@ static void log_eof(struct svc *s)
  * bytes the oldest one falls. */
 static bool mark_due(const struct logring *r) { return r->sup_marks > 0; }
 
+static uint64_t *marks_of(const struct logring *r)
+{
+    ptrdiff_t i = r - logring_at(hdr, 0);
+    BAY0_ASSERT(i >= 0 && i <= (ptrdiff_t)hdr->slots);
+    return marks_table[i];
+}
+
 static uint64_t mark_left(const struct logring *r)
 {
     BAY0_ASSERT(r->sup_marks > 0 && r->sup_marks <= LOGRING_MARKS_MAX);
     /* read_cap never lets a read pass the oldest mark */
-    BAY0_ASSERT(r->sup_mark_at[0] >= r->sup_read);
-    return r->sup_mark_at[0] - r->sup_read;
+    BAY0_ASSERT(marks_of(r)[0] >= r->sup_read);
+    return marks_of(r)[0] - r->sup_read;
 }
 
 static bool mark_reached(const struct logring *r) { return mark_due(r) && mark_left(r) == 0; }
@@ -318,7 +338,8 @@ static void pop_mark(struct logring *r)
 {
     BAY0_ASSERT(mark_reached(r));
     r->sup_marks--;
-    memmove(r->sup_mark_at, r->sup_mark_at + 1, r->sup_marks * sizeof r->sup_mark_at[0]);
+    uint64_t *at = marks_of(r);
+    memmove(at, at + 1, r->sup_marks * sizeof at[0]);
 }
 
 /* An instance's output has all been read: end its last line, marked, if
@@ -422,13 +443,14 @@ void logger_instance_ended(struct svc *s)
     if (ioctl(s->log_rfd, FIONREAD, &pending) < 0 || pending < 0)
         pending = 0;
     uint64_t at = r->sup_read + (uint64_t)pending;
-    if (r->sup_marks > 0 && r->sup_mark_at[r->sup_marks - 1] == at)
+    uint64_t *marks = marks_of(r);
+    if (r->sup_marks > 0 && marks[r->sup_marks - 1] == at)
         return; /* it wrote nothing: the mark before stands for both */
     if (r->sup_marks == LOGRING_MARKS_MAX) {
         log_warn("svc=%s event=log-mark-lost marks=%u", s->name, LOGRING_MARKS_MAX);
         r->sup_marks--;
     }
-    r->sup_mark_at[r->sup_marks++] = at;
+    marks[r->sup_marks++] = at;
     place_mark_if_room(s, r); /* reached at once when nothing is left in the pipe */
 }
 

@@ -35,10 +35,10 @@
 struct logring {
     _Atomic uint64_t head;
     _Atomic uint64_t tail;
-    _Atomic uint32_t flags;
-    _Atomic uint32_t generation; /* bumped when the slot gets a service */
     _Atomic uint64_t dropped_bytes;
     _Atomic uint64_t dropped_lines;
+    _Atomic uint32_t flags;
+    _Atomic uint32_t generation; /* bumped when the slot gets a service */
     /* configuration, written before generation is bumped */
     char name[72];
     uint32_t max_bytes;
@@ -49,6 +49,11 @@ struct logring {
     uint8_t midline;
     uint8_t intent_valid;
     uint8_t intent_midline;
+    /* the supervisor's own (logger.c), never read by the writer */
+    uint8_t sup_midline; /* the last byte read from the pipe was not a newline */
+    uint8_t sup_marks;   /* instances ended whose partial lines are still to end
+                          * (where each ends: logger.c's marks table) */
+    /* the writer's */
     uint32_t line_bytes;
     uint32_t intent_line_bytes;
     uint32_t writer_generation;
@@ -57,12 +62,14 @@ struct logring {
     int64_t intent_size_after;
     uint64_t reported_dropped_lines;
     uint64_t reported_dropped_bytes;
-    /* the supervisor's own (logger.c), never read by the writer */
-    uint8_t sup_midline; /* the last byte read from the pipe was not a newline */
-    uint8_t sup_marks;   /* instances ended whose partial lines are still to end ... */
-    uint64_t sup_read;   /* bytes taken from the pipe since the slot was set up */
-    uint64_t sup_mark_at[LOGRING_MARKS_MAX]; /* ... each at this sup_read, rising */
+    /* the supervisor's own */
+    uint64_t sup_read; /* bytes taken from the pipe since the slot was set up */
 } __attribute__((aligned(64)));
+
+/* Every slot has one, touched by both processes: 1,000 services' headers
+ * are 188 KiB of the memfd, and a field added here costs N times its size
+ * (what only the supervisor needs now and then goes elsewhere). */
+_Static_assert(sizeof(struct logring) == 192, "a ring header stays 192 bytes");
 
 struct logring_hdr {
     uint32_t slots; /* service rings; ring `slots` is bay0's own */

@@ -55,6 +55,24 @@ def test_off_with_one_line_when_files_are_missing(sup, tmp_path):
     assert "event=governor-decision" not in sup.log_text()
 
 
+def test_thermal_zones_are_the_ones_the_directory_lists(sup, tmp_path):
+    """Zones are found from one listing of the thermal directory: numbered
+    ones below 64, gaps and all, in number order; other entries (a cooling
+    device, a zone numbered 64, a name that only starts like a zone) are
+    not zones."""
+    thermal = tmp_path / "thermal"
+    for n, t in ((63, 41000), (0, 40000), (7, 47000)):
+        zone(str(thermal), n, t)
+    for other in ("cooling_device0", "thermal_zone64", "thermal_zone3x"):
+        write_file(os.path.join(thermal, other, "temp"), "99000\n")
+    sup.env["BAY0_PSI_DIR"] = str(tmp_path / "no-pressure")
+    sup.env["BAY0_THERMAL_DIR"] = str(thermal)
+    sup.start()
+    g = governor(sup)
+    assert g["on"] is True
+    assert [(z["zone"], z["temp_mc"]) for z in g["zones"]] == [(0, 40000), (7, 47000), (63, 41000)]
+
+
 def memory_quiet():
     for res in ("memory",):
         with open(f"/proc/pressure/{res}") as f:
