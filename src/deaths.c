@@ -2,10 +2,14 @@
  * the supervisor after each death of a run process, read by the client.
  *
  * Runs in the supervisor's loop after the restart decision, so a death
- * costs the restart nothing: the record is read whole (at most 64 KiB),
- * the death added in memory, and the file written to a temporary name and
- * renamed over the old one — a handful of syscalls on tmpfs, no fsync; a
- * write that fails (a full disk) changes nothing. Never
+ * costs the restart nothing. A record that is there with the service's
+ * tally takes the death in place: open, fstat, pread the header, pwrite
+ * the death, pwrite the header, close — its bytes exist already, so a
+ * full disk cannot fail these writes, and a reader between the two sees
+ * the record before this death. Any other (none yet, another tally,
+ * damaged) is built whole in memory (at most 64 KiB), written to a
+ * temporary name and renamed over the old one, so a write that fails (a
+ * full disk) changes nothing. No fsync (/run is tmpfs). Never
  * allocates, never fatal (an error is one warn line per slot and run),
  * never touches /persist.
  */
@@ -131,9 +135,40 @@ static const char *store(const char *file, size_t len)
     return ok ? "rename" : "write";
 }
 
+/* Adds the death to a record that is there with this tally, in place:
+ * false (nothing written) when there is no such record, else true with
+ * *failed the failing step or NULL. */
+static bool append_in_place(const char *file, uint32_t tally, const struct deaths_entry *death,
+                            const char **failed)
+{
+    int fd = openat(deaths_dir_fd, file, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    struct deaths_header h;
+    bool usable = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                  pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
+                  record_usable(&h, (ssize_t)st.st_size, tally);
+    if (usable) {
+        off_t at = entry_offset(h.next);
+        h.next = (h.next + 1) % tally;
+        if (h.count < tally)
+            h.count++;
+        bool ok = put(fd, death, sizeof *death, at) && put(fd, &h, sizeof h, 0);
+        *failed = ok ? NULL : "write";
+    }
+    int err = errno;
+    close(fd);
+    errno = err;
+    return usable;
+}
+
 /* Appends one death to the record `file`; the failing step or NULL. */
 static const char *append(const char *file, uint32_t tally, const struct deaths_entry *death)
 {
+    const char *failed;
+    if (append_in_place(file, tally, death, &failed))
+        return failed;
     size_t len = (size_t)entry_offset(tally);
     BAY0_ASSERT(len <= sizeof file_buf);
     ssize_t n = load_old(file);

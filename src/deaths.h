@@ -8,9 +8,13 @@
  *   header  "bay0dt1\0", capacity u32, next u32, count u32, reserved u32
  *   capacity records of {wall_ns i64 (CLOCK_REALTIME), kind i16
  *   (DEATH_KIND_*), value i16 (exit code or signal number), reserved u32}
- * The supervisor rewrites it whole at each death, to ".new.NAME" then
- * renamed over NAME, with no fsync (/run is tmpfs): a reader sees the old
+ * A record that is there with the service's tally takes each death in
+ * place: the death's record, then the header (its bytes exist, so a full
+ * disk cannot stop it; a reader in between sees the record before the
+ * death). Any other (the first, another tally, a damaged one) is written
+ * whole to ".new.NAME" then renamed over NAME: a reader sees the old
  * record or the new one, and a failed write (a full disk) leaves the old.
+ * No fsync (/run is tmpfs).
  * A capacity that differs from the service's max-death-tally starts the
  * record over; a tally of 0 removes the file.
  */

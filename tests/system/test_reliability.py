@@ -377,7 +377,9 @@ def fill_fs(path):
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
 def test_death_record_on_a_full_disk_stays_readable(sup):
     """Defect 9: a death record first written on a full disk read as
-    corrupt ("bad magic"); one that existed must keep its old deaths."""
+    corrupt ("bad magic"); one that existed must keep its old deaths. An
+    existing record takes new deaths in place, whose bytes exist: on the
+    full disk it keeps recording (until the tally change below)."""
     ddir = os.path.join(sup.rundir, "deaths")
     os.makedirs(ddir)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", ddir], check=True)
@@ -395,12 +397,24 @@ def test_death_record_on_a_full_disk_stays_readable(sup):
                  what="the failed write warned")
         r = sup.cli("deaths", "new", check=False)
         assert r.returncode == 0 and "bad magic" not in r.stderr, (r.returncode, r.stderr)
-        # a record that existed: its deaths are all still there, readable
-        wait_for(lambda: "svc=old event=death-record-failed" in sup.log_text(),
-                 what="old's failed write warned")
+        # a record that existed: still readable, and it takes new deaths on
+        # the full disk (written in place), so none of them is lost
+        wait_for(lambda: open(oldrec, "rb").read() != before, timeout=30,
+                 what="old's record changed by a death on the full disk")
         r = sup.cli("deaths", "old")
         assert r.stdout.count("exit 3") == 3
-        assert open(oldrec, "rb").read() == before
+        assert "svc=old event=death-record-failed" not in sup.log_text()
+        assert not [f for f in os.listdir(ddir) if f.startswith(".new.")]
+        # a changed tally rewrites the record whole: that write fails on the
+        # full disk, and the old record stays as it was
+        before = open(oldrec, "rb").read()
+        with open(os.path.join(sup.scandir, "old", "max-death-tally"), "w") as f:
+            f.write("2\n")
+        sup.cli("reload")
+        wait_for(lambda: "svc=old event=death-record-failed" in sup.log_text(), timeout=30,
+                 what="old's failed rewrite warned")
+        r = sup.cli("deaths", "old")
+        assert r.returncode == 0 and r.stdout.count("exit 3") == 3, (r.returncode, r.stdout)
         assert not [f for f in os.listdir(ddir) if f.startswith(".new.")]
     finally:
         sup.stop()
