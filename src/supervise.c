@@ -490,8 +490,6 @@ static int setup(const struct supervise_config *cfg)
         log_set_sink(logger_self_append);
     else
         log_warn("event=logger-unavailable reason=\"service output goes nowhere\"");
-    focus_init(); /* before the governor: it hands the governor its personas */
-    governor_init();
     return 0;
 }
 
@@ -554,6 +552,10 @@ enum supervise_exit supervise_run(const struct supervise_config *cfg)
     analyze_mark_init_done(); /* PID 1 marked it already, before the supervisor */
     service_set_hooks(&(struct service_hooks){on_state_changed, sup_watch_pid});
     sup_scan(true);
+    /* After the first scan has started the services: neither looks at
+     * them, and reading the personas' cgroups would only delay them. */
+    focus_init(); /* before the governor: it hands the governor its personas */
+    governor_init();
     const char *interval = getenv("BAY0_CHECKPOINT_INTERVAL_MS"); /* tests */
     uint64_t v;
     if (interval && parse_u64(interval, SUPERVISE_CHECKPOINT_INTERVAL_MS, &v) && v >= 100)
