@@ -867,6 +867,25 @@ def sh(cmd):
         return ""
 
 
+def persona_cgroups():
+    """Persona cgroup parents present on this host (bay0-personas/NAME under
+    the freezer, cpu or unified hierarchy): bay0's start-up reads those of
+    the hierarchy its focus uses, so runs compared with each other should
+    see the same ones. Earlier test runs can leave some behind (podman
+    removes only its libpod-ID child)."""
+    out = []
+    for h in ("freezer", "cpu", "unified"):
+        d = f"/sys/fs/cgroup/{h}/bay0-personas"
+        try:
+            out += [f"{h}/{n}" for n in sorted(os.listdir(d)) if os.path.isdir(os.path.join(d, n))]
+        except OSError:
+            pass
+    if out:
+        log(f"note: {len(out)} persona cgroup(s) on this host ({', '.join(out[:6])}): "
+            "bay0's start-up may read them; compare only runs that saw the same")
+    return out
+
+
 def machine_info():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                 if l.startswith("model name")), "?")
@@ -880,7 +899,8 @@ def machine_info():
             "cpus": os.cpu_count(), "mem_gib": round(int(mem) / 1048576, 1),
             "kernel": os.uname().release, "loadavg_start": open("/proc/loadavg").read().split()[:3],
             "nofile": list(__import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)),
-            "pid_max": int(open("/proc/sys/kernel/pid_max").read()), "versions": vers}
+            "pid_max": int(open("/proc/sys/kernel/pid_max").read()), "versions": vers,
+            "persona_cgroups": persona_cgroups()}
 
 
 def pkg_files_size(pkg, dirs=("/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/", "/usr/libexec/")):
