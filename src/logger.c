@@ -30,8 +30,8 @@
 static struct logring_hdr *hdr;
 static size_t map_bytes;
 /* Where each ended instance's output ends in the pipe, per slot, rising
- * (ring->sup_marks of them): the supervisor's own, in an anonymous map of
- * its own whose page is touched only when that slot's instance ends. */
+ * (ring->sup_marks of them): the supervisor's own table (table_alloc),
+ * whose page is touched only when that slot's instance ends. */
 static uint64_t (*marks_table)[LOGRING_MARKS_MAX];
 static pid_t writer_pid;
 static int64_t writer_started_ms;
@@ -85,6 +85,11 @@ static void start_writer(uint32_t delay_ms)
 int logger_init(uint32_t slots, const char *logdir)
 {
     uint32_t words = ((slots + 1 + 63) / 64 + 7) / 8 * 8;
+    marks_table = table_alloc((size_t)slots + 1, sizeof *marks_table);
+    if (!marks_table) {
+        log_error("event=log-rings-map-failed error=\"%s\"", strerror(errno));
+        return -1;
+    }
     map_bytes = logring_data_offset(slots, words) + (size_t)(slots + 1) * LOG_RING_BYTES;
     int fd = memfd_create("bay0-logrings", MFD_CLOEXEC);
     if (fd < 0 || ftruncate(fd, (off_t)map_bytes) < 0) {
@@ -94,15 +99,6 @@ int logger_init(uint32_t slots, const char *logdir)
     hdr = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     if (hdr == MAP_FAILED) {
-        hdr = NULL;
-        log_error("event=log-rings-map-failed error=\"%s\"", strerror(errno));
-        return -1;
-    }
-    marks_table = mmap(NULL, ((size_t)slots + 1) * sizeof *marks_table, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (marks_table == MAP_FAILED) {
-        marks_table = NULL;
-        munmap(hdr, map_bytes);
         hdr = NULL;
         log_error("event=log-rings-map-failed error=\"%s\"", strerror(errno));
         return -1;
