@@ -16,6 +16,7 @@
 #include "svc.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -23,32 +24,117 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MOUNTINFO_BYTES_MAX 65536
 #define CGROUP_PROCS_BYTES_MAX 65536
 #define CGROUP_KILL_ROUNDS 2
+#define CGROUP_REMOVE_RETRY_NS (20 * 1000 * 1000)
 
 static char base[CGROUP_PATH_BYTES_MAX];
 static int base_fd = -1; /* base, opened once: each start looks up one name, not the path */
 static bool enabled;
 
-/* The cgroup2 mount point, from /proc/self/mountinfo. */
-bool cgroup_find_mount(char *out, size_t size)
+/* Each cgroup hierarchy in /proc/self/mountinfo: fn(mount point, the text
+ * after " - " (type, source, super options), ctx) until fn returns false. */
+bool cgroup_each_mount(cgroup_mount_fn fn, void *ctx)
 {
     static char info[MOUNTINFO_BYTES_MAX];
     if (file_read_small(AT_FDCWD, "/proc/self/mountinfo", info, sizeof info) < 0)
         return false;
-    for (char *line = strtok(info, "\n"); line; line = strtok(NULL, "\n")) {
-        char *sep = strstr(line, " - cgroup2 ");
-        if (!sep)
-            continue;
+    char *save = NULL;
+    for (char *line = strtok_r(info, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *sep = strstr(line, " - cgroup");
         char mnt[CGROUP_PATH_BYTES_MAX];
+        if (sep == NULL || (strncmp(sep, " - cgroup ", 10) != 0 && strncmp(sep, " - cgroup2 ", 11) != 0))
+            continue;
         /* fields: id parent major:minor root mountpoint ... */
-        if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) == 1)
-            return str_copy(out, size, mnt);
+        if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) == 1 && !fn(mnt, sep + 3, ctx))
+            break;
     }
+    return true;
+}
+
+struct mount_want {
+    const char *type;   /* "cgroup2 " or "cgroup " */
+    const char *option; /* a super option it must carry, or NULL */
+    char *out;
+    size_t size;
+    bool found;
+};
+
+static bool take_mount(const char *mnt, const char *super, void *ctx)
+{
+    struct mount_want *w = ctx;
+    if (strncmp(super, w->type, strlen(w->type)) != 0 ||
+        (w->option != NULL && strstr(super, w->option) == NULL))
+        return true;
+    w->found = str_copy(w->out, w->size, mnt);
     return false;
+}
+
+bool cgroup_mount_with(const char *type, const char *option, char *out, size_t size)
+{
+    struct mount_want w = {type, option, out, size, false};
+    return cgroup_each_mount(take_mount, &w) && w.found;
+}
+
+/* The cgroup2 mount point, from /proc/self/mountinfo. */
+bool cgroup_find_mount(char *out, size_t size)
+{
+    return cgroup_mount_with("cgroup2 ", NULL, out, size);
+}
+
+static bool rmdir_child(const char *name, unsigned char type, void *ctx)
+{
+    if (type == DT_DIR)
+        (void)unlinkat(*(int *)ctx, name, AT_REMOVEDIR);
+    return true;
+}
+
+/* Removes DIR's subdirectories, then DIR (a cgroup cannot be removed while
+ * it has children); true when DIR is gone or never was. */
+static bool remove_with_children(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT;
+    (void)dir_each(fd, rmdir_child, &fd);
+    close(fd);
+    return rmdir(dir) == 0 || errno == ENOENT;
+}
+
+struct removal {
+    const char *rel;
+    bool all_gone;
+};
+
+static bool remove_in_mount(const char *mnt, const char *super, void *ctx)
+{
+    (void)super;
+    struct removal *r = ctx;
+    char path[CGROUP_PATH_BYTES_MAX * 2];
+    if (!str_fmt(path, sizeof path, "%s%s", mnt, r->rel) || !remove_with_children(path))
+        r->all_gone = false;
+    return true;
+}
+
+bool cgroup_remove_everywhere(const char *rel, uint32_t wait_ms)
+{
+    int64_t until = time_mono_ms() + wait_ms;
+    for (;;) {
+        struct removal r = {rel, true};
+        if (!cgroup_each_mount(remove_in_mount, &r))
+            return false;
+        if (r.all_gone)
+            return true;
+        if (time_mono_ms() >= until)
+            return false;
+        /* v1 has no event for "empty": the processes in it are exiting */
+        struct timespec ts = {0, CGROUP_REMOVE_RETRY_NS};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* This process's cgroup2 path ("0::/PATH" in /proc/self/cgroup). */

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CGROUP_PATH_BYTES_MAX 1024
 
@@ -16,6 +17,21 @@ void cgroup_init(void);
  * cgroup2 path under it ("" for the root); false when there is none. */
 bool cgroup_find_mount(char *out, size_t size);
 bool cgroup_find_own(char *out, size_t size);
+/* Each cgroup hierarchy (v1 and v2) in /proc/self/mountinfo:
+ * fn(mount point, the text after " - " (type, source, super options), ctx)
+ * until fn returns false; false when mountinfo cannot be read. */
+typedef bool (*cgroup_mount_fn)(const char *mnt, const char *super, void *ctx);
+bool cgroup_each_mount(cgroup_mount_fn fn, void *ctx);
+/* The first hierarchy of TYPE ("cgroup2 " or "cgroup ") whose super
+ * options name OPTION (NULL: any): its mount point into out. */
+bool cgroup_mount_with(const char *type, const char *option, char *out, size_t size);
+/* Removes REL ("/a/b") and its subdirectories, one level deep, in every
+ * hierarchy: what podman leaves of a --cgroup-parent after `podman rm`
+ * (the parent and its conmon). A directory still in use (EBUSY) is tried
+ * again every 20 ms for up to wait_ms: conmon and the cleanup it runs
+ * leave a moment after `podman rm` returns. True when none is left
+ * anywhere. Blocks: never from PID 1's loop. */
+bool cgroup_remove_everywhere(const char *rel, uint32_t wait_ms);
 /* The service's cgroup, made at its first spawn: an O_PATH fd of the
  * directory (for clone3's CLONE_INTO_CGROUP; the caller closes it) and the
  * path of its cgroup.procs (for the vfork fallback); -1 without cgroups.

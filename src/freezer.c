@@ -93,18 +93,7 @@ static bool cpu_read_us(const struct cpu_src *src, uint64_t *us)
 /* The mount point of the v1 hierarchy that carries cpuacct, if any. */
 static bool v1_cpuacct_mount(char *out, size_t size)
 {
-    static char info[65536];
-    if (file_read_small(AT_FDCWD, "/proc/self/mountinfo", info, sizeof info) < 0)
-        return false;
-    for (char *line = strtok(info, "\n"); line; line = strtok(NULL, "\n")) {
-        char *sep = strstr(line, " - cgroup ");
-        if (sep == NULL || strstr(sep, "cpuacct") == NULL)
-            continue;
-        char mnt[VALIDATE_PATH_BYTES_MAX];
-        if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) == 1)
-            return str_copy(out, size, mnt);
-    }
-    return false;
+    return cgroup_mount_with("cgroup ", "cpuacct", out, size);
 }
 
 /* Where pid's CPU time is counted: its v1 cpuacct cgroup when the host

@@ -55,6 +55,12 @@ int persona_job_run(const struct persona_job_req *r, int out_fd);
 
 /* Deadline of one podman call: BAY0_PODMAN_TIMEOUT_MS or the default. */
 uint32_t persona_podman_timeout_ms(void);
+/* After a successful `podman rm`: podman removes the container's own cgroup
+ * but not the --cgroup-parent it was given (focus.h), nor conmon's
+ * directory in it. They go with the container, in every hierarchy, or each
+ * supervisor start would walk them (focus, the governor) for ever. Logs
+ * event=cgroup-parent-left when one is still in use. Blocks on cgroupfs. */
+void persona_cgroup_forget(const char *semantic, const char *container);
 
 /* --- the spec: "memory=BYTES\ncpu-weight=N\nenv=K=V\ncmd=ARG\n..." ------ */
 struct persona_spec {

@@ -204,8 +204,11 @@ static bool podman_do(const struct reconcile_repair *r, char *why,
         podman_argv(&a, "rm", "-f", "-t", "0", r->container, NULL);
     if (r->action == RA_STOP_DB_STOPPED)
         deadline_ms += 10000;
-    if (exec_run(&a, deadline_ms, "podman-repair", r->name, NULL, &err, &res))
+    if (exec_run(&a, deadline_ms, "podman-repair", r->name, NULL, &err, &res)) {
+        if (r->action == RA_RM_GHOST) /* no persona is left to use them */
+            persona_cgroup_forget(r->name, r->container);
         return true;
+    }
     char t[96];
     size_t len = err.len;
     while (len > 0 && err_buf[len - 1] == '\n')

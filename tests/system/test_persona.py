@@ -161,6 +161,31 @@ def test_create_start_stop_rm_in_podman(ps):
     assert 'what=podman-start result="exit 0" elapsed_ms=' in log
 
 
+def persona_cgroup_dirs(cgroot, container):
+    """Every directory of the container's --cgroup-parent, in every hierarchy."""
+    found = []
+    for top in os.listdir("/sys/fs/cgroup"):
+        found += [d for d, _, _ in os.walk(f"/sys/fs/cgroup/{top}{cgroot}/{container}")]
+    return found
+
+
+def test_rm_removes_the_persona_cgroup_parent_everywhere(ps):
+    """podman leaves the --cgroup-parent (and conmon's directory in it) after
+    `podman rm`; bay0 removes them with the persona, in every hierarchy, and
+    keeps the parent of other personas."""
+    ps.up()
+    for name in ("work", "keep"):
+        ps.persona("create", f"p://{name}", "--image", IMAGE)
+        ps.persona("start", f"p://{name}")
+    made = persona_cgroup_dirs(ps.store.cgroot, "p__work")
+    assert any(d.endswith("/p__work/conmon") for d in made), made
+    ps.persona("rm", "p://work")
+    assert persona_cgroup_dirs(ps.store.cgroot, "p__work") == []
+    assert ps.store.containers() == {"p__keep": "running"}
+    assert persona_cgroup_dirs(ps.store.cgroot, "p__keep") != []
+    assert "cgroup-parent-left" not in ps.mgr_log()
+
+
 def test_the_governor_refuses_new_starts_under_heat(ps, tmp_path):
     """A thermal zone past its passive trip: the governor refuses new
     starts, and `persona start` says so (exit 3: try again) without
@@ -321,6 +346,24 @@ def test_reconcile_every_rule_from_a_prepared_state(ps):
     assert st.containers()["p__half"] == "running"
     st.podman("rm", "-f", "-t", "0", "web1")
     st.podman("rm", "-f", "-t", "0", "sys__svc")
+
+
+def test_a_ghost_removed_by_reconcile_takes_its_cgroup_parent(ps):
+    """A p__ container with no row, started behind bay0's back under the
+    persona cgroup root: the boot reconcile removes it, and its
+    --cgroup-parent with it."""
+    ps.up()
+    st = ps.store
+    st.podman("run", "-d", "--pull=never", "--name", "p__x", "--cgroup-parent",
+              f"{st.cgroot}/p__x", IMAGE, "sleep", "1000")
+    assert any(d.endswith("/p__x/conmon") for d in persona_cgroup_dirs(st.cgroot, "p__x"))
+    manager_down(ps)
+    before = len(reconcile_lines(ps.mgr_log()))
+    manager_up(ps)
+    lines = new_reconcile_lines(ps, before, 1)
+    assert lines[0].startswith("rule=ghost persona=p://x") and 'result="ok"' in lines[0], lines
+    assert "p__x" not in st.containers()
+    assert persona_cgroup_dirs(st.cgroot, "p__x") == [], ps.mgr_log()[-3000:]
 
 
 def test_sigkill_in_the_middle_of_start_leaves_no_half_state(ps, tmp_path):
