@@ -61,14 +61,10 @@ static const char *raise_io_priority(const char *what)
 /* Open + migrate; exit byte semantics. Leaves db open on success. */
 static int open_migrated(struct state_db *db)
 {
-    enum state_result r = state_open(db, NULL);
-    if (r != STATE_OK && r != STATE_RECOVERED)
+    bool recovered = false;
+    if (!state_open_migrated_how(db, &recovered))
         return CHILD_ERROR;
-    if (state_migrate_if_needed(db) != STATE_OK) {
-        state_close(db);
-        return CHILD_ERROR;
-    }
-    return r == STATE_RECOVERED ? CHILD_RECOVERED : CHILD_OK;
+    return recovered ? CHILD_RECOVERED : CHILD_OK;
 }
 
 /* Set the clock forward to the last-known-good time if it is behind. */

@@ -113,7 +113,7 @@ enum state_result state_migrate_if_needed(struct state_db *db)
 }
 
 /* state_open, then the schema brought up to date; closed again on failure. */
-bool state_open_migrated(struct state_db *db)
+bool state_open_migrated_how(struct state_db *db, bool *recovered)
 {
     enum state_result r = state_open(db, NULL);
     if (r != STATE_OK && r != STATE_RECOVERED)
@@ -122,5 +122,12 @@ bool state_open_migrated(struct state_db *db)
         state_close(db);
         return false;
     }
+    if (recovered != NULL)
+        *recovered = r == STATE_RECOVERED;
     return true;
+}
+
+bool state_open_migrated(struct state_db *db)
+{
+    return state_open_migrated_how(db, NULL);
 }

@@ -66,8 +66,10 @@ struct state_db {
 enum state_result state_open(struct state_db *db, const char *dir);
 void state_close(struct state_db *db);
 /* state_open (default dir) + state_migrate_if_needed; false (db closed,
- * logged) when either fails. A recovered db counts as opened. */
+ * logged) when either fails. A recovered db counts as opened; recovered
+ * (may be NULL) says whether it was. */
 bool state_open_migrated(struct state_db *db);
+bool state_open_migrated_how(struct state_db *db, bool *recovered);
 /* Run every pending migration, each in its own transaction. A db newer than
  * this binary is an error (never downgraded, never moved aside). */
 enum state_result state_migrate_if_needed(struct state_db *db);
