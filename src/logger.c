@@ -319,6 +319,34 @@ static bool ring_has_room(const struct logring *r)
     return used + LOG_END_MARK_BYTES < LOG_RING_BYTES;
 }
 
+/* Ring i has new bytes for the writer. Its wake-up waits for the end of the
+ * loop's turn (logger_wake_writer): a turn that starts 1,000 services, or
+ * reads many pipes, wakes the writer once, not once a line. A ring half
+ * full wakes it at once, so a long turn (the first scan of 10,000
+ * services) never fills one while the writer sleeps. */
+static bool wake_due;
+
+void logger_wake_writer(void)
+{
+    if (!wake_due || !hdr)
+        return;
+    wake_due = false;
+    uint64_t one = 1;
+    (void)!write(hdr->data_efd, &one, sizeof one);
+}
+
+static void ring_mark(struct logring *r, uint32_t i)
+{
+    BAY0_ASSERT(i <= hdr->slots);
+    uint64_t mask = 1ull << (i % 64);
+    if (!(atomic_fetch_or(&logring_data_bits(hdr)[i / 64], mask) & mask))
+        wake_due = true;
+    uint64_t used = atomic_load_explicit(&r->head, memory_order_relaxed) -
+                    atomic_load_explicit(&r->tail, memory_order_acquire);
+    if (used >= LOG_RING_BYTES / 2)
+        logger_wake_writer();
+}
+
 static void ring_put(struct logring *r, uint32_t i, const char *bytes, size_t len)
 {
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
@@ -326,7 +354,7 @@ static void ring_put(struct logring *r, uint32_t i, const char *bytes, size_t le
     for (size_t k = 0; k < len; k++)
         data[(head + k) % LOG_RING_BYTES] = bytes[k];
     atomic_store_explicit(&r->head, head + len, memory_order_release);
-    logring_set_bit(logring_data_bits(hdr), i, hdr->data_efd);
+    ring_mark(r, i);
 }
 
 /* The oldest ended instance's output has all been read: forget its mark. */
@@ -422,7 +450,7 @@ void logger_on_readable(struct svc *s)
         return;
     note_read(r, data[at + (size_t)n - 1], (size_t)n);
     atomic_store_explicit(&r->head, head + (uint64_t)n, memory_order_release);
-    logring_set_bit(logring_data_bits(hdr), (uint32_t)svc_index(s), hdr->data_efd);
+    ring_mark(r, (uint32_t)svc_index(s));
     if (mark_reached(r))
         place_mark(s, r); /* its room was kept */
 }
@@ -504,8 +532,8 @@ void logger_shutdown(void)
             logger_on_readable(s);
     }
     atomic_store(&hdr->quit, 1);
-    uint64_t one = 1;
-    (void)!write(hdr->data_efd, &one, sizeof one);
+    wake_due = true;
+    logger_wake_writer();
     int64_t deadline = time_mono_ms() + LOGGER_DRAIN_TIMEOUT_MS;
     pid_t pid = writer_pid;
     int pfd = (int)syscall(SYS_pidfd_open, pid, 0);

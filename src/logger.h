@@ -57,6 +57,10 @@ void logger_release_writer(struct svc *s);
 void logger_on_resume(void);
 /* The reaper saw pid exit: true if it was the writer (then restarted). */
 bool logger_on_exit(pid_t pid, int status);
+/* Wakes the log writer if a ring got bytes since the last call: the loop
+ * calls it before it sleeps (and logger_shutdown at the end), so the writer
+ * wakes once per turn of the loop, however many lines the turn made. */
+void logger_wake_writer(void);
 /* At the very end: let the writer drain every ring, then stop it. */
 void logger_shutdown(void);
 /* bay0's own log lines (log.c calls this once logger_init succeeded). */

@@ -573,6 +573,7 @@ enum supervise_exit supervise_run(const struct supervise_config *cfg)
         if (sup.shutting_down && shutdown_progress() && !loop_flush_inhibits())
             break;
         arm_timer();
+        logger_wake_writer(); /* once per turn: what this turn logged */
         struct epoll_event events[EPOLL_EVENTS_MAX];
         int n = epoll_wait(sup.epoll_fd, events, EPOLL_EVENTS_MAX, -1);
         if (n < 0) {

@@ -138,6 +138,7 @@ static void run_until_drained(struct svc *s)
     int64_t deadline = time_mono_ms() + 10000;
     while (!drained(s)) {
         assert_true(time_mono_ms() < deadline);
+        logger_wake_writer(); /* as the loop does before it sleeps */
         struct epoll_event ev[4];
         int n = epoll_wait(sup.epoll_fd, ev, 4, 20);
         for (int i = 0; i < n; i++) {
