@@ -190,6 +190,8 @@ bool cli_log_since_parse(const char *s, int64_t now_us, int64_t *out_us)
         return false;
     int64_t unit = s[len - 1] == 's' ? 1 : s[len - 1] == 'm' ? 60 : s[len - 1] == 'h' ? 3600 : 86400;
     *out_us = now_us - (int64_t)v * unit * 1000000;
+    if (*out_us < 0) /* further back than 1970: every line */
+        *out_us = 0;
     return true;
 }
 
