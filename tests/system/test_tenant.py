@@ -127,10 +127,11 @@ def test_a_persona_reaches_it_through_its_bind_mount(tenant, tmp_path):
     assert r.stdout == "pong\n"
 
 
-def serve_pong(path, stop):
+def serve_pong(path, stop, listening):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(path)
     s.listen(8)
+    listening.set()  # the path exists from bind(): a connect before listen() is refused
     s.settimeout(0.1)
     while not stop.is_set():
         try:
@@ -152,11 +153,11 @@ def impostor(tmp_path):
     rundir = tmp_path / "other-run"
     (rundir / "tenants" / "ai").mkdir(parents=True)
     path = str(rundir / "tenants" / "ai" / "ai.sock")
-    stop = threading.Event()
-    t = threading.Thread(target=serve_pong, args=(path, stop))
+    stop, listening = threading.Event(), threading.Event()
+    t = threading.Thread(target=serve_pong, args=(path, stop, listening))
     t.start()
     try:
-        wait_for(lambda: os.path.exists(path), what="the impostor's socket")
+        assert listening.wait(timeout=10), "the impostor's socket never listened"
         yield rundir
     finally:
         stop.set()
