@@ -46,7 +46,8 @@ MUSL_CC  ?= musl-gcc
 # log formats lay among SQLite's and the man pages), and RELR relocations
 # (-z pack-relative-relocs) spare the loader reading 56 KiB of .rela.dyn.
 # Together, at 100 services, the supervisor and its log writer hold about
-# 370 KiB less PSS (bench/README.md, "Memory and the binary's layout").
+# 370 KiB less PSS (bench/README.md, "Issue 15's rule, checked a third
+# time": the binary's layout).
 LOOP_SRCS := src/main.c src/supervise.c src/supervise_reap.c src/service.c \
              src/svc.c src/svcmap.c src/svcdir.c src/scan.c src/spawn.c \
              src/spawn_shared.c src/spawn_child.c src/logger.c src/logwriter.c \
