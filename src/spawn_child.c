@@ -306,7 +306,8 @@ static void child_signals_default(void)
     struct child_ksigaction dfl = {0}; /* SIG_DFL */
     for (int sig = 1; sig < NSIG; sig++)
         if (sigismember(&ignored_signals, sig))
-            child_sys(SYS_rt_sigaction, sig, (long)&dfl, 0 /* no old */);
+            child_sys4(SYS_rt_sigaction, sig, (long)&dfl, 0 /* no old */,
+                       sizeof dfl.mask /* sigsetsize: anything else is EINVAL */);
     uint64_t none = 0;
     child_sys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof none);
 }

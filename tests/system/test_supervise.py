@@ -2,9 +2,12 @@
 failure, stop with down-signal and SIGKILL, finish, readiness, reaping."""
 import os
 import signal
+import subprocess
 import time
 
-from conftest import descendants, pid_alive, proc_state, service_descendants, wait_for, write_file
+import pytest
+
+from conftest import BAY0, descendants, pid_alive, proc_state, service_descendants, wait_for, write_file
 
 
 def test_three_services_come_up(sup):
@@ -204,6 +207,49 @@ def test_service_inherits_only_its_own_fds(sup, tmp_path):
     fds = sorted(int(x) for x in out.read_text().split())
     # 3 is ls's own: the directory it lists gets the lowest free number
     assert fds == [0, 1, 2, 3, 5], fds
+
+
+def sig_masks(path):
+    """SigIgn and SigBlk of /proc/PID/status as copied to a file."""
+    rows = dict(line.split(":", 1) for line in path.read_text().splitlines())
+    return int(rows["SigIgn"], 16), int(rows["SigBlk"], 16)
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["shared-path", "plain-path"])
+def test_service_starts_with_default_signal_handling(sup, tmp_path, plain):
+    """A service, its finish and its logger start with no signal ignored or
+    blocked, as under s6 and runit: not the supervisor's SIGPIPE (ignored so
+    a client hanging up never kills it), nor what its parent ignored (nohup
+    ignores SIGHUP, and SIG_IGN survives exec). A shell started with SIGHUP
+    ignored cannot even trap it."""
+    if plain:
+        sup.env["BAY0_SPAWN_PLAIN"] = "1"
+    run_out, fin_out, log_out = (tmp_path / f"sigs-{n}" for n in ("run", "finish", "log"))
+    copy = "grep -E '^Sig(Ign|Blk)' /proc/self/status > {0}.tmp; mv {0}.tmp {0}"
+    sup.service("sigs", run=copy.format(run_out) + "\nexit 3", files={
+        "finish": "#!/bin/sh\n" + copy.format(fin_out) + "\nexit 125\n",
+        "log/run": "#!/bin/sh\n" + copy.format(log_out) + "\nexec cat > /dev/null\n"})
+    ignored = (signal.SIGHUP, signal.SIGUSR2, signal.SIGPIPE)
+    sup.stderr = open(sup.stderr_path, "ab")
+    sup.proc = subprocess.Popen(
+        [BAY0, "supervise", "--scandir", sup.scandir, "--rundir", sup.rundir,
+         "--logdir", sup.logdir], stdout=sup.stderr, stderr=sup.stderr, env=sup.env,
+        preexec_fn=lambda: [signal.signal(s, signal.SIG_IGN) for s in ignored])
+    wait_for(lambda: sup.ping(), what="control socket")
+    sup.wait_state("sigs", "down")
+    for out in (run_out, fin_out, log_out):
+        wait_for(lambda: out.exists(), what=f"{out.name}'s signal masks")
+        ign, blk = sig_masks(out)
+        assert (ign, blk) == (0, 0), f"{out.name}: SigIgn {ign:#x} SigBlk {blk:#x}"
+    # the supervisor itself still ignores them: only its children are reset
+    ign, _ = sig_masks_of_pid(sup.proc.pid)
+    assert all(ign & (1 << (s - 1)) for s in ignored), hex(ign)
+    assert sup.stop() == 0
+
+
+def sig_masks_of_pid(pid):
+    rows = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status").read().splitlines())
+    return int(rows["SigIgn"], 16), int(rows["SigBlk"], 16)
 
 
 def test_start_waits_for_readiness(sup):
