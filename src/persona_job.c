@@ -27,7 +27,6 @@
 
 #define JOB_ERR_BYTES 4096
 #define CPU_WEIGHT_MAX 10000
-#define PERSONA_CGROUP_EMPTY_MS 5000 /* conmon's exit after podman rm */
 
 static const char *const kind_names[JOB_KIND_COUNT] = {
     "create", "start", "stop", "reset", "rm", "note",
@@ -233,11 +232,11 @@ static bool podman_create(const struct persona_job_req *r, const char *image,
     return true;
 }
 
-void persona_cgroup_forget(const char *semantic, const char *container)
+void persona_cgroup_forget(const char *semantic, const char *container, uint32_t wait_ms)
 {
     char parent[256];
     if (focus_cgroup_parent(container, parent, sizeof parent) &&
-        !cgroup_remove_everywhere(parent, PERSONA_CGROUP_EMPTY_MS))
+        !cgroup_remove_everywhere(parent, wait_ms))
         log_warn("persona=%s event=cgroup-parent-left cgroup=%s "
                  "hint=\"a process is still in it: rmdir it in each hierarchy once empty\"",
                  semantic, parent);
@@ -403,7 +402,7 @@ static int job_remove(const struct persona_job_req *r, struct state_db *db,
         return answer(fd, timed_out ? "TIMEOUT" : "ERR", why);
     if (state_remove_persona(db, r->semantic, &found) != STATE_OK)
         return answer(fd, "ERR", "rm: cannot write the database");
-    persona_cgroup_forget(r->semantic, r->container);
+    persona_cgroup_forget(r->semantic, r->container, PERSONA_CGROUP_EMPTY_MS);
     char pidfile[512];
     str_fmt(pidfile, sizeof pidfile, "%s/%s.pid", r->piddir, r->container);
     unlink(pidfile);

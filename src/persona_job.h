@@ -58,9 +58,12 @@ uint32_t persona_podman_timeout_ms(void);
 /* After a successful `podman rm`: podman removes the container's own cgroup
  * but not the --cgroup-parent it was given (focus.h), nor conmon's
  * directory in it. They go with the container, in every hierarchy, or each
- * supervisor start would walk them (focus, the governor) for ever. Logs
- * event=cgroup-parent-left when one is still in use. Blocks on cgroupfs. */
-void persona_cgroup_forget(const char *semantic, const char *container);
+ * supervisor start would walk them (focus, the governor) for ever. Tries
+ * again every 20 ms for up to wait_ms while a process (conmon, leaving) is
+ * still in one; then logs event=cgroup-parent-left. Blocks on cgroupfs. */
+void persona_cgroup_forget(const char *semantic, const char *container, uint32_t wait_ms);
+/* The wait of one `persona rm`: conmon's exit after podman rm. */
+#define PERSONA_CGROUP_EMPTY_MS 5000
 
 /* --- the spec: "memory=BYTES\ncpu-weight=N\nenv=K=V\ncmd=ARG\n..." ------ */
 struct persona_spec {

@@ -71,7 +71,9 @@
 #define JOB_OUT_BYTES_MAX 1024
 #define RECONCILE_OUT_BYTES_MAX 65536
 #define WATCH_LINE_BYTES_MAX 256
-#define RECONCILE_TIMEOUT_MS_EXTRA 5000
+#define RECONCILE_TIMEOUT_MS_EXTRA 5000 /* start, SQLite, the ghosts' cgroups */
+_Static_assert(RECONCILE_CGROUP_WAIT_MS < RECONCILE_TIMEOUT_MS_EXTRA,
+               "the ghosts' cgroup wait fits in the reconcile's deadline");
 #define JOB_TIMEOUT_MS_EXTRA 5000     /* past the podman deadline(s) */
 #define WATCHER_RESTART_MS 1000
 #define EPOLL_EVENTS_MAX 32

@@ -150,6 +150,7 @@ static char ps_err[4096];
 static struct podman_container containers[PODMAN_CONTAINERS_MAX];
 static struct state_persona rows[RECONCILE_PERSONAS_MAX];
 static struct reconcile_repair repairs[RECONCILE_PERSONAS_MAX + PODMAN_CONTAINERS_MAX];
+static bool ghost_removed[ARRAY_LEN(repairs)];
 
 static void say(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(int fd, const char *fmt, ...)
@@ -204,11 +205,8 @@ static bool podman_do(const struct reconcile_repair *r, char *why,
         podman_argv(&a, "rm", "-f", "-t", "0", r->container, NULL);
     if (r->action == RA_STOP_DB_STOPPED)
         deadline_ms += 10000;
-    if (exec_run(&a, deadline_ms, "podman-repair", r->name, NULL, &err, &res)) {
-        if (r->action == RA_RM_GHOST) /* no persona is left to use them */
-            persona_cgroup_forget(r->name, r->container);
+    if (exec_run(&a, deadline_ms, "podman-repair", r->name, NULL, &err, &res))
         return true;
-    }
     char t[96];
     size_t len = err.len;
     while (len > 0 && err_buf[len - 1] == '\n')
@@ -224,16 +222,20 @@ static bool action_calls_podman(enum reconcile_action a)
     return a != RA_DB_STOPPED;
 }
 
-static void repair(struct state_db *db, const struct reconcile_repair *r,
+/* True when the repair removed a ghost container (its cgroups go after). */
+static bool repair(struct state_db *db, const struct reconcile_repair *r,
                    bool dry_run, int fd, unsigned *calls)
 {
     char result[256] = "ok";
+    bool removed = false;
     if (dry_run) {
         str_copy(result, sizeof result, "planned");
     } else {
         if (action_calls_podman(r->action)) {
             (*calls)++;
-            if (!podman_do(r, result, sizeof result))
+            bool done = podman_do(r, result, sizeof result);
+            removed = done && r->action == RA_RM_GHOST;
+            if (!done)
                 log_warn("event=repair-podman-failed persona=%s error=\"%s\" "
                          "effect=\"the database says stopped anyway\"", r->name, result);
         }
@@ -249,6 +251,22 @@ static void repair(struct state_db *db, const struct reconcile_repair *r,
              reconcile_action_text(r->action), result);
     say(fd, "R\t%s\t%s\t%s\t%s\n", reconcile_rule_name(r->rule), r->name,
         reconcile_action_text(r->action), result);
+    return removed;
+}
+
+/* The removed ghosts' cgroup parents, after every repair (their conmons
+ * have had the longest to leave), in one wait for all: a reconcile with
+ * many ghosts answers within its deadline (persona_mgr.c). */
+static void forget_ghost_cgroups(const bool *gone, size_t n)
+{
+    int64_t until = time_mono_ms() + RECONCILE_CGROUP_WAIT_MS;
+    for (size_t i = 0; i < n; i++) {
+        if (!gone[i])
+            continue;
+        int64_t left = until - time_mono_ms();
+        persona_cgroup_forget(repairs[i].name, repairs[i].container,
+                              left > 0 ? (uint32_t)left : 0);
+    }
 }
 
 static int64_t pid_of(const char *piddir, const char *semantic)
@@ -313,7 +331,8 @@ int reconcile_run(bool dry_run, const char *piddir, int out_fd)
     size_t n = reconcile_plan(rows, nrows, containers, ncs, podman_ok,
                               repairs, ARRAY_LEN(repairs));
     for (size_t i = 0; i < n; i++)
-        repair(&db, &repairs[i], dry_run, out_fd, &calls);
+        ghost_removed[i] = repair(&db, &repairs[i], dry_run, out_fd, &calls);
+    forget_ghost_cgroups(ghost_removed, n);
     report_rows(&db, piddir, out_fd);
     state_close(&db);
     log_info("event=reconcile-done dry_run=%d personas=%zu containers=%zu "

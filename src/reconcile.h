@@ -37,6 +37,10 @@
 #include <stddef.h>
 
 #define RECONCILE_PERSONAS_MAX 256
+/* reconcile_run waits this long in all, not per ghost, for the cgroups of
+ * the ghosts it removed to empty (persona_cgroup_forget): inside the
+ * deadline the manager gives it (RECONCILE_TIMEOUT_MS_EXTRA). */
+#define RECONCILE_CGROUP_WAIT_MS 3000
 
 enum reconcile_rule {
     RR_RUNNING_MISSING = 0,
