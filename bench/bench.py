@@ -940,6 +940,10 @@ def main():
     ap.add_argument("--idle", type=int, default=30, help="idle window, seconds")
     ap.add_argument("--restarts", type=int, default=50)
     ap.add_argument("--reps", type=int, default=3, help="bring-up repetitions at N=1000")
+    ap.add_argument("--small-reps", type=int, default=3,
+                    help="bring-up repetitions below N=1000 (each takes milliseconds)")
+    ap.add_argument("--large-reps", type=int, default=1,
+                    help="bring-up repetitions above N=1000")
     ap.add_argument("--log-reps", type=int, default=3)
     ap.add_argument("--max-n", type=int, default=10000)
     ap.add_argument("--sups", default="",
@@ -1010,13 +1014,15 @@ def rows_logger():
 
 
 def rows_scaling():
-    """Every N once for every supervisor and the floor; N=1000 ARGS.reps
-    times, interleaved, the first with the idle window and status queries."""
+    """Every N for every supervisor and the floor, interleaved: N=1000
+    ARGS.reps times (the first with the idle window and status queries),
+    smaller N ARGS.small_reps times, larger ARGS.large_reps times; the
+    report takes the median of each."""
     scaling = {c.key: {} for c in sup_classes()}
     floor = {}
     ns = [n for n in SCALING_NS if ARGS.min_n <= n <= ARGS.max_n]
     for n in ns:
-        reps = ARGS.reps if n == MAIN_N else 1
+        reps = ARGS.reps if n == MAIN_N else ARGS.small_reps if n < MAIN_N else ARGS.large_reps
         for rep in range(reps):
             log(f"bring-up N={n} rep {rep + 1}/{reps}: floor")
             floor.setdefault(str(n), []).append(run_floor_bringup(n))

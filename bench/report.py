@@ -544,7 +544,8 @@ def section_machine(R):
             f"binaries copied at the start of the run), s6 {v.get('s6')}, skalibs {v.get('libskarnet2.13')}, "
             f"runit {v.get('runit')}, daemontools {v.get('daemontools')}, supervisor {v.get('supervisor')}",
             f"- parameters: idle window {p['idle']} s, {p['restarts']} restarts, {p['reps']} bring-up "
-            f"repetitions at N=1000, {p['log_reps']} logger repetitions, N up to {p['max_n']:,}", ""]
+            f"repetitions at N=1000 ({p.get('small_reps', 1)} below, {p.get('large_reps', 1)} above), "
+            f"{p['log_reps']} logger repetitions, N up to {p['max_n']:,}", ""]
 
 
 def section_sizes(R):
