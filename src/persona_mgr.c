@@ -130,6 +130,7 @@ static struct {
     int epoll_fd, signal_fd, listen_fd;
     enum mode mode;
     char dirty_reason[256];
+    bool dirty_unmounted; /* the reason is no /persist under PID 1 */
     bool stopping;
     /* reconcile */
     pid_t rec_pid;
@@ -1178,10 +1179,16 @@ static void dispatch(struct conn *c)
         c->phase = C_PARKED;
         return;
     }
-    if (m.mode == MODE_DIRTY && strcmp(verb, "reconcile") != 0) {
-        conn_reply(c, 1, "personas are unavailable: %s (no state database: "
-                   "a dirty boot, or %s is not mounted)", m.dirty_reason,
-                   state_persist_mountpoint());
+    /* Without /persist even a reconcile is refused: it would write the
+     * database into the bare mount point, on the root file system. */
+    if (m.mode == MODE_DIRTY && (m.dirty_unmounted || strcmp(verb, "reconcile") != 0)) {
+        if (m.dirty_unmounted)
+            conn_reply(c, 1, "personas are unavailable: %s (a dirty boot: the "
+                       "state database is on it); once it is mounted, "
+                       "`bay0 restart personas`", m.dirty_reason);
+        else
+            conn_reply(c, 1, "personas are unavailable: %s; once that is "
+                       "mended, `bay0 reconcile` tries again", m.dirty_reason);
         return;
     }
     if (strcmp(verb, "list") == 0) {
@@ -1509,6 +1516,7 @@ int persona_mgr_main(int argc, char **argv)
     if (getenv("BAY0_PERSIST_DIR") == NULL && getppid() == 1 &&
         !persist_is_mounted(state_persist_mountpoint())) {
         m.mode = MODE_DIRTY;
+        m.dirty_unmounted = true;
         str_fmt(m.dirty_reason, sizeof m.dirty_reason, "%s is not mounted",
                 state_persist_mountpoint());
         log_warn("event=no-database reason=\"%s\"", m.dirty_reason);

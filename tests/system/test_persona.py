@@ -625,6 +625,7 @@ def test_dirty_boot_refuses_and_writes_nothing(ps, tmp_path):
         r = ps.persona(*args, check=False)
         assert r.returncode == 1, (args, r.stderr)
         assert "personas are unavailable: cannot open the state database" in r.stderr
+        assert "once that is mended, `bay0 reconcile` tries again" in r.stderr, r.stderr
     assert not os.path.exists(missing)
     assert ps.store.containers() == {}
     assert ps.svc("other")["state"] == "up"

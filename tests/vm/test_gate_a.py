@@ -131,6 +131,11 @@ def test_dirty_boot_without_persist_disk(vm_factory):
     assert status != 0 and "dirty boot" in out, out
     status, out = vm.sh("bay0 persona list", 60)
     assert status != 0 and "dirty boot" in out, out
+    # not even a reconcile: it would write the database into the bare
+    # mount point, on the root file system
+    status, out = vm.sh("bay0 reconcile; ls /persist", 60)
+    assert "dirty boot" in out and "bay0 restart personas" in out, out
+    assert "spine" not in out, out
     status, out = vm.sh("bay0 log images", 60)
     assert "dirty boot" in out, out
     status, out = vm.sh("bay0 validate", 120)
