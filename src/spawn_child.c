@@ -271,58 +271,55 @@ int spawn_slot_fill(struct spawn_slot *slot, const struct spawn_req *req)
     return env_build(req, slot);
 }
 
-static sigset_t ignored_signals; /* SIG_IGN in the supervisor: reset in children */
+#define CHILD_SIGNALS 64     /* the kernel's signals: 1 to 64 */
+#define CHILD_SIGSET_BYTES 8 /* the kernel's sigset_t: 64 bits */
+
+/* SIG_IGN in the supervisor, bit sig - 1: reset in children. A plain mask:
+ * glibc's sigaddset refuses its own signals too. */
+static uint64_t ignored_signals;
 static bool ignored_known;
 
+/* The kernel's struct sigaction: the handler first (x86_64, aarch64,
+ * riscv64), then flags, restorer and mask, which this leaves room for. */
+struct child_ksigaction {
+    void *handler;
+    unsigned long rest[7];
+};
+
 /* Exec resets handlers but keeps SIG_IGN: find the ignored signals once,
- * so a child resets only those (one or two calls, not 64). */
+ * so a child resets only those (one or two calls, not 64). Asked of the
+ * kernel itself: the C library's sigaction() refuses the signals it keeps
+ * for its own use (glibc's 32 and 33), which a parent may still ignore. */
 void spawn_child_prepare(void)
 {
     if (ignored_known)
         return;
-    sigemptyset(&ignored_signals);
-    for (int sig = 1; sig < NSIG; sig++) {
-        struct sigaction old;
-        if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &old) == 0 &&
-            old.sa_handler == SIG_IGN)
-            sigaddset(&ignored_signals, sig);
+    ignored_signals = 0;
+    for (int sig = 1; sig <= CHILD_SIGNALS; sig++) {
+        struct child_ksigaction old = {0};
+        if (sig != SIGKILL && sig != SIGSTOP &&
+            syscall(SYS_rt_sigaction, sig, NULL, &old, CHILD_SIGSET_BYTES) == 0 &&
+            old.handler == (void *)SIG_IGN)
+            ignored_signals |= 1ull << (sig - 1);
     }
     ignored_known = true;
 }
 
 /* ---- the child: raw system calls only ---------------------------------- */
 
-#if defined(__x86_64__)
-/* The kernel's struct sigaction on x86_64. */
-struct child_ksigaction {
-    void *handler;
-    unsigned long flags;
-    void *restorer;
-    uint64_t mask;
-};
-
+/* Raw system calls, as everything the child does: SIG_DFL for what the
+ * supervisor found ignored (libc's sigaction would refuse 32 and 33), and
+ * an empty mask. */
 static void child_signals_default(void)
 {
     struct child_ksigaction dfl = {0}; /* SIG_DFL */
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sigismember(&ignored_signals, sig))
+    for (int sig = 1; sig <= CHILD_SIGNALS; sig++)
+        if (ignored_signals & (1ull << (sig - 1)))
             child_sys4(SYS_rt_sigaction, sig, (long)&dfl, 0 /* no old */,
-                       sizeof dfl.mask /* sigsetsize: anything else is EINVAL */);
+                       CHILD_SIGSET_BYTES /* anything else is EINVAL */);
     uint64_t none = 0;
-    child_sys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof none);
+    child_sys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, CHILD_SIGSET_BYTES);
 }
-#else
-static void child_signals_default(void)
-{
-    struct sigaction dfl = {.sa_handler = SIG_DFL};
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sigismember(&ignored_signals, sig))
-            sigaction(sig, &dfl, NULL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-}
-#endif
 
 /* Moves fd to target (dup3 refuses equal fds: then only FD_CLOEXEC is
  * cleared, as dup2 onto itself would keep it). */
