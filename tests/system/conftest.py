@@ -102,12 +102,12 @@ class Supervisor:
         return d
 
     # ---- the process ----
-    def start(self, *extra, wait=True):
+    def start(self, *extra, wait=True, preexec_fn=None):
         self.stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(
             [BAY0, "supervise", "--scandir", self.scandir, "--rundir", self.rundir,
              "--logdir", self.logdir, *extra],
-            stdout=self.stderr, stderr=self.stderr, env=self.env)
+            stdout=self.stderr, stderr=self.stderr, env=self.env, preexec_fn=preexec_fn)
         if wait:
             wait_for(lambda: self.ping(), what="control socket")
         return self

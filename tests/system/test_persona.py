@@ -22,6 +22,7 @@ import time
 
 import pytest
 
+from cleanup import remove_cgroup_tree
 from conftest import PodmanStore, BAY0, Supervisor, wait_for, write_file
 
 IMAGE = "localhost/bay0-shell:latest"
@@ -403,18 +404,9 @@ def test_busy_ghost_cgroups_never_hold_the_reconcile_past_its_deadline(ps):
         for holder, hier in holders:
             holder.kill()
             holder.wait()
-            wait_for(lambda: rmdir_if_empty(hier), what=f"{hier} removed")
-
-
-def rmdir_if_empty(path):
-    """True once the cgroup path and those under it are gone (a cgroup
-    refuses rmdir while a process is in it)."""
-    try:
-        for d, _, _ in sorted(os.walk(path), key=lambda w: -len(w[0])):
-            os.rmdir(d)
-    except OSError:
-        return not os.path.isdir(path)
-    return True
+        for name, (_, hier) in zip(names, holders):
+            wait_for(lambda: remove_cgroup_tree(f"{st.cgroot}/{name}") or not os.path.isdir(hier),
+                     what=f"{hier} removed")
 
 
 def test_sigkill_in_the_middle_of_start_leaves_no_half_state(ps, tmp_path):

@@ -2,14 +2,14 @@
 failure, stop with down-signal and SIGKILL, finish, readiness, reaping."""
 import ctypes
 import os
+import pathlib
 import platform
 import signal
-import subprocess
 import time
 
 import pytest
 
-from conftest import BAY0, descendants, pid_alive, proc_state, service_descendants, wait_for, write_file
+from conftest import descendants, pid_alive, proc_state, service_descendants, wait_for, write_file
 
 
 def test_three_services_come_up(sup):
@@ -212,7 +212,7 @@ def test_service_inherits_only_its_own_fds(sup, tmp_path):
 
 
 def sig_masks(path):
-    """SigIgn and SigBlk of /proc/PID/status as copied to a file."""
+    """SigIgn and SigBlk of /proc/PID/status, or of a copy of its lines."""
     rows = dict(line.split(":", 1) for line in path.read_text().splitlines())
     return int(rows["SigIgn"], 16), int(rows["SigBlk"], 16)
 
@@ -245,26 +245,16 @@ def test_service_starts_with_default_signal_handling(sup, tmp_path, plain):
             act = (ctypes.c_ulong * 4)(1)  # SIG_IGN, no flags, no mask
             if libc.syscall(SYS_RT_SIGACTION, sig, act, None, 8) != 0:
                 os._exit(99)
-    sup.stderr = open(sup.stderr_path, "ab")
-    sup.proc = subprocess.Popen(
-        [BAY0, "supervise", "--scandir", sup.scandir, "--rundir", sup.rundir,
-         "--logdir", sup.logdir], stdout=sup.stderr, stderr=sup.stderr, env=sup.env,
-        preexec_fn=ignore_them)
-    wait_for(lambda: sup.ping(), what="control socket")
+    sup.start(preexec_fn=ignore_them)
     sup.wait_state("sigs", "down")
     for out in (run_out, fin_out, log_out):
         wait_for(lambda: out.exists(), what=f"{out.name}'s signal masks")
         ign, blk = sig_masks(out)
         assert (ign, blk) == (0, 0), f"{out.name}: SigIgn {ign:#x} SigBlk {blk:#x}"
     # the supervisor itself still ignores them: only its children are reset
-    ign, _ = sig_masks_of_pid(sup.proc.pid)
+    ign, _ = sig_masks(pathlib.Path(f"/proc/{sup.proc.pid}/status"))
     assert all(ign & (1 << (s - 1)) for s in ignored), hex(ign)
     assert sup.stop() == 0
-
-
-def sig_masks_of_pid(pid):
-    rows = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status").read().splitlines())
-    return int(rows["SigIgn"], 16), int(rows["SigBlk"], 16)
 
 
 def test_start_waits_for_readiness(sup):
