@@ -366,6 +366,27 @@ static struct scan_summary scan_abort(struct scan_summary sum, int err)
     return sum;
 }
 
+/* A service this scan added, valid and wanted up: it starts now. */
+static bool starts_now(const struct svc *s)
+{
+    bool wanted = s->persist_known ? s->persist_up : !s->def.down_file;
+    return s->in_use && pad_of(s)->added && !s->config_error && wanted;
+}
+
+/* Each start adds a pidfd to the fds held (plus a few for a moment): the
+ * fd table grows to hold them all before the first spawn, while no child
+ * shares it (fd_table_reserve). Growing it under the spawns of the start
+ * below cost 4-12 ms a time (an RCU grace period) at each doubling. */
+static void reserve_fds_for_starts(const uint32_t *order)
+{
+    uint32_t starts = 0;
+    for (uint32_t i = 0; i < sup.used_hi; i++)
+        starts += starts_now(&sup.svcs[order[i]]);
+    if (starts > 0)
+        (void)fd_table_reserve(sup.scan_fd, logger_fds_held() + sup_pidfds_held() + starts +
+                                                 SCAN_FDS_RESERVED);
+}
+
 static struct scan_summary scan(bool recheck)
 {
     struct scan_summary sum = {0};
@@ -402,10 +423,10 @@ static struct scan_summary scan(bool recheck)
     }
     /* new services start in dependency order (dependencies first) */
     const uint32_t *order = sup_deps_start_order();
+    reserve_fds_for_starts(order);
     for (uint32_t i = 0; i < sup.used_hi; i++) {
         struct svc *s = &sup.svcs[order[i]];
-        bool wanted = s->persist_known ? s->persist_up : !s->def.down_file;
-        if (s->in_use && pad_of(s)->added && !s->config_error && wanted)
+        if (starts_now(s))
             service_on_event(s, EV_WANT_UP, 0);
     }
     return sum;

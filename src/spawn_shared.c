@@ -20,6 +20,9 @@
  *     first dup'ed to the slot's reserved fds below files_low (lo[]); the
  *     parent lets go of them (spawn_sweep) only once the child says, through
  *     files_efd, that it has its own table, or has exec'd or exited.
+ *     While it is shared, the kernel grows the table only after an RCU
+ *     grace period (4-12 ms, the supervisor blocked): a scan grows it for
+ *     all its starts first (fd_table_reserve, scan.c).
  *  4. The parent waits for a slot at most SPAWN_SLOT_WAIT_US, then spawns
  *     fork-like (spawn.c): a stuck child never holds up the loop.
  *  5. x86_64 only (the assembly), never under ASan (its shadow memory and

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -82,6 +83,18 @@ int fd_set_cloexec(int fd, bool on)
         return -1;
     flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
     return fcntl(fd, F_SETFD, flags);
+}
+
+bool fd_table_reserve(int any_fd, uint32_t top)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && top >= rl.rlim_cur)
+        top = rl.rlim_cur > 0 ? (uint32_t)(rl.rlim_cur - 1) : 0;
+    int fd = fcntl(any_fd, F_DUPFD_CLOEXEC, (int)top);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
 }
 
 int fd_write_all(int fd, const void *buf, size_t len)

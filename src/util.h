@@ -45,6 +45,14 @@ int fd_set_nonblock(int fd, bool on);
 int fd_set_cloexec(int fd, bool on);
 /* write all of buf to a blocking fd, retrying on EINTR; -1 on error. */
 int fd_write_all(int fd, const void *buf, size_t len);
+/* Grows this process's fd table now to hold fd number `top` (capped below
+ * RLIMIT_NOFILE), by a dup of `any_fd` there and a close. The kernel grows
+ * a table that a child shares (CLONE_FILES: the shared spawn path, until
+ * the child's first call) only after an RCU grace period, several ms, with
+ * the caller blocked; grown ahead, the table is never grown under a spawn.
+ * It never shrinks, so each size is paid once. Never fatal: false only
+ * when the dup failed. */
+bool fd_table_reserve(int any_fd, uint32_t top);
 
 /* Bounded string copy: always NUL-terminates; returns false if truncated. */
 bool str_copy(char *dst, size_t dst_size, const char *src);

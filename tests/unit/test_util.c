@@ -1,7 +1,8 @@
 /* test_util.c — unit tests of src/util.c: bounded number and signal
  * parsing, bounded strings, small file reads and atomic replaces (real
  * files in a temp dir),
- * directory iteration past one getdents buffer, and the naming grammar.
+ * directory iteration past one getdents buffer, the fd table reservation
+ * (read back from FDSize in /proc/self/status), and the naming grammar.
  *
  * Tests may allocate (the module under test never does). Never touches
  * anything outside its own mkdtemp directory.
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -482,6 +484,70 @@ static void test_dir_each_empty_and_bad_fd(void **state)
 
 /* ---- name_check --------------------------------------------------------- */
 
+/* ---- fd_table_reserve --------------------------------------------------- */
+
+static long fd_table_size(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    assert_non_null(f);
+    char line[256];
+    long size = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "FDSize: %ld", &size) == 1)
+            break;
+    fclose(f);
+    assert_true(size > 0);
+    return size;
+}
+
+static int lowest_free_fd(void)
+{
+    int fd = fcntl(0, F_DUPFD, 0);
+    assert_true(fd >= 0);
+    close(fd);
+    return fd;
+}
+
+/* The table grows to hold `top` now; no fd is left open, anywhere. */
+static void test_fd_table_reserve_grows_the_table_only(void **state)
+{
+    (void)state;
+    long before = fd_table_size();
+    int low = lowest_free_fd();
+    uint32_t top = (uint32_t)before * 4 + 1; /* past the next two doublings */
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur != RLIM_INFINITY && top >= rl.rlim_cur)
+        skip();
+    assert_true(fd_table_reserve(0, top));
+    assert_true(fd_table_size() > (long)top);
+    assert_int_equal(fcntl((int)top, F_GETFD), -1);
+    assert_int_equal(errno, EBADF);
+    assert_int_equal(lowest_free_fd(), low);
+}
+
+/* Past RLIMIT_NOFILE it stops at the limit instead of failing. */
+static void test_fd_table_reserve_stops_at_the_limit(void **state)
+{
+    (void)state;
+    struct rlimit saved, rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    rl = saved;
+    rl.rlim_cur = (rlim_t)fd_table_size() * 2;
+    if (saved.rlim_max != RLIM_INFINITY && rl.rlim_cur > saved.rlim_max)
+        skip();
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    bool ok = fd_table_reserve(0, (uint32_t)rl.rlim_cur * 8);
+    long size = fd_table_size();
+    int left = fcntl((int)rl.rlim_cur - 1, F_GETFD);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    assert_true(ok);
+    assert_true(size >= (long)rl.rlim_cur);
+    assert_int_equal(left, -1);
+    /* and a bad fd to copy is refused, never fatal */
+    assert_false(fd_table_reserve(-1, 10));
+}
+
 static void test_name_check_valid(void **state)
 {
     (void)state;
@@ -569,6 +635,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dir_each_many, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_dir_each_early_stop, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_dir_each_empty_and_bad_fd, tmp_setup, tmp_teardown),
+        cmocka_unit_test(test_fd_table_reserve_grows_the_table_only),
+        cmocka_unit_test(test_fd_table_reserve_stops_at_the_limit),
         cmocka_unit_test(test_name_check_valid),
         cmocka_unit_test(test_name_check_length),
         cmocka_unit_test(test_name_check_bad),
