@@ -177,18 +177,18 @@ int compositor_run(const char *rundir, int notify_fd, uint32_t ready_ms, const c
         return TENANT_EXIT_CONFIG;
     }
     setenv("XDG_RUNTIME_DIR", dir, 1);
-    sigset_t set, old;
+    sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &set, &old);
+    sigprocmask(SIG_BLOCK, &set, NULL);
     int64_t t0 = time_mono_ms();
     fflush(stdout);
     fflush(stderr);
     pr.child = fork();
     if (pr.child == 0) {
-        sigprocmask(SIG_SETMASK, &old, NULL);
+        child_signals_for_exec(); /* and bay0's ignored SIGPIPE: the whole desktop inherits it */
         /* sway refuses root: the compositor runs as USER (--user) */
         if (user != NULL && (setgroups(cu.ngroups, cu.groups) != 0 || setgid(cu.gid) != 0 ||
                              setuid(cu.uid) != 0)) {

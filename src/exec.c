@@ -135,8 +135,7 @@ _Noreturn static void child_exec(const struct exec_argv *a, int out_w,
     if (getppid() != parent)
         _exit(127);
     setpgid(0, 0);
-    child_signals_reset(true);
-    signal(SIGPIPE, SIG_DFL);
+    child_signals_for_exec();
     int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 ||
         dup2(out_w >= 0 ? out_w : null_fd, STDOUT_FILENO) < 0 ||

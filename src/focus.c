@@ -318,6 +318,7 @@ static pid_t compositor_cmd(const char *command)
         return 0;
     pid_t pid = fork();
     if (pid == 0) {
+        child_signals_for_exec(); /* forked from the supervisor: its mask and SIGPIPE */
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0), dup2(null, 1), dup2(null, 2);
         execlp("swaymsg", "swaymsg", command, (char *)NULL);

@@ -394,6 +394,7 @@ static pid_t spawn_fds(const struct exec_argv *a, int in_fd, int out_fd)
     if (pid != 0)
         return pid;
     child_setup();
+    child_signals_for_exec();
     int null_fd = open("/dev/null", O_RDWR);
     dup2(in_fd >= 0 ? in_fd : null_fd, STDIN_FILENO);
     if (out_fd >= 0) {

@@ -192,7 +192,7 @@ static void panic_shell(void)
     for (int i = 0; i < PID1_PANIC_SHELL_RUNS_MAX; i++) {
         pid_t pid = fork();
         if (pid == 0) {
-            child_signals_reset(false);
+            child_signals_for_exec();
             setsid();
             /* A container's console is its stdio: keep it. */
             int fd = panic_container ? -1 : open("/dev/console", O_RDWR);

@@ -271,20 +271,10 @@ int spawn_slot_fill(struct spawn_slot *slot, const struct spawn_req *req)
     return env_build(req, slot);
 }
 
-#define CHILD_SIGNALS 64     /* the kernel's signals: 1 to 64 */
-#define CHILD_SIGSET_BYTES 8 /* the kernel's sigset_t: 64 bits */
-
 /* SIG_IGN in the supervisor, bit sig - 1: reset in children. A plain mask:
  * glibc's sigaddset refuses its own signals too. */
 static uint64_t ignored_signals;
 static bool ignored_known;
-
-/* The kernel's struct sigaction: the handler first (x86_64, aarch64,
- * riscv64), then flags, restorer and mask, which this leaves room for. */
-struct child_ksigaction {
-    void *handler;
-    unsigned long rest[7];
-};
 
 /* Exec resets handlers but keeps SIG_IGN: find the ignored signals once,
  * so a child resets only those (one or two calls, not 64). Asked of the
@@ -295,10 +285,10 @@ void spawn_child_prepare(void)
     if (ignored_known)
         return;
     ignored_signals = 0;
-    for (int sig = 1; sig <= CHILD_SIGNALS; sig++) {
-        struct child_ksigaction old = {0};
+    for (int sig = 1; sig <= KERNEL_SIGNALS; sig++) {
+        struct kernel_sigaction old = {0};
         if (sig != SIGKILL && sig != SIGSTOP &&
-            syscall(SYS_rt_sigaction, sig, NULL, &old, CHILD_SIGSET_BYTES) == 0 &&
+            syscall(SYS_rt_sigaction, sig, NULL, &old, KERNEL_SIGSET_BYTES) == 0 &&
             old.handler == (void *)SIG_IGN)
             ignored_signals |= 1ull << (sig - 1);
     }
@@ -312,13 +302,13 @@ void spawn_child_prepare(void)
  * an empty mask. */
 static void child_signals_default(void)
 {
-    struct child_ksigaction dfl = {0}; /* SIG_DFL */
-    for (int sig = 1; sig <= CHILD_SIGNALS; sig++)
+    struct kernel_sigaction dfl = {0}; /* SIG_DFL */
+    for (int sig = 1; sig <= KERNEL_SIGNALS; sig++)
         if (ignored_signals & (1ull << (sig - 1)))
             child_sys4(SYS_rt_sigaction, sig, (long)&dfl, 0 /* no old */,
-                       CHILD_SIGSET_BYTES /* anything else is EINVAL */);
+                       KERNEL_SIGSET_BYTES /* anything else is EINVAL */);
     uint64_t none = 0;
-    child_sys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, CHILD_SIGSET_BYTES);
+    child_sys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, KERNEL_SIGSET_BYTES);
 }
 
 /* Moves fd to target (dup3 refuses equal fds: then only FD_CLOEXEC is

@@ -244,13 +244,13 @@ static void remove_stale(void)
                    NULL, NULL);
 }
 
-static pid_t start_container(const struct exec_argv *a, const sigset_t *old)
+static pid_t start_container(const struct exec_argv *a)
 {
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
-        sigprocmask(SIG_SETMASK, old, NULL);
+        child_signals_for_exec();
         execvp(a->argv[0], a->argv);
         fprintf(stderr, "bay0 tenant: cannot run %s: %s\n", a->argv[0], strerror(errno));
         _exit(127);
@@ -333,13 +333,13 @@ static int tenant_run(const char *rundir, int notify_fd)
     if (!sock_dir(rundir, dir, sizeof dir, sock, sizeof sock) || !run_argv(&a, &c, dir))
         return TENANT_EXIT_CONFIG;
     remove_stale();
-    sigset_t set, old;
+    sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &set, &old);
-    pid_t child = start_container(&a, &old);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    pid_t child = start_container(&a);
     if (child < 0) {
         fprintf(stderr, "bay0 tenant: fork: %s\n", strerror(errno));
         return 1;

@@ -532,6 +532,16 @@ void child_signals_reset(bool defaults)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+void child_signals_for_exec(void)
+{
+    struct kernel_sigaction dfl = {0}; /* SIG_DFL */
+    for (int sig = 1; sig <= KERNEL_SIGNALS; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            (void)syscall(SYS_rt_sigaction, sig, &dfl, NULL, KERNEL_SIGSET_BYTES);
+    uint64_t none = 0;
+    (void)syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, KERNEL_SIGSET_BYTES);
+}
+
 int kill_leader_group(pid_t leader, int sig)
 {
     if (leader <= 0)

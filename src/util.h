@@ -140,11 +140,33 @@ bool name_near(const char *typed, const char *candidate);
  * until the child resets its mask, then acts). Only for a leader not yet
  * reaped: a reaped pid may belong to someone else. Returns kill's result. */
 int kill_leader_group(pid_t leader, int sig);
-/* In a child just forked from bay0: no signal blocked (bay0 blocks the
- * ones it reads through a signalfd) and, with defaults, the default action
- * for each signal bay0 handles (TERM INT HUP QUIT USR1 USR2 PWR CHLD
- * ALRM; SIGPIPE stays as it is). The one copy of this reset. */
+/* In a child just forked from bay0 that stays bay0 (a worker, the log
+ * writer): no signal blocked (bay0 blocks the ones it reads through a
+ * signalfd) and, with defaults, the default action for each signal bay0
+ * handles (TERM INT HUP QUIT USR1 USR2 PWR CHLD ALRM; SIGPIPE stays as it
+ * is). */
 void child_signals_reset(bool defaults);
+
+/* The kernel's signals (1 to 64), its sigset_t (64 bits) and the start of
+ * its struct sigaction, for raw rt_sigaction(2): the C library's
+ * sigaction() and sigaddset() refuse its own signals 32 and 33, which a
+ * parent may still have ignored. The handler comes first on x86_64,
+ * aarch64 and riscv64; `rest` leaves room for flags, restorer and mask. */
+#define KERNEL_SIGNALS 64
+#define KERNEL_SIGSET_BYTES 8
+struct kernel_sigaction {
+    void *handler;
+    unsigned long rest[7];
+};
+
+/* In a child about to exec another program: every signal's disposition
+ * the default and none blocked, as a program expects to start. Exec
+ * resets handlers but keeps SIG_IGN: without this the program would keep
+ * bay0's ignored SIGPIPE (every bay0 process but PID 1 ignores it) and
+ * whatever bay0's own parent ignored (nohup's SIGHUP). The services'
+ * spawn does the same with raw calls only (spawn_child.c); every other
+ * exec calls this. */
+void child_signals_for_exec(void);
 
 /* Zeroed memory for the supervisor's tables (count * size bytes), left
  * out of every fork (MADV_DONTFORK): a fork copies page tables for and

@@ -1,5 +1,6 @@
 """Removing what podman and bay0 leave on the host: used by the tests'
 fixtures (conftest.py) and by bench/ (no pytest here)."""
+import glob
 import os
 import subprocess
 
@@ -23,3 +24,36 @@ def remove_cgroup_tree(rel):
                 os.rmdir(dirpath)
             except OSError:
                 pass
+
+
+def cgroup2_own_dir():
+    """This process's cgroup2 directory (the cgroup2 mount point and the
+    "0::" line of /proc/self/cgroup), or None without cgroup2."""
+    mnt = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.startswith("cgroup2 "):
+                mnt = left.split()[4]
+                break
+    with open("/proc/self/cgroup") as f:
+        own = next((l.strip()[3:] for l in f if l.startswith("0::")), None)
+    if mnt is None or own is None:
+        return None
+    return mnt + own.rstrip("/")
+
+
+def remove_supervisor_cgroups(pid):
+    """The cgroups a `bay0 supervise` of this pid left (OWN/bay0.PID.START/
+    NAME: an orderly stop removes them, a SIGKILL cannot), deepest first; a
+    directory still in use stays."""
+    base = cgroup2_own_dir()
+    if base is None:
+        return
+    for top in glob.glob(f"{base}/bay0.{pid}.*"):
+        for dirpath, _, _ in sorted(os.walk(top), key=lambda x: -len(x[0])):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
+

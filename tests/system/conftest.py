@@ -1,8 +1,10 @@
 """Shared fixtures for the system tests: the real bay0 binary, a scan
 directory built in a temp dir, and helpers that wait for conditions with a
 deadline (never a bare sleep standing in for an event)."""
+import ctypes
 import json
 import os
+import pathlib
 import signal
 import socket
 import shutil
@@ -13,7 +15,7 @@ import uuid
 
 import pytest
 
-from cleanup import remove_cgroup_tree, unmount_under
+from cleanup import remove_cgroup_tree, remove_supervisor_cgroups, unmount_under
 
 BAY0 = os.environ.get("BAY0") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "bay0")
@@ -55,6 +57,7 @@ class Supervisor:
         self.logdir = str(tmp_path / "log")
         os.makedirs(self.scandir, exist_ok=True)
         self.proc = None
+        self.pids = []  # every supervisor started, for their cgroups at the end
         self.stderr_path = str(tmp_path / "bay0.stderr")
         # Personas and tenants go under a cgroup root of this test's own, so
         # neither focus nor the governor of one test sees another's.
@@ -108,6 +111,7 @@ class Supervisor:
             [BAY0, "supervise", "--scandir", self.scandir, "--rundir", self.rundir,
              "--logdir", self.logdir, *extra],
             stdout=self.stderr, stderr=self.stderr, env=self.env, preexec_fn=preexec_fn)
+        self.pids.append(self.proc.pid)
         if wait:
             wait_for(lambda: self.ping(), what="control socket")
         return self
@@ -182,7 +186,49 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 kill_tree(self.proc.pid)
                 self.proc.wait(5)
+        if self.proc:  # gone: what a SIGKILL of it left is nobody's now
+            remove_supervisor_cgroups(self.proc.pid)
         return self.proc.returncode if self.proc else None
+
+
+def sig_masks(path):
+    """SigIgn and SigBlk of /proc/PID/status, or of a copy of its lines."""
+    rows = dict(line.split(":", 1) for line in path.read_text().splitlines() if ":" in line)
+    return int(rows["SigIgn"], 16), int(rows["SigBlk"], 16)
+
+
+SYS_RT_SIGACTION = 13  # x86_64
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def ignoring(*sigs):
+    """A preexec_fn that leaves `sigs` ignored in the child, as nohup or a CI
+    runner would: through the kernel, since the C library refuses 32 (glibc's
+    own signal), which a parent may still have ignored. x86_64 only."""
+    def ignore_them():
+        for sig in sigs:
+            act = (ctypes.c_ulong * 4)(1)  # SIG_IGN, no flags, no mask
+            if _libc.syscall(SYS_RT_SIGACTION, sig, act, None, 8) != 0:
+                os._exit(99)
+    return ignore_them
+
+
+def signal_recorder(path, real):
+    """A wrapper that appends its first argument, SigIgn and SigBlk to PATH,
+    then runs REAL: what bay0 leaves to the programs it execs."""
+    return (f"#!/bin/sh\n{{ echo \"Arg: $1\"; grep -E '^Sig(Ign|Blk)' /proc/self/status; echo; }}"
+            f" >> {path}\nexec {real} \"$@\"\n")
+
+
+def recorded_runs(path):
+    """[(first argument, SigIgn, SigBlk)] of every run a signal_recorder
+    wrote down."""
+    out = []
+    for run in pathlib.Path(path).read_text().split("\n\n"):
+        rows = dict(line.split(":", 1) for line in run.splitlines() if ":" in line)
+        if rows:
+            out.append((rows["Arg"].strip(), int(rows["SigIgn"], 16), int(rows["SigBlk"], 16)))
+    return out
 
 
 def descendants(pid):
@@ -260,6 +306,8 @@ def sup(tmp_path):
     for d in s.cleanup:
         shutil.rmtree(d, ignore_errors=True)
     remove_cgroup_tree(s.env["BAY0_PERSONA_CGROUP_ROOT"])
+    for pid in s.pids:  # a supervisor killed by the test leaves its cgroups
+        remove_supervisor_cgroups(pid)
 
 
 @pytest.fixture

@@ -208,14 +208,7 @@ def test_services_beyond_the_fd_budget_fail_with_a_reason(sup):
     # 256 fds are kept for the supervisor itself; a service holds 1 (its log
     # pipe's read end), so a limit of 256 + 150 leaves room for about 150
     soft = 256 + 150
-    sup.stderr = open(sup.stderr_path, "ab")
-    from conftest import BAY0
-    sup.proc = subprocess.Popen(
-        [BAY0, "supervise", "--scandir", sup.scandir, "--rundir", sup.rundir, "--logdir", sup.logdir],
-        stdout=sup.stderr, stderr=sup.stderr, env=sup.env,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, soft)))
-    from conftest import wait_for
-    wait_for(lambda: sup.ping(), what="control socket")
+    sup.start(preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, soft)))
     st = sup.status()
     failed = [s for s in st.values() if s["state"] == "failed"]
     assert len(st) == 200 and 45 <= len(failed) <= 55, len(failed)
@@ -238,14 +231,8 @@ def test_pidfds_count_in_the_fd_budget(sup):
     # pidfds are only taken below RLIMIT_NOFILE - 1024 (log fds counted):
     # 300 log pipes + 300 pidfds fit under this limit
     soft = 1024 + 2 * running + 40
-    sup.stderr = open(sup.stderr_path, "ab")
-    from conftest import BAY0
-    sup.proc = subprocess.Popen(
-        [BAY0, "supervise", "--scandir", sup.scandir, "--rundir", sup.rundir,
-         "--logdir", sup.logdir, "--max-services", "2000"],
-        stdout=sup.stderr, stderr=sup.stderr, env=sup.env,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, soft)))
-    wait_for(lambda: sup.ping(), what="control socket")
+    sup.start("--max-services", "2000",
+              preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, soft)))
     wait_for(lambda: sum(s["state"] == "up" for s in sup.status().values()) == running,
              timeout=60, what="the first services up")
 

@@ -9,12 +9,15 @@ persona manager creates them (focus_cgroup_parent); each test module gets
 its own cgroup ROOT, so concurrent sessions never see each other's."""
 import json
 import os
+import platform
 import shutil
+import signal
 import time
 
 import pytest
 
-from conftest import PodmanStore, BAY0 as BAY0_BIN, Supervisor, kill_tree, wait_for, write_file
+from conftest import (PodmanStore, BAY0 as BAY0_BIN, Supervisor, ignoring, kill_tree, recorded_runs,
+                      signal_recorder, wait_for, write_file)
 
 FREEZER = "/sys/fs/cgroup/freezer"
 V1 = os.path.exists(os.path.join(FREEZER, "cgroup.procs"))
@@ -191,6 +194,24 @@ def test_focus_returns_while_podman_hangs(fsup, store, tmp_path):
     flag.unlink()
     wait_for(lambda: podman_agrees(fsup, store), timeout=20, interval=0.2, what="podman to agree")
     assert store.status("p__a") == "running" and store.status("p__b") == "paused"
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="rt_sigaction's number is x86_64's")
+def test_podman_starts_with_default_signal_handling(fsup, store, tmp_path):
+    """The supervisor's podman calls (here focus's inspect and pause) start
+    with no signal ignored or blocked, whatever the supervisor's own parent
+    ignored (signal 32 in CI's runner, SIGTSTP here): SIG_IGN survives exec,
+    and a podman that ignores SIGTSTP cannot be stopped from a terminal."""
+    record = tmp_path / "podman-signals"
+    wrapper = tmp_path / "podman-recorder"
+    write_file(str(wrapper), signal_recorder(record, " ".join(store.cmd)), 0o755)
+    fsup.env["BAY0_PODMAN"] = str(wrapper)
+    fsup.start(preexec_fn=ignoring(32, signal.SIGTSTP, signal.SIGPIPE))
+    fsup.cli("focus", "p://a")
+    wait_for(lambda: podman_agrees(fsup, store), timeout=30, interval=0.2, what="podman to agree")
+    runs = recorded_runs(record)
+    assert runs, "no podman call was recorded"  # inspect, and pause when b still runs
+    assert [(verb, 0, 0) for verb, _, _ in runs] == runs, runs
 
 
 def test_focus_refuses_bad_targets(fsup, store):

@@ -1,6 +1,5 @@
 """The supervision core on the real binary: start, restart, backoff and
 failure, stop with down-signal and SIGKILL, finish, readiness, reaping."""
-import ctypes
 import os
 import pathlib
 import platform
@@ -9,7 +8,8 @@ import time
 
 import pytest
 
-from conftest import descendants, pid_alive, proc_state, service_descendants, wait_for, write_file
+from conftest import (descendants, ignoring, pid_alive, proc_state, service_descendants, sig_masks,
+                      wait_for, write_file)
 
 
 def test_three_services_come_up(sup):
@@ -228,16 +228,6 @@ def test_fd_table_sized_for_every_service_at_start(sup):
     assert fd_size > 256 + 2 * 10, status
 
 
-def sig_masks(path):
-    """SigIgn and SigBlk of /proc/PID/status, or of a copy of its lines."""
-    rows = dict(line.split(":", 1) for line in path.read_text().splitlines())
-    return int(rows["SigIgn"], 16), int(rows["SigBlk"], 16)
-
-
-SYS_RT_SIGACTION = 13  # x86_64
-libc = ctypes.CDLL(None, use_errno=True)
-
-
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="rt_sigaction's number is x86_64's")
 @pytest.mark.parametrize("plain", [False, True], ids=["shared-path", "plain-path"])
 def test_service_starts_with_default_signal_handling(sup, tmp_path, plain):
@@ -254,15 +244,7 @@ def test_service_starts_with_default_signal_handling(sup, tmp_path, plain):
         "finish": "#!/bin/sh\n" + copy.format(fin_out) + "\nexit 125\n",
         "log/run": "#!/bin/sh\n" + copy.format(log_out) + "\nexec cat > /dev/null\n"})
     ignored = (signal.SIGHUP, signal.SIGUSR2, signal.SIGPIPE, 32, signal.SIGRTMIN + 1)
-
-    def ignore_them():
-        # through the kernel: the C library refuses 32 (glibc's own signal),
-        # which a parent may still have ignored (CI's runner did)
-        for sig in ignored:
-            act = (ctypes.c_ulong * 4)(1)  # SIG_IGN, no flags, no mask
-            if libc.syscall(SYS_RT_SIGACTION, sig, act, None, 8) != 0:
-                os._exit(99)
-    sup.start(preexec_fn=ignore_them)
+    sup.start(preexec_fn=ignoring(*ignored))  # 32: CI's runner ignored it
     sup.wait_state("sigs", "down")
     for out in (run_out, fin_out, log_out):
         wait_for(lambda: out.exists(), what=f"{out.name}'s signal masks")

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import BAY0, wait_for
+from conftest import BAY0, recorded_runs, signal_recorder, wait_for, write_file
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 SERVICE = os.path.join(ROOT, "tenants", "ai", "service")
@@ -72,6 +72,22 @@ def tenant(sup, tmp_path, podman_store):
     sup.start()
     sup.wait_state("sys-ai", "ready", timeout=60)
     yield t
+    sup.stop()
+
+
+def test_podman_starts_with_default_signal_handling(sup, tmp_path, podman_store):
+    """`bay0 tenant` ignores SIGPIPE, as every bay0 process but PID 1 does
+    (a peer that hangs up must not kill it); podman, and the container
+    under it, must not inherit that: SIG_IGN survives exec."""
+    record = tmp_path / "podman-signals"
+    wrapper = tmp_path / "podman-recorder"
+    write_file(str(wrapper), signal_recorder(record, podman_store), 0o755)
+    Tenant(sup, tmp_path, str(wrapper))
+    sup.start()
+    sup.wait_state("sys-ai", "ready", timeout=60)
+    runs = recorded_runs(record)
+    assert "run" in [verb for verb, _, _ in runs], runs  # the container's own podman
+    assert [(verb, 0, 0) for verb, _, _ in runs] == runs, runs
     sup.stop()
 
 
@@ -438,6 +454,21 @@ def test_a_persona_created_with_ai_gets_the_socket(sup, tmp_path, podman_store):
     finally:
         sup.cli("persona", "rm", "p://asker", check=False)
         sup.stop()
+
+
+@needs_weston
+def test_compositor_starts_with_default_signal_handling(sup, tmp_path):
+    """The compositor, and so the whole desktop under it, starts with no
+    signal ignored or blocked: not `bay0 tenant`'s SIGPIPE (in a terminal
+    there, `yes | head` would end in EPIPE errors) nor its blocked SIGCHLD."""
+    compositor_service(sup, tmp_path)
+    record = tmp_path / "weston-signals"
+    write_file(str(tmp_path / "bin" / "weston"), signal_recorder(record, shutil.which("weston")),
+               0o755)
+    sup.start()
+    sup.wait_state("compositor", "ready", timeout=30)
+    assert [(ign, blk) for _, ign, blk in recorded_runs(record)] == [(0, 0)]
+    sup.cli("stop", "compositor")
 
 
 @needs_weston
