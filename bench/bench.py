@@ -14,7 +14,6 @@ trees rooted at its own children, by pid), or wait without a deadline.
 """
 import argparse
 import ctypes
-import glob
 import json
 import os
 import shutil
@@ -23,6 +22,9 @@ import statistics
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "system"))
+from cleanup import remove_supervisor_cgroups  # noqa: E402
 
 PR_SET_CHILD_SUBREAPER = 36
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -173,23 +175,6 @@ def pss_kib(pids):
         except OSError:
             pass
     return total
-
-
-def cgroup2_own_dir():
-    """This process's cgroup2 directory (where bay0, our child, makes its own)."""
-    mnt = own = None
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            if " - cgroup2 " in line:
-                mnt = line.split()[4]
-                break
-    with open("/proc/self/cgroup") as f:
-        for line in f:
-            if line.startswith("0::"):
-                own = line[3:].strip()
-    if not mnt or own is None:
-        return None
-    return mnt + ("" if own == "/" else own)
 
 
 # ---------------------------------------------------------------- stamps
@@ -387,16 +372,9 @@ class Bay0(Sup):
 
     def cleanup(self, pid):
         """bay0 makes CGROUP2/OWN/bay0.PID.START/NAME per service; remove
-        this pid's, deepest first (empty cgroups are removed by rmdir)."""
-        base = cgroup2_own_dir()
-        if not base:
-            return
-        for top in glob.glob(f"{base}/bay0.{pid}") + glob.glob(f"{base}/bay0.{pid}.*"):
-            for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
-                try:
-                    os.rmdir(dirpath)
-                except OSError as e:
-                    log(f"  cannot remove {dirpath}: {e}")
+        this pid's (tests/system/cleanup.py)."""
+        for dirpath, e in remove_supervisor_cgroups(pid):
+            log(f"  cannot remove {dirpath}: {e}")
 
     def status_steps(self, n):
         return [["run", BIN["bay0"], "status"]]

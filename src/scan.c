@@ -377,11 +377,11 @@ static bool starts_now(const struct svc *s)
  * fd table grows to hold them all before the first spawn, while no child
  * shares it (fd_table_reserve). Growing it under the spawns of the start
  * below cost 4-12 ms a time (an RCU grace period) at each doubling. */
-static void reserve_fds_for_starts(const uint32_t *order)
+static void reserve_fds_for_starts(void)
 {
     uint32_t starts = 0;
     for (uint32_t i = 0; i < sup.used_hi; i++)
-        starts += starts_now(&sup.svcs[order[i]]);
+        starts += starts_now(&sup.svcs[i]);
     if (starts > 0)
         (void)fd_table_reserve(sup.scan_fd, logger_fds_held() + sup_pidfds_held() + starts +
                                                  SCAN_FDS_RESERVED);
@@ -422,8 +422,8 @@ static struct scan_summary scan(bool recheck)
         sum.total++;
     }
     /* new services start in dependency order (dependencies first) */
+    reserve_fds_for_starts();
     const uint32_t *order = sup_deps_start_order();
-    reserve_fds_for_starts(order);
     for (uint32_t i = 0; i < sup.used_hi; i++) {
         struct svc *s = &sup.svcs[order[i]];
         if (starts_now(s))

@@ -18,12 +18,20 @@ def remove_cgroup_tree(rel):
     """Remove /sys/fs/cgroup/*/REL and everything below it (deepest first),
     in every hierarchy; a directory still in use stays."""
     for top in os.listdir("/sys/fs/cgroup"):
-        path = f"/sys/fs/cgroup/{top}{rel}"
-        for dirpath, _, _ in sorted(os.walk(path), key=lambda x: -len(x[0])):
-            try:
-                os.rmdir(dirpath)
-            except OSError:
-                pass
+        rmdir_tree(f"/sys/fs/cgroup/{top}{rel}")
+
+
+def rmdir_tree(path):
+    """rmdir path and every directory under it, deepest first (cgroups are
+    removed by rmdir alone); one still in use stays. Returns [(directory
+    left, the OSError)]."""
+    left = []
+    for dirpath, _, _ in sorted(os.walk(path), key=lambda x: -len(x[0])):
+        try:
+            os.rmdir(dirpath)
+        except OSError as e:
+            left.append((dirpath, e))
+    return left
 
 
 def cgroup2_own_dir():
@@ -46,14 +54,8 @@ def cgroup2_own_dir():
 def remove_supervisor_cgroups(pid):
     """The cgroups a `bay0 supervise` of this pid left (OWN/bay0.PID.START/
     NAME: an orderly stop removes them, a SIGKILL cannot), deepest first; a
-    directory still in use stays."""
+    directory still in use stays. Returns what rmdir_tree left."""
     base = cgroup2_own_dir()
     if base is None:
-        return
-    for top in glob.glob(f"{base}/bay0.{pid}.*"):
-        for dirpath, _, _ in sorted(os.walk(top), key=lambda x: -len(x[0])):
-            try:
-                os.rmdir(dirpath)
-            except OSError:
-                pass
-
+        return []
+    return [x for top in glob.glob(f"{base}/bay0.{pid}.*") for x in rmdir_tree(top)]

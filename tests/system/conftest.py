@@ -191,9 +191,14 @@ class Supervisor:
         return self.proc.returncode if self.proc else None
 
 
+def status_rows(text):
+    """{field: value} of /proc/PID/status lines ("Field:\tvalue")."""
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines()) if v}
+
+
 def sig_masks(path):
     """SigIgn and SigBlk of /proc/PID/status, or of a copy of its lines."""
-    rows = dict(line.split(":", 1) for line in path.read_text().splitlines() if ":" in line)
+    rows = status_rows(path.read_text())
     return int(rows["SigIgn"], 16), int(rows["SigBlk"], 16)
 
 
@@ -225,9 +230,9 @@ def recorded_runs(path):
     wrote down."""
     out = []
     for run in pathlib.Path(path).read_text().split("\n\n"):
-        rows = dict(line.split(":", 1) for line in run.splitlines() if ":" in line)
+        rows = status_rows(run)
         if rows:
-            out.append((rows["Arg"].strip(), int(rows["SigIgn"], 16), int(rows["SigBlk"], 16)))
+            out.append((rows["Arg"], int(rows["SigIgn"], 16), int(rows["SigBlk"], 16)))
     return out
 
 
